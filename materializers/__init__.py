@@ -1,0 +1,9 @@
+"""Materializers for zenloop's own types, each with a dashboard visualization.
+
+Importing this package registers them with ZenML.
+"""
+
+from materializers.bundle import ModelBundleMaterializer
+from materializers.reports import CandidateBoardMaterializer, MarkdownReportMaterializer
+
+__all__ = ["CandidateBoardMaterializer", "MarkdownReportMaterializer", "ModelBundleMaterializer"]

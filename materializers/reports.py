@@ -1,0 +1,91 @@
+"""Reports: pydantic results stored as JSON, and the candidate board with its plots."""
+
+import json
+import os
+from dataclasses import asdict
+from typing import Any, ClassVar
+
+from zenml.enums import ArtifactType, VisualizationType
+from zenml.materializers.base_materializer import BaseMaterializer
+
+from zenloop.promotion import PromotionDecision
+from zenloop.report import CandidateBoard
+from zenloop.schema import FeatureSchema
+from zenloop.training import CandidateResult
+
+DATA_FILE = "data.json"
+VISUALIZATION_FILE = "report.md"
+COMPARISON_PLOT = "comparison.png"
+
+
+class ArtifactFiles:
+    """File helpers for materializers; mixed in before `BaseMaterializer`."""
+
+    uri: str
+    artifact_store: Any
+
+    def _write(self, name: str, content: str | bytes) -> str:
+        path = os.path.join(self.uri, name)
+        with self.artifact_store.open(path, "wb" if isinstance(content, bytes) else "w") as f:
+            f.write(content)
+        return path
+
+    def _read(self, name: str, binary: bool = False) -> Any:
+        with self.artifact_store.open(os.path.join(self.uri, name), "rb" if binary else "r") as f:
+            return f.read()
+
+    def _markdown(self, text: str) -> dict[str, VisualizationType]:
+        return {self._write(VISUALIZATION_FILE, text): VisualizationType.MARKDOWN}
+
+
+class MarkdownReportMaterializer(ArtifactFiles, BaseMaterializer):
+    """Pydantic reports with a `to_markdown` view."""
+
+    ASSOCIATED_TYPES: ClassVar = (FeatureSchema, PromotionDecision)
+    ASSOCIATED_ARTIFACT_TYPE: ClassVar = ArtifactType.DATA_ANALYSIS
+
+    def load(self, data_type: type) -> Any:
+        return data_type.model_validate_json(self._read(DATA_FILE))
+
+    def save(self, data: Any) -> None:
+        self._write(DATA_FILE, data.model_dump_json(indent=2))
+
+    def save_visualizations(self, data: Any) -> dict[str, VisualizationType]:
+        return self._markdown(data.to_markdown())
+
+
+class CandidateBoardMaterializer(ArtifactFiles, BaseMaterializer):
+    ASSOCIATED_TYPES: ClassVar = (CandidateBoard,)
+    ASSOCIATED_ARTIFACT_TYPE: ClassVar = ArtifactType.DATA_ANALYSIS
+
+    @staticmethod
+    def _plot_name(candidate: str, plot: str) -> str:
+        return f"{candidate}__{plot}.png"
+
+    def load(self, data_type: type) -> CandidateBoard:
+        content = json.loads(self._read(DATA_FILE))
+        results = []
+        for item in content["results"]:
+            plots = {p: self._read(self._plot_name(item["name"], p), True) for p in item["plots"]}
+            results.append(CandidateResult(**{**item, "plots": plots}))
+        return CandidateBoard(
+            task=content["task"], results=results, comparison_plot=self._read(COMPARISON_PLOT, True)
+        )
+
+    def save(self, data: CandidateBoard) -> None:
+        results = []
+        for result in data.results:
+            for plot, png in result.plots.items():
+                self._write(self._plot_name(result.name, plot), png)
+            results.append({**asdict(result), "plots": list(result.plots)})
+        self._write(DATA_FILE, json.dumps({"task": data.task, "results": results}, indent=2))
+        self._write(COMPARISON_PLOT, data.comparison_plot)
+
+    def save_visualizations(self, data: CandidateBoard) -> dict[str, VisualizationType]:
+        visualizations = self._markdown(data.to_markdown())
+        visualizations[os.path.join(self.uri, COMPARISON_PLOT)] = VisualizationType.IMAGE
+        for result in data.ranked():
+            for plot in result.plots:
+                path = os.path.join(self.uri, self._plot_name(result.name, plot))
+                visualizations[path] = VisualizationType.IMAGE
+        return visualizations

@@ -1,0 +1,35 @@
+"""Training: data -> schema -> split -> candidates (MLflow runs) -> gates -> registry -> champion."""
+
+from zenml import Model, pipeline
+
+from steps.data import load_dataset, profile_dataset, split_dataset
+from steps.promotion import promote_candidate
+from steps.reference import build_reference
+from steps.training import train_candidates
+from zenloop.config import TrainingConfig
+
+MODEL_NAME = "zenloop"
+
+
+@pipeline(
+    model=Model(
+        name=MODEL_NAME,
+        description="zenloop's tabular model: one version per training run",
+        tags=["zenloop"],
+    ),
+    enable_cache=False,
+)
+def training_pipeline(config: TrainingConfig | None = None) -> None:
+    config = config or TrainingConfig()
+    dataset = load_dataset(config.data)
+    schema = profile_dataset(dataset, config.data, config.profile, config.features)
+    train, validation, test = split_dataset(dataset, schema, config.split)
+    board, bundle = train_candidates(
+        train, validation, test, schema, config.features, config.candidates, config.gates,
+        config.split.seed,
+    )
+    recent = None
+    if config.promotion.recent_data is not None:
+        recent = load_dataset(config.promotion.recent_data, id="load_recent_data")
+    promote_candidate(board, bundle, test, recent, config.promotion)
+    build_reference(train, bundle, config.reference)

@@ -1,0 +1,44 @@
+"""Data steps: load and validate, infer the feature schema, split."""
+
+from typing import Annotated
+
+import pandas as pd
+from zenml import log_metadata, step
+
+from zenloop.config import DataConfig, FeatureConfig, ProfileConfig, SplitConfig
+from zenloop.data.loading import load_frame, source_label, target_column
+from zenloop.schema import FeatureSchema, infer_schema
+from zenloop.training import split_frame
+
+
+@step(enable_cache=False)
+def load_dataset(data: DataConfig) -> Annotated[pd.DataFrame, "dataset"]:
+    """Never cached: a file may change under the same path."""
+    frame = load_frame(data)
+    log_metadata(
+        {"source": source_label(data), "rows": len(frame), "columns": frame.shape[1]},
+        infer_artifact=True,
+        artifact_name="dataset",
+    )
+    return frame
+
+
+@step
+def profile_dataset(
+    dataset: pd.DataFrame, data: DataConfig, profile: ProfileConfig, features: FeatureConfig
+) -> Annotated[FeatureSchema, "feature_schema"]:
+    return infer_schema(
+        dataset, target_column(data), data.task, profile, features, source_label(data)
+    )
+
+
+@step
+def split_dataset(
+    dataset: pd.DataFrame, schema: FeatureSchema, split: SplitConfig
+) -> tuple[
+    Annotated[pd.DataFrame, "train"],
+    Annotated[pd.DataFrame, "validation"],
+    Annotated[pd.DataFrame, "test"],
+]:
+    train, validation, test = split_frame(dataset, schema, split)
+    return train, validation, test  # a literal tuple: ZenML reads it as three outputs

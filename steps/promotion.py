@@ -1,0 +1,89 @@
+"""Register the best passing candidate and promote it if it beats the champion."""
+
+from typing import Annotated
+from uuid import UUID
+
+import pandas as pd
+import zenml
+from mlflow.tracking import MlflowClient
+from zenml import get_step_context, log_metadata, step
+from zenml.client import Client
+from zenml.enums import ModelStages
+from zenml.model_registries.base_model_registry import ModelRegistryModelMetadata
+
+import materializers  # noqa: F401
+from zenloop.bundle import ModelBundle
+from zenloop.config import PromotionConfig
+from zenloop.promotion import PromotionDecision, decide
+from zenloop.report import CandidateBoard
+from zenloop.tracking import CHAMPION, alias_version, apply_aliases, load_alias_bundle
+
+ZENML_VERSION_TAG = "zenml_model_version_id"
+
+
+def _register(name: str, model_uri: str, run_id: str, description: str) -> str:
+    registry = Client().active_stack.model_registry
+    if registry is None:
+        raise RuntimeError("the active stack has no model registry: run `zenloop stack up local`")
+    context = get_step_context()
+    metadata = ModelRegistryModelMetadata(
+        zenml_version=zenml.__version__,
+        zenml_run_name=context.pipeline_run.name,
+        zenml_pipeline_name=context.pipeline.name,
+        zenml_pipeline_run_uuid=str(context.pipeline_run.id),
+        zenml_step_name=context.step_run.name,
+        mlflow_run_id=run_id,
+    )
+    registered = registry.register_model_version(
+        name=name, model_source_uri=model_uri, description=description, metadata=metadata
+    )
+    return str(registered.version)
+
+
+def _set_stages(name: str, promoted: bool, previous: str | None) -> None:
+    """ZenML stages mirror the aliases: champion=production, challenger=staging."""
+    model = get_step_context().model
+    client = MlflowClient()
+    if not promoted:
+        model.set_stage(ModelStages.STAGING, force=True)
+        return
+    model.set_stage(ModelStages.PRODUCTION, force=True)
+    if previous is None:
+        return
+    tags = client.get_model_version(name, previous).tags
+    if ZENML_VERSION_TAG in tags:
+        Client().update_model_version(
+            model_name_or_id=name,
+            version_name_or_id=UUID(tags[ZENML_VERSION_TAG]),
+            stage=ModelStages.STAGING,
+            force=True,
+        )
+
+
+@step(experiment_tracker=True)
+def promote_candidate(
+    board: CandidateBoard,
+    candidate: ModelBundle,
+    test: pd.DataFrame,
+    recent: pd.DataFrame | None,
+    promotion: PromotionConfig,
+) -> Annotated[PromotionDecision, "promotion_decision"]:
+    model = get_step_context().model
+    client = MlflowClient()
+    previous = alias_version(client, model.name, CHAMPION)
+    champion = load_alias_bundle(model.name, CHAMPION)
+    evaluation_sets = {"test": test} | ({"recent": recent} if recent is not None else {})
+    decision = decide(
+        model.name, board, candidate, champion, previous, evaluation_sets, promotion.min_improvement
+    )
+    best = board.best_passing()
+    if best is not None:
+        version = _register(model.name, best.model_uri, best.mlflow_run_id, decision.reason)
+        client.set_model_version_tag(model.name, version, ZENML_VERSION_TAG, str(model.id))
+        apply_aliases(client, model.name, version, decision.promoted, previous)
+        _set_stages(model.name, decision.promoted, previous)
+        decision.registered_version = version
+        decision.champion_after = version if decision.promoted else previous
+    log_metadata({"promotion": decision.model_dump(mode="json")}, infer_model=True)
+    log_metadata({"promotion": decision.model_dump(mode="json")})
+    return decision

@@ -1,0 +1,59 @@
+"""Train every enabled candidate as its own MLflow run and rank them."""
+
+import logging
+from typing import Annotated
+
+import pandas as pd
+from zenml import ArtifactConfig, log_metadata, step
+from zenml.enums import ArtifactType
+
+import materializers  # noqa: F401  (registers our materializers)
+from zenloop import plots
+from zenloop.bundle import ModelBundle
+from zenloop.config import CandidateConfig, FeatureConfig, GateConfig
+from zenloop.metrics import GAP_METRIC
+from zenloop.report import CandidateBoard
+from zenloop.schema import FeatureSchema
+from zenloop.tracking import log_candidate
+from zenloop.training import fit_candidate
+
+logger = logging.getLogger(__name__)
+
+
+@step(experiment_tracker=True)
+def train_candidates(
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    test: pd.DataFrame,
+    schema: FeatureSchema,
+    features: FeatureConfig,
+    candidates: list[CandidateConfig],
+    gates: GateConfig,
+    seed: int,
+) -> tuple[
+    Annotated[CandidateBoard, "candidate_board"],
+    Annotated[ModelBundle, ArtifactConfig(name="model", artifact_type=ArtifactType.MODEL)],
+]:
+    """Returns the board and the top-ranked bundle (a gate failure is recorded, not raised)."""
+    splits = {"train": train, "validation": validation, "test": test}
+    enabled = [c for c in candidates if c.enabled]
+    results, bundles = [], {}
+    for i, candidate in enumerate(enabled, start=1):
+        logger.info("Training candidate %d/%d: %s", i, len(enabled), candidate.name)
+        bundle, result = fit_candidate(candidate, schema, features, gates, splits, seed)
+        log_candidate(result, bundle, train)
+        results.append(result)
+        bundles[candidate.name] = bundle
+    gap_metric = GAP_METRIC[schema.task]
+    comparison = plots.train_vs_test(
+        {r.name: {s: r.metrics[s][gap_metric] for s in ("train", "test")} for r in results},
+        gap_metric,
+    )
+    board = CandidateBoard(task=schema.task, results=results, comparison_plot=comparison)
+    log_metadata(
+        {
+            r.name: {**r.metrics["test"], "gap_pct": r.gap_pct, "passed": r.passed}
+            for r in results
+        }
+    )
+    return board, bundles[board.ranked()[0].name]

@@ -1,0 +1,205 @@
+"""Validated configuration for every stage of zenloop.
+
+The YAML files under `configs/` are ZenML run configurations; their `parameters`
+sections are parsed into these models, so a typo or a bad value fails before any
+work starts, naming the field.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Task = Literal["regression", "classification"]
+
+
+class ConfigError(ValueError):
+    """A configuration file or value is invalid; the message names the field."""
+
+
+class StrictModel(BaseModel):
+    """Rejects unknown keys so a misspelt option is an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ColumnRole(StrEnum):
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+    HIGH_CARDINALITY = "high_cardinality"
+    TEXT = "text"
+    DATETIME = "datetime"
+    IGNORE = "ignore"
+
+
+class DataConfig(StrictModel):
+    """Where the rows come from: the embedded generator or a user's CSV/Parquet file."""
+
+    source: Literal["generator", "file"] = "generator"
+    path: str | None = None
+    target: str | None = Field(
+        default=None,
+        description="Target column; the generator defaults to order_total or is_returned.",
+    )
+    task: Task = "regression"
+    n_rows: int = Field(default=50_000, ge=100, le=1_000_000)
+    seed: int = 42
+    scenario: str | None = None
+    scenario_strength: float = Field(default=1.0, ge=0.0, le=5.0)
+    max_missing_fraction: float = Field(default=0.6, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _file_needs_path_and_target(self) -> DataConfig:
+        if self.source == "file" and not self.path:
+            raise ValueError("data.path is required when data.source is 'file'")
+        if self.source == "file" and not self.target:
+            raise ValueError("data.target is required when data.source is 'file'")
+        return self
+
+
+class ProfileConfig(StrictModel):
+    """Thresholds for inferring column roles, plus explicit overrides."""
+
+    column_roles: dict[str, ColumnRole] = Field(default_factory=dict)
+    max_onehot_cardinality: int = Field(default=30, ge=2)
+    id_unique_ratio: float = Field(default=0.95, gt=0.0, le=1.0)
+    text_min_mean_words: float = Field(default=3.0, gt=0.0)
+    datetime_parse_fraction: float = Field(default=0.95, gt=0.0, le=1.0)
+
+
+class FeatureConfig(StrictModel):
+    """How the feature pipeline turns raw columns into model inputs."""
+
+    log_skew_threshold: float | None = Field(
+        default=1.0, description="|skew| above which a numeric column is log-transformed; null=off"
+    )
+    bins: dict[str, int] = Field(default_factory=dict, description="column -> number of bins")
+    ratios: list[tuple[str, str]] = Field(default_factory=list)
+    interactions: list[tuple[str, str]] = Field(default_factory=list)
+    high_cardinality_encoding: Literal["target", "hash"] = "target"
+    hash_features: int = Field(default=32, ge=2)
+    text_hash_features: int = Field(default=64, ge=2)
+    onehot_min_frequency: int = Field(default=5, ge=1)
+
+    def referenced_columns(self) -> set[str]:
+        pairs = [*self.ratios, *self.interactions]
+        return set(self.bins) | {c for pair in pairs for c in pair}
+
+
+class SplitConfig(StrictModel):
+    test_size: float = Field(default=0.2, gt=0.0, lt=0.5)
+    validation_size: float = Field(default=0.1, gt=0.0, lt=0.5)
+    seed: int = 42
+
+
+class SearchConfig(StrictModel):
+    """Randomized hyperparameter search with cross-validation on the training split."""
+
+    n_iter: int = Field(default=8, ge=1)
+    cv: int = Field(default=3, ge=2)
+    param_distributions: dict[str, list[Any]]
+
+
+ModelFamily = Literal["xgboost", "hist_gradient_boosting", "random_forest", "linear"]
+
+
+class CandidateConfig(StrictModel):
+    name: str
+    family: ModelFamily
+    enabled: bool = True
+    params: dict[str, Any] = Field(default_factory=dict)
+    search: SearchConfig | None = None
+
+
+def default_candidates() -> list[CandidateConfig]:
+    return [
+        CandidateConfig(name="xgboost", family="xgboost"),
+        CandidateConfig(name="hist_gradient_boosting", family="hist_gradient_boosting"),
+        CandidateConfig(name="random_forest", family="random_forest"),
+        CandidateConfig(name="linear", family="linear"),
+    ]
+
+
+class GateConfig(StrictModel):
+    """Quality gates a candidate must pass before it may become champion."""
+
+    min_r2: float | None = 0.5
+    max_rmse: float | None = None
+    min_f1: float | None = 0.3
+    min_roc_auc: float | None = 0.6
+    max_gap_pct: float | None = Field(
+        default=50.0, description="max relative train/test gap of the primary metric, percent"
+    )
+
+
+class PromotionConfig(StrictModel):
+    """When a registered candidate replaces the champion."""
+
+    min_improvement: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="relative improvement of the primary metric required to promote",
+    )
+    recent_data: DataConfig | None = Field(
+        default=None, description="optional recent rows; both models are also scored on them"
+    )
+
+
+class ReferenceConfig(StrictModel):
+    sample_size: int = Field(default=5_000, ge=100)
+    seed: int = 42
+
+
+class TrainingConfig(StrictModel):
+    data: DataConfig = Field(default_factory=DataConfig)
+    profile: ProfileConfig = Field(default_factory=ProfileConfig)
+    features: FeatureConfig = Field(default_factory=FeatureConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    candidates: list[CandidateConfig] = Field(default_factory=default_candidates)
+    gates: GateConfig = Field(default_factory=GateConfig)
+    promotion: PromotionConfig = Field(default_factory=PromotionConfig)
+    reference: ReferenceConfig = Field(default_factory=ReferenceConfig)
+
+    @model_validator(mode="after")
+    def _some_candidate_enabled(self) -> TrainingConfig:
+        if not any(c.enabled for c in self.candidates):
+            raise ValueError("candidates: at least one candidate must be enabled")
+        names = [c.name for c in self.candidates]
+        if len(names) != len(set(names)):
+            raise ValueError(f"candidates: names must be unique, got {names}")
+        return self
+
+
+def format_validation_error(error: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "(root)"
+        lines.append(f"  - {field}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def read_run_config(path: str | Path) -> dict[str, Any]:
+    """Read a ZenML run-config YAML file, failing with the file name on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        content = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(content, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return content
+
+
+def load_training_config(path: str | Path) -> TrainingConfig:
+    """Validate the `parameters.config` section of a training run config."""
+    params = read_run_config(path).get("parameters", {}) or {}
+    try:
+        return TrainingConfig.model_validate(params.get("config", {}) or {})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, f"{path} parameters.config")) from exc

@@ -1,0 +1,107 @@
+"""Load a training frame from the generator or a user's file, and refuse bad data early.
+
+Every problem is one `DataValidationError` naming the file, the column and what is
+wrong, raised before anything is trained or registered.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from zenloop.config import DataConfig
+from zenloop.data.generator import CLASSIFICATION_TARGET, REGRESSION_TARGET, generate_orders
+
+logger = logging.getLogger(__name__)
+
+READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
+
+
+class DataValidationError(ValueError):
+    """The data cannot be trained on; the message says which file, column and problem."""
+
+
+def source_label(config: DataConfig) -> str:
+    if config.source == "file":
+        return str(config.path)
+    scenario = f", scenario={config.scenario}@{config.scenario_strength}" if config.scenario else ""
+    return f"generator(n_rows={config.n_rows}, seed={config.seed}{scenario})"
+
+
+def target_column(config: DataConfig) -> str:
+    if config.target:
+        return config.target
+    return REGRESSION_TARGET if config.task == "regression" else CLASSIFICATION_TARGET
+
+
+def read_frame(config: DataConfig) -> pd.DataFrame:
+    """Read raw rows; unreadable and empty files are errors naming the file."""
+    if config.source == "generator":
+        frame = generate_orders(
+            config.n_rows, config.seed, config.scenario, config.scenario_strength
+        )
+        other_target = {REGRESSION_TARGET, CLASSIFICATION_TARGET} - {target_column(config)}
+        return frame.drop(columns=list(other_target))
+    path = Path(str(config.path))
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise DataValidationError(
+            f"{path}: unsupported file type {path.suffix!r}; use one of {sorted(READERS)}"
+        )
+    if not path.is_file():
+        raise DataValidationError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise DataValidationError(f"{path}: file is empty")
+    try:
+        frame = reader(path)
+    except Exception as exc:  # any parser failure is the file's fault, reported as such
+        raise DataValidationError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from exc
+    logger.info("Read %d rows x %d columns from %s", len(frame), frame.shape[1], path)
+    return frame
+
+
+def validate_frame(frame: pd.DataFrame, config: DataConfig) -> None:
+    """Check the frame can be trained on for the configured task."""
+    source = source_label(config)
+    target = target_column(config)
+    if frame.empty or frame.shape[1] == 0:
+        raise DataValidationError(f"{source}: no rows")
+    if target not in frame.columns:
+        raise DataValidationError(
+            f"{source}: target column {target!r} is missing; columns are {list(frame.columns)}"
+        )
+    labels = frame[target]
+    if labels.isna().any():
+        raise DataValidationError(
+            f"{source}: target column {target!r} has {int(labels.isna().sum())} missing values"
+        )
+    if labels.nunique() < 2:
+        raise DataValidationError(
+            f"{source}: target column {target!r} has a single value ({labels.iloc[0]!r})"
+        )
+    if config.task == "regression" and not pd.api.types.is_numeric_dtype(labels):
+        raise DataValidationError(
+            f"{source}: target column {target!r} must be numeric for regression, "
+            f"got {labels.dtype} (e.g. {labels.iloc[0]!r})"
+        )
+    if config.task == "classification":
+        smallest = labels.value_counts().min()
+        if smallest < 2:
+            raise DataValidationError(
+                f"{source}: target column {target!r} has a class with fewer than 2 rows"
+            )
+    missing = frame.drop(columns=[target]).isna().mean()
+    too_sparse = missing[missing > config.max_missing_fraction]
+    for column, fraction in too_sparse.items():
+        raise DataValidationError(
+            f"{source}: column {column!r} is {fraction:.0%} missing "
+            f"(max_missing_fraction is {config.max_missing_fraction:.0%})"
+        )
+
+
+def load_frame(config: DataConfig) -> pd.DataFrame:
+    frame = read_frame(config)
+    validate_frame(frame, config)
+    return frame

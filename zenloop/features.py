@@ -1,0 +1,214 @@
+"""The feature pipeline, built from the feature schema and fitted on training rows only.
+
+It is part of the saved model (a scikit-learn `Pipeline`), so serving applies exactly
+the transform that training used, and unseen categories never fail.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction import FeatureHasher
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder, TargetEncoder
+
+from zenloop.config import ColumnRole, FeatureConfig
+from zenloop.schema import FeatureSchema
+
+MISSING_TOKEN = "__missing__"
+RATIO_EPSILON = 1e-6
+TARGET_ENCODER_FOLDS = 5
+TOKEN_PATTERN = re.compile(r"[^a-z0-9 ]+")
+
+
+class FrameCoercer(BaseEstimator, TransformerMixin):
+    """Casts incoming rows to the schema's types, so JSON rows and training rows agree."""
+
+    def __init__(self, schema: FeatureSchema):
+        self.schema = schema
+
+    def fit(self, frame: pd.DataFrame, y=None) -> FrameCoercer:
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = {}
+        for spec in self.schema.columns:
+            if spec.role == ColumnRole.IGNORE:
+                continue
+            values = frame[spec.name] if spec.name in frame else pd.Series([None] * len(frame))
+            values = values.reset_index(drop=True)
+            if spec.role == ColumnRole.NUMERIC:
+                out[spec.name] = pd.to_numeric(values, errors="coerce").astype(float)
+            elif spec.role == ColumnRole.DATETIME:
+                out[spec.name] = pd.to_datetime(values, errors="coerce", format="mixed")
+            else:
+                text = values.astype(object).where(values.notna(), MISSING_TOKEN)
+                out[spec.name] = text.astype(str)
+        return pd.DataFrame(out)
+
+
+class SignedLog(BaseEstimator, TransformerMixin):
+    """log1p of |x| with its sign, on the columns whose training skew passes a threshold."""
+
+    def __init__(self, threshold: float):
+        self.threshold = threshold
+
+    def fit(self, X, y=None) -> SignedLog:
+        skew = pd.DataFrame(np.asarray(X, dtype=float)).skew().fillna(0.0).to_numpy()
+        self.skewed_ = np.abs(skew) > self.threshold
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        X = np.array(X, dtype=float, copy=True)
+        X[:, self.skewed_] = np.sign(X[:, self.skewed_]) * np.log1p(np.abs(X[:, self.skewed_]))
+        return X
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.asarray(input_features, dtype=object)
+
+
+class PairFeature(BaseEstimator, TransformerMixin):
+    """A ratio or product of two numeric columns (missing values take training medians)."""
+
+    def __init__(self, op: str):
+        self.op = op
+
+    def fit(self, X, y=None) -> PairFeature:
+        self.medians_ = np.nan_to_num(np.nanmedian(np.asarray(X, dtype=float), axis=0))
+        self.names_ = list(getattr(X, "columns", ["a", "b"]))
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        X = np.where(np.isnan(X), self.medians_, X)
+        a, b = X[:, 0], X[:, 1]
+        value = a / (np.abs(b) + RATIO_EPSILON) if self.op == "ratio" else a * b
+        return value.reshape(-1, 1)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.array([f"{self.op}({self.names_[0]},{self.names_[1]})"], dtype=object)
+
+
+class HashEncoder(BaseEstimator, TransformerMixin):
+    """Hashes high-cardinality ids into a fixed width; unseen ids land in the same space."""
+
+    def __init__(self, n_features: int):
+        self.n_features = n_features
+
+    def fit(self, X, y=None) -> HashEncoder:
+        self.columns_ = list(X.columns)
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        hasher = FeatureHasher(n_features=self.n_features, input_type="string")
+        tokens = [[f"{c}={v}" for c, v in zip(self.columns_, row)] for row in X.itertuples(False)]
+        return hasher.transform(tokens).toarray()
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.array([f"hash_{i}" for i in range(self.n_features)], dtype=object)
+
+
+class TextFeatures(BaseEstimator, TransformerMixin):
+    """Cleaned text: length, word and digit counts, and hashed word tokens."""
+
+    def __init__(self, n_features: int):
+        self.n_features = n_features
+
+    def fit(self, X, y=None) -> TextFeatures:
+        self.column_ = X.columns[0]
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        raw = X.iloc[:, 0].astype(str).where(X.iloc[:, 0] != MISSING_TOKEN, "")
+        clean = raw.str.lower().str.replace(TOKEN_PATTERN, " ", regex=True)
+        stats = np.column_stack(
+            [
+                clean.str.len().to_numpy(),
+                clean.str.split().str.len().fillna(0).to_numpy(),
+                raw.str.count(r"\d").to_numpy(),
+            ]
+        ).astype(float)
+        vectorizer = HashingVectorizer(
+            n_features=self.n_features, alternate_sign=False, norm=None, token_pattern=r"\w+"
+        )
+        return np.hstack([stats, vectorizer.transform(clean).toarray()])
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        stats = [f"{self.column_}_{s}" for s in ("length", "words", "digits")]
+        tokens = [f"{self.column_}_tok{i}" for i in range(self.n_features)]
+        return np.array(stats + tokens, dtype=object)
+
+
+class DateParts(BaseEstimator, TransformerMixin):
+    """Calendar parts of a timestamp; missing dates become -1."""
+
+    PARTS = ("month", "dayofweek", "hour", "dayofyear")
+
+    def fit(self, X, y=None) -> DateParts:
+        self.column_ = X.columns[0]
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        stamps = pd.to_datetime(X.iloc[:, 0], errors="coerce")
+        parts = [getattr(stamps.dt, part).fillna(-1).to_numpy(float) for part in self.PARTS]
+        weekend = (stamps.dt.dayofweek >= 5).astype(float).to_numpy()
+        return np.column_stack([*parts, weekend])
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.array([f"{self.column_}_{p}" for p in (*self.PARTS, "weekend")], dtype=object)
+
+
+def build_preprocessor(schema: FeatureSchema, config: FeatureConfig) -> Pipeline:
+    """Coercion then one `ColumnTransformer` branch per role present in the schema."""
+    numeric = schema.names(ColumnRole.NUMERIC)
+    categorical = schema.names(ColumnRole.CATEGORICAL)
+    high_card = schema.names(ColumnRole.HIGH_CARDINALITY)
+    branches: list[tuple] = []
+    if numeric:
+        steps = [SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)]
+        if config.log_skew_threshold is not None:
+            steps.append(SignedLog(config.log_skew_threshold))
+        branches.append(("numeric", make_pipeline(*steps), numeric))
+    for column, n_bins in config.bins.items():
+        binner = KBinsDiscretizer(
+            n_bins=n_bins, encode="onehot-dense", strategy="quantile", quantile_method="linear"
+        )
+        branches.append(
+            (f"bins_{column}", make_pipeline(SimpleImputer(strategy="median"), binner), [column])
+        )
+    for op, pairs in (("ratio", config.ratios), ("product", config.interactions)):
+        for a, b in pairs:
+            branches.append((f"{op}_{a}_{b}", PairFeature(op), [a, b]))
+    if categorical:
+        encoder = OneHotEncoder(
+            handle_unknown="infrequent_if_exist",
+            min_frequency=config.onehot_min_frequency,
+            sparse_output=False,
+        )
+        branches.append(("categorical", encoder, categorical))
+    if high_card:
+        if config.high_cardinality_encoding == "target":
+            regression = schema.task == "regression"
+            folds = (KFold if regression else StratifiedKFold)(
+                n_splits=TARGET_ENCODER_FOLDS, shuffle=True, random_state=0
+            )
+            encoder = TargetEncoder(
+                target_type="continuous" if regression else "auto", cv=folds
+            )
+        else:
+            encoder = HashEncoder(config.hash_features)
+        branches.append(("high_cardinality", encoder, high_card))
+    for column in schema.names(ColumnRole.TEXT):
+        branches.append((f"text_{column}", TextFeatures(config.text_hash_features), [column]))
+    for column in schema.names(ColumnRole.DATETIME):
+        branches.append((f"date_{column}", DateParts(), [column]))
+    columns = ColumnTransformer(branches, sparse_threshold=0.0, verbose_feature_names_out=True)
+    return Pipeline([("coerce", FrameCoercer(schema)), ("columns", columns)])

@@ -1,0 +1,56 @@
+"""Quality gates and the champion comparison: the rules that decide what may serve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zenloop.config import GateConfig, Task
+from zenloop.metrics import PRIMARY_METRIC, improvement
+
+
+def gate_failures(test: dict[str, float], gap: float, task: Task, gates: GateConfig) -> list[str]:
+    """Every gate the test metrics fail, as readable reasons; empty means it passes."""
+    checks: list[tuple[float | None, str, bool]] = (
+        [(gates.min_r2, "r2", True), (gates.max_rmse, "rmse", False)]
+        if task == "regression"
+        else [(gates.min_f1, "f1", True), (gates.min_roc_auc, "roc_auc", True)]
+    )
+    reasons = []
+    for limit, metric, is_minimum in checks:
+        if limit is None:
+            continue
+        value = test[metric]
+        if (value < limit) if is_minimum else (value > limit):
+            bound = "min" if is_minimum else "max"
+            reasons.append(f"test {metric} {value:.4f} violates {bound}_{metric} {limit}")
+    if gates.max_gap_pct is not None and gap > gates.max_gap_pct:
+        reasons.append(f"train/test gap {gap:.1f}% exceeds max_gap_pct {gates.max_gap_pct}")
+    return reasons
+
+
+@dataclass(frozen=True)
+class Verdict:
+    promote: bool
+    reason: str
+    improvement: float | None = None
+
+
+def judge_against_champion(
+    candidate_score: float,
+    champion_score: float | None,
+    task: Task,
+    min_improvement: float,
+    evaluated_on: str,
+) -> Verdict:
+    """Promote when there is no champion, or when the candidate beats it by the margin."""
+    metric, higher_is_better = PRIMARY_METRIC[task]
+    if champion_score is None:
+        return Verdict(True, "no champion yet: the best passing candidate is promoted")
+    gain = improvement(candidate_score, champion_score, higher_is_better)
+    detail = (
+        f"{metric} on {evaluated_on}: candidate {candidate_score:.4f} vs champion "
+        f"{champion_score:.4f} ({gain:+.2%}, required > {min_improvement:.2%})"
+    )
+    if gain > min_improvement:
+        return Verdict(True, f"candidate beats champion: {detail}", gain)
+    return Verdict(False, f"champion stays: {detail}", gain)

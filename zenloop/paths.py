@@ -1,0 +1,28 @@
+"""Where zenloop keeps its local state: one data folder per project checkout."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR_ENV = "ZENLOOP_DATA_DIR"
+MLFLOW_DB = "mlflow.db"
+MLFLOW_ARTIFACTS = "mlartifacts"
+
+
+def data_dir() -> Path:
+    path = Path(os.environ.get(DATA_DIR_ENV, PROJECT_ROOT / "data")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def local_tracking_uri() -> str:
+    """MLflow on SQLite in the data folder (MLflow >= 3.13 refuses the file store)."""
+    return f"sqlite:///{data_dir() / MLFLOW_DB}"
+
+
+def local_artifact_root() -> str:
+    path = data_dir() / MLFLOW_ARTIFACTS
+    path.mkdir(parents=True, exist_ok=True)
+    return path.as_uri()
