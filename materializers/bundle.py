@@ -5,7 +5,6 @@ from typing import ClassVar
 
 import joblib
 from zenml.enums import ArtifactType, VisualizationType
-
 from zenml.materializers.base_materializer import BaseMaterializer
 
 from materializers.reports import ArtifactFiles

@@ -1,4 +1,7 @@
-"""Training: data -> schema -> split -> candidates (MLflow runs) -> gates -> registry -> champion."""
+"""Training: data -> schema -> split -> candidates (MLflow runs) -> gates -> registry.
+
+The best passing candidate becomes champion when it beats the current one.
+"""
 
 from zenml import Model, pipeline
 
@@ -25,7 +28,13 @@ def training_pipeline(config: TrainingConfig | None = None) -> None:
     schema = profile_dataset(dataset, config.data, config.profile, config.features)
     train, validation, test = split_dataset(dataset, schema, config.split)
     board, bundle = train_candidates(
-        train, validation, test, schema, config.features, config.candidates, config.gates,
+        train,
+        validation,
+        test,
+        schema,
+        config.features,
+        config.candidates,
+        config.gates,
         config.split.seed,
     )
     recent = None

@@ -41,7 +41,7 @@ def train_candidates(
     for i, candidate in enumerate(enabled, start=1):
         logger.info("Training candidate %d/%d: %s", i, len(enabled), candidate.name)
         bundle, result = fit_candidate(candidate, schema, features, gates, splits, seed)
-        log_candidate(result, bundle, train)
+        log_candidate(result, bundle)
         results.append(result)
         bundles[candidate.name] = bundle
     gap_metric = GAP_METRIC[schema.task]
@@ -51,9 +51,6 @@ def train_candidates(
     )
     board = CandidateBoard(task=schema.task, results=results, comparison_plot=comparison)
     log_metadata(
-        {
-            r.name: {**r.metrics["test"], "gap_pct": r.gap_pct, "passed": r.passed}
-            for r in results
-        }
+        {r.name: {**r.metrics["test"], "gap_pct": r.gap_pct, "passed": r.passed} for r in results}
     )
     return board, bundles[board.ranked()[0].name]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from zenloop.config import ConfigError
 from zenloop.paths import PROJECT_ROOT
 
 DEFAULT_TRAINING_CONFIG = PROJECT_ROOT / "configs" / "training.yaml"
+MODEL_NAME = "zenloop"
 
 
 def _stack_up(args: argparse.Namespace) -> int:
@@ -35,6 +35,41 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_champion(model_name: str) -> None:
+    import mlflow
+
+    from zenloop.paths import local_tracking_uri
+    from zenloop.tracking import champion_summary
+
+    mlflow.set_tracking_uri(local_tracking_uri())
+    summary = champion_summary(model_name)
+    if summary is None:
+        print(f"no champion for model '{model_name}' yet")
+        return
+    metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(summary["test_metrics"].items()))
+    print(f"champion: {summary['name']} v{summary['version']} ({summary['candidate']})")
+    print(f"  test metrics: {metrics}")
+    print(f"  MLflow run:   {summary['run_id']}")
+
+
+def _champion(args: argparse.Namespace) -> int:
+    _print_champion(args.model)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from zenloop.paths import local_tracking_uri
+
+    _stack_up(args)
+    _train(args)
+    _print_champion(args.model)
+    print("\nWhere to look:")
+    print(f"  MLflow UI:        mlflow ui --backend-store-uri {local_tracking_uri()}")
+    print("  ZenML dashboard:  zenml login --local   (then open http://127.0.0.1:8237)")
+    print(f"  Model versions:   zenml model version list {args.model}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zenloop", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -46,12 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="run the training pipeline")
     train.add_argument("-c", "--config", type=Path, default=DEFAULT_TRAINING_CONFIG)
     train.set_defaults(handler=_train)
+    champion = commands.add_parser("champion", help="show the model behind the champion alias")
+    champion.add_argument("--model", default=MODEL_NAME)
+    champion.set_defaults(handler=_champion)
+    demo = commands.add_parser("demo", help="set up the local stack, train and show the result")
+    demo.add_argument("-c", "--config", type=Path, default=DEFAULT_TRAINING_CONFIG)
+    demo.add_argument("--model", default=MODEL_NAME)
+    demo.set_defaults(handler=_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

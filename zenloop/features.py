@@ -109,7 +109,10 @@ class HashEncoder(BaseEstimator, TransformerMixin):
 
     def transform(self, X) -> np.ndarray:
         hasher = FeatureHasher(n_features=self.n_features, input_type="string")
-        tokens = [[f"{c}={v}" for c, v in zip(self.columns_, row)] for row in X.itertuples(False)]
+        tokens = [
+            [f"{c}={v}" for c, v in zip(self.columns_, row, strict=False)]
+            for row in X.itertuples(False)
+        ]
         return hasher.transform(tokens).toarray()
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
@@ -200,9 +203,7 @@ def build_preprocessor(schema: FeatureSchema, config: FeatureConfig) -> Pipeline
             folds = (KFold if regression else StratifiedKFold)(
                 n_splits=TARGET_ENCODER_FOLDS, shuffle=True, random_state=0
             )
-            encoder = TargetEncoder(
-                target_type="continuous" if regression else "auto", cv=folds
-            )
+            encoder = TargetEncoder(target_type="continuous" if regression else "auto", cv=folds)
         else:
             encoder = HashEncoder(config.hash_features)
         branches.append(("high_cardinality", encoder, high_card))

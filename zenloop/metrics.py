@@ -21,7 +21,11 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     y_true = np.asarray(y_true, dtype=float)
     y_pred = np.asarray(y_pred, dtype=float)
     nonzero = np.abs(y_true) > MAPE_MIN_ABS_TARGET  # MAPE is undefined where the target is 0
-    mape = float(np.mean(np.abs((y_true - y_pred)[nonzero] / y_true[nonzero]))) if nonzero.any() else float("nan")
+    mape = (
+        float(np.mean(np.abs((y_true - y_pred)[nonzero] / y_true[nonzero])))
+        if nonzero.any()
+        else float("nan")
+    )
     return {
         "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred))),
         "mae": float(skm.mean_absolute_error(y_true, y_pred)),

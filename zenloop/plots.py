@@ -60,7 +60,11 @@ def feature_importance(names: list[str], importances: np.ndarray, title: str) ->
 def confusion(y_true, y_pred, labels: list[str], title: str) -> bytes:
     fig, ax = plt.subplots(figsize=FIGSIZE)
     ConfusionMatrixDisplay.from_predictions(
-        y_true, y_pred, labels=list(range(len(labels))), display_labels=labels, ax=ax,
+        y_true,
+        y_pred,
+        labels=list(range(len(labels))),
+        display_labels=labels,
+        ax=ax,
         colorbar=False,
     )
     ax.set_title(f"Confusion matrix: {title}")

@@ -28,8 +28,9 @@ class PromotionDecision(BaseModel):
             f"| {who} | " + " | ".join(f"{k}: {v:.4f}" for k, v in sets.items()) + " |"
             for who, sets in self.scores.items()
         )
+        outcome = "PROMOTED" if self.promoted else "not promoted"
         return (
-            f"## Promotion of `{self.model_name}`: {'PROMOTED' if self.promoted else 'not promoted'}\n\n"
+            f"## Promotion of `{self.model_name}`: {outcome}\n\n"
             f"{self.reason}\n\n"
             f"- candidate: {self.candidate} (registry version {self.registered_version})\n"
             f"- champion before: {self.champion_before}, after: {self.champion_after}\n\n"
@@ -64,7 +65,9 @@ def decide(
             champion_after=champion_version,
             reason=f"no candidate passed the quality gates ({failures})",
         )
-    scores = {"candidate": {k: evaluate(candidate, f)[board.metric] for k, f in evaluation_sets.items()}}
+    scores = {
+        "candidate": {k: evaluate(candidate, f)[board.metric] for k, f in evaluation_sets.items()}
+    }
     if champion is not None and not compatible(champion, candidate):
         champion = None
     if champion is not None:

@@ -7,7 +7,9 @@ import pandas as pd
 from zenloop.bundle import PREDICTION_COLUMN, ModelBundle
 
 
-def reference_sample(train: pd.DataFrame, bundle: ModelBundle, size: int, seed: int) -> pd.DataFrame:
+def reference_sample(
+    train: pd.DataFrame, bundle: ModelBundle, size: int, seed: int
+) -> pd.DataFrame:
     """A seeded sample of training features with the model's predictions beside them."""
     sample = train.sample(min(size, len(train)), random_state=seed).reset_index(drop=True)
     features = sample[bundle.schema.feature_names]

@@ -61,7 +61,10 @@ def stack_up_local() -> StackSummary:
     client = Client()
     tracking_uri = local_tracking_uri()
     _ensure_component(
-        client, TRACKER, StackComponentType.EXPERIMENT_TRACKER, {"tracking_uri": tracking_uri},
+        client,
+        TRACKER,
+        StackComponentType.EXPERIMENT_TRACKER,
+        {"tracking_uri": tracking_uri},
         changed,
     )
     _ensure_component(client, REGISTRY, StackComponentType.MODEL_REGISTRY, {}, changed)

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import warnings
 from importlib.metadata import version
 from pathlib import Path
 
 import joblib
 import mlflow
-import pandas as pd
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from zenloop.bundle import ModelBundle
-from zenloop.pyfunc import BUNDLE_ARTIFACT, ZenloopModel
+from zenloop.pyfunc import BUNDLE_ARTIFACT
 from zenloop.training import CandidateResult
 
 logger = logging.getLogger(__name__)
@@ -23,7 +22,11 @@ logger = logging.getLogger(__name__)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 MODEL_ARTIFACT = "model"
-SIGNATURE_ROWS = 50
+SCHEMA_ARTIFACT = "feature_schema.json"
+# No MLflow input signature: its enforcement refuses int64 -> double and any missing value
+# in a column the sample had complete. The bundle's FrameCoercer enforces our schema instead,
+# and the schema is logged beside the model as feature_schema.json.
+PYFUNC_SOURCE = str(Path(__file__).with_name("pyfunc.py"))  # MLflow "models from code"
 # Declared, not inferred: inference loads the model in a subprocess and costs seconds.
 RUNTIME_PACKAGES = ("mlflow", "scikit-learn", "xgboost", "pandas", "numpy", "joblib")
 
@@ -36,7 +39,7 @@ def ensure_experiment(name: str, artifact_root: str) -> str:
     return mlflow.create_experiment(name, artifact_location=f"{artifact_root}/{name}")
 
 
-def log_candidate(result: CandidateResult, bundle: ModelBundle, sample: pd.DataFrame) -> None:
+def log_candidate(result: CandidateResult, bundle: ModelBundle) -> None:
     """Log one candidate as a nested MLflow run with params, metrics, plots and the model."""
     with mlflow.start_run(run_name=result.name, nested=True) as run:
         mlflow.set_tags({"zenloop.candidate": result.name, "zenloop.family": result.family})
@@ -44,8 +47,10 @@ def log_candidate(result: CandidateResult, bundle: ModelBundle, sample: pd.DataF
         for split, values in result.metrics.items():
             mlflow.log_metrics({f"{split}_{k}": v for k, v in values.items()})
         mlflow.log_metrics({"gap_pct": result.gap_pct, "fit_seconds": result.fit_seconds})
-        mlflow.set_tag("zenloop.gates", "passed" if result.passed else "; ".join(result.gate_failures))
-        features = sample[bundle.schema.feature_names].head(SIGNATURE_ROWS)
+        mlflow.set_tag(
+            "zenloop.gates", "passed" if result.passed else "; ".join(result.gate_failures)
+        )
+        mlflow.log_dict(bundle.schema.model_dump(mode="json"), SCHEMA_ARTIFACT)
         with tempfile.TemporaryDirectory() as tmp:
             plots_dir = Path(tmp) / "plots"
             plots_dir.mkdir()
@@ -54,20 +59,21 @@ def log_candidate(result: CandidateResult, bundle: ModelBundle, sample: pd.DataF
             mlflow.log_artifacts(str(plots_dir), "plots")
             path = Path(tmp) / "bundle.joblib"
             joblib.dump(bundle, path)
-            info = mlflow.pyfunc.log_model(
-                name=MODEL_ARTIFACT,
-                python_model=ZenloopModel(),
-                artifacts={BUNDLE_ARTIFACT: str(path)},
-                signature=infer_signature(features, bundle.predict_frame(features)),
-                pip_requirements=[f"{p}=={version(p)}" for p in RUNTIME_PACKAGES],
-            )
+            with warnings.catch_warnings():  # "no input example": deliberate, see above
+                warnings.simplefilter("ignore", UserWarning)
+                info = mlflow.pyfunc.log_model(
+                    name=MODEL_ARTIFACT,
+                    python_model=PYFUNC_SOURCE,
+                    artifacts={BUNDLE_ARTIFACT: str(path)},
+                    pip_requirements=[f"{p}=={version(p)}" for p in RUNTIME_PACKAGES],
+                )
         result.mlflow_run_id = run.info.run_id
         result.model_uri = info.model_uri
 
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
     try:
-        return client.get_model_version_by_alias(name, alias).version
+        return str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
 
@@ -86,10 +92,30 @@ def load_alias_bundle(name: str, alias: str) -> ModelBundle | None:
 def apply_aliases(
     client: MlflowClient, name: str, new_version: str, promoted: bool, previous: str | None
 ) -> None:
-    """Winner becomes `champion` and the displaced champion `challenger`; a loser is `challenger`."""
+    """The winner becomes `champion`, the displaced one `challenger`; a loser is `challenger`."""
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, new_version)
         if previous is not None:
             client.set_registered_model_alias(name, CHALLENGER, previous)
     else:
         client.set_registered_model_alias(name, CHALLENGER, new_version)
+
+
+def champion_summary(name: str) -> dict[str, object] | None:
+    """What serves now: version, run, and the test metrics it was promoted with."""
+    client = MlflowClient()
+    version = alias_version(client, name, CHAMPION)
+    if version is None:
+        return None
+    model_version = client.get_model_version(name, version)
+    run = client.get_run(model_version.run_id)
+    test = {
+        k.removeprefix("test_"): v for k, v in run.data.metrics.items() if k.startswith("test_")
+    }
+    return {
+        "name": name,
+        "version": version,
+        "candidate": run.data.tags.get("zenloop.candidate"),
+        "run_id": model_version.run_id,
+        "test_metrics": test,
+    }

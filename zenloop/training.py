@@ -110,7 +110,10 @@ def _importances(bundle: ModelBundle, validation: pd.DataFrame, seed: int) -> tu
         return names, np.abs(np.atleast_2d(final.coef_)).mean(axis=0)
     sample = validation.sample(min(len(validation), IMPORTANCE_SAMPLE), random_state=seed)
     result = permutation_importance(
-        model, features.transform(sample), labels_of(bundle, sample), n_repeats=2,
+        model,
+        features.transform(sample),
+        labels_of(bundle, sample),
+        n_repeats=2,
         random_state=seed,
     )
     return names, result.importances_mean
@@ -151,9 +154,7 @@ def fit_candidate(
     )
     bundle = ModelBundle(pipeline=pipeline, schema=schema, candidate=candidate.name)
     train = splits["train"]
-    fitted, searched = _fit(
-        pipeline, candidate, train, labels_of(bundle, train), schema.task, seed
-    )
+    fitted, searched = _fit(pipeline, candidate, train, labels_of(bundle, train), schema.task, seed)
     bundle.pipeline = fitted
     fit_seconds = time.perf_counter() - started
     bundle.metrics = {split: evaluate(bundle, splits[split]) for split in SPLITS}

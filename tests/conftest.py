@@ -1,0 +1,35 @@
+"""Every test session gets its own ZenML store, repository, data folder and MLflow DB.
+
+The environment is set at import time, before ZenML or MLflow is imported anywhere,
+so no test can touch a user's stores.
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+SESSION_DIR = Path(tempfile.mkdtemp(prefix="zenloop-tests-"))
+(SESSION_DIR / "repo").mkdir()
+os.environ.update(
+    ZENML_CONFIG_PATH=str(SESSION_DIR / "zenml"),
+    ZENML_REPOSITORY_PATH=str(SESSION_DIR / "repo"),
+    ZENLOOP_DATA_DIR=str(SESSION_DIR / "data"),
+    MLFLOW_TRACKING_URI=f"sqlite:///{SESSION_DIR / 'data' / 'mlflow.db'}",
+    ZENML_ANALYTICS_OPT_IN="false",
+    ZENML_LOGGING_COLORS_DISABLED="true",
+    AUTO_OPEN_DASHBOARD="false",
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_session_dir():
+    yield
+    shutil.rmtree(SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Path:
+    return SESSION_DIR
