@@ -203,3 +203,53 @@ def load_training_config(path: str | Path) -> TrainingConfig:
         return TrainingConfig.model_validate(params.get("config", {}) or {})
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, f"{path} parameters.config")) from exc
+
+
+class ModelSourceConfig(StrictModel):
+    """Which model to serve: a registry alias, a registry version, or a local MLflow model dir."""
+
+    name: str = "zenloop"
+    alias: str = "champion"
+    version: str | None = Field(default=None, description="pins a version; overrides alias")
+    local_path: str | None = Field(default=None, description="offline: an MLflow model folder")
+
+
+class PredictionLogConfig(StrictModel):
+    enabled: bool = True
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default SQLite (WAL) in the data folder"
+    )
+    capacity_rows: int = Field(
+        default=200_000, ge=1, description="queued rows before back-pressure"
+    )
+    batch_rows: int = Field(default=2_000, ge=1)
+    flush_interval_s: float = Field(default=0.05, gt=0.0)
+    enqueue_timeout_s: float = Field(
+        default=5.0, ge=0.0, description="how long a request waits for room before a 503"
+    )
+
+
+class ServingConfig(StrictModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+    model: ModelSourceConfig = Field(default_factory=ModelSourceConfig)
+    max_batch_rows: int = Field(default=10_000, ge=1)
+    extra_fields: Literal["reject", "ignore"] = "reject"
+    admin_token: str | None = Field(
+        default=None,
+        description="required by state-changing endpoints; env ZENLOOP_ADMIN_TOKEN wins",
+    )
+    reload_interval_s: float = Field(default=10.0, gt=0.0)
+    tracking_uri: str | None = Field(default=None, description="default: the local SQLite store")
+    log: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
+
+
+def load_serving_config(path: str | Path | None) -> ServingConfig:
+    """The serving YAML is the ServingConfig itself (the service is not a ZenML run)."""
+    if path is None:
+        return ServingConfig()
+    try:
+        return ServingConfig.model_validate(read_run_config(path))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(path))) from exc

@@ -1,0 +1,179 @@
+"""The durable prediction log: every served prediction, its inputs and later ground truth.
+
+SQLite in WAL mode by default; any SQLAlchemy URL (e.g. PostgreSQL for several replicas)
+runs the same code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from zenloop.paths import data_dir
+
+PREDICTION_LOG_DB = "predictions.db"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+REQUEST_ID_LENGTH = 64
+VERSION_LENGTH = 64
+
+metadata = sa.MetaData()
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(REQUEST_ID_LENGTH), nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+    sa.Column("model_version", sa.String(VERSION_LENGTH), nullable=False, index=True),
+    sa.Column("features", sa.Text, nullable=False),
+    sa.Column("prediction", sa.Text, nullable=False),
+    sa.Column("probabilities", sa.Text, nullable=True),
+)
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("request_id", sa.String(REQUEST_ID_LENGTH), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("ground_truth", sa.Text, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    request_id: str
+    created_at: float
+    model_version: str
+    features: dict[str, Any]
+    prediction: Any
+    probabilities: dict[str, float] | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "created_at": self.created_at,
+            "model_version": self.model_version,
+            "features": json.dumps(self.features, separators=(",", ":"), default=str),
+            "prediction": json.dumps(self.prediction),
+            "probabilities": None if self.probabilities is None else json.dumps(self.probabilities),
+        }
+
+
+def default_log_url() -> str:
+    return f"sqlite:///{data_dir() / PREDICTION_LOG_DB}"
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+class PredictionLogStore:
+    def __init__(self, url: str | None = None):
+        self.url = url or default_log_url()
+        self.engine: Engine = sa.create_engine(self.url)
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        metadata.create_all(self.engine)
+
+    def append(self, records: Sequence[PredictionRecord]) -> None:
+        if records:
+            with self.engine.begin() as connection:
+                connection.execute(predictions.insert(), [r.to_row() for r in records])
+
+    def count(self) -> int:
+        with self.engine.connect() as connection:
+            return connection.execute(
+                sa.select(sa.func.count()).select_from(predictions)
+            ).scalar_one()
+
+    def last_id(self) -> int:
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(sa.func.max(predictions.c.id))).scalar() or 0
+
+    def counts_by_version(self) -> dict[str, int]:
+        query = sa.select(predictions.c.model_version, sa.func.count()).group_by(
+            predictions.c.model_version
+        )
+        with self.engine.connect() as connection:
+            return {version: n for version, n in connection.execute(query)}
+
+    def add_feedback(self, items: Iterable[tuple[str, Any]], now: float) -> list[str]:
+        """Store ground truth for known request ids (the latest wins); return unknown ids."""
+        items = dict(items)
+        with self.engine.begin() as connection:
+            known = set(
+                connection.execute(
+                    sa.select(predictions.c.request_id).where(
+                        predictions.c.request_id.in_(list(items))
+                    )
+                ).scalars()
+            )
+            if known:
+                connection.execute(feedback.delete().where(feedback.c.request_id.in_(known)))
+                connection.execute(
+                    feedback.insert(),
+                    [
+                        {
+                            "request_id": rid,
+                            "created_at": now,
+                            "ground_truth": json.dumps(items[rid]),
+                        }
+                        for rid in known
+                    ],
+                )
+        return [rid for rid in items if rid not in known]
+
+    def _frame(self, query: sa.Select) -> pd.DataFrame:
+        """Logged rows as a frame: one column per feature plus the log's own columns."""
+        joined = predictions.outerjoin(feedback, predictions.c.request_id == feedback.c.request_id)
+        query = query.select_from(joined).add_columns(
+            predictions.c.id,
+            predictions.c.request_id,
+            predictions.c.created_at,
+            predictions.c.model_version,
+            predictions.c.features,
+            predictions.c.prediction,
+            feedback.c.ground_truth,
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.order_by(predictions.c.id)).mappings().all()
+        features = pd.DataFrame([json.loads(r["features"]) for r in rows])
+        meta = pd.DataFrame(
+            {
+                "log_id": [r["id"] for r in rows],
+                "request_id": [r["request_id"] for r in rows],
+                "logged_at": [r["created_at"] for r in rows],
+                "model_version": [r["model_version"] for r in rows],
+                "prediction": [json.loads(r["prediction"]) for r in rows],
+                "ground_truth": [
+                    None if r["ground_truth"] is None else json.loads(r["ground_truth"])
+                    for r in rows
+                ],
+            }
+        )
+        return pd.concat([features, meta], axis=1)
+
+    def rows_after(self, cursor: int, limit: int) -> pd.DataFrame:
+        return self._frame(sa.select().where(predictions.c.id > cursor).limit(limit))
+
+    def rows_between(
+        self, start: float, end: float, model_version: str | None = None
+    ) -> pd.DataFrame:
+        query = sa.select().where(predictions.c.created_at.between(start, end))
+        if model_version is not None:
+            query = query.where(predictions.c.model_version == model_version)
+        return self._frame(query)
+
+    def labelled_rows(self, since: float = 0.0) -> pd.DataFrame:
+        query = sa.select().where(
+            feedback.c.ground_truth.is_not(None), predictions.c.created_at >= since
+        )
+        return self._frame(query)
