@@ -11,6 +11,7 @@ from zenloop.config import ConfigError
 from zenloop.paths import PROJECT_ROOT
 
 DEFAULT_TRAINING_CONFIG = PROJECT_ROOT / "configs" / "training.yaml"
+DEFAULT_SERVING_CONFIG = PROJECT_ROOT / "configs" / "serving.yaml"
 MODEL_NAME = "zenloop"
 
 
@@ -70,6 +71,39 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from api import server
+    from zenloop.config import load_serving_config
+
+    config = load_serving_config(args.config)
+    if args.stop:
+        pid = server.stop()
+        print(f"stopped service pid {pid}" if pid else "no service is running")
+        return 0
+    if args.detach:
+        pid = server.serve_background(args.config, config)
+        print(f"service started in the background: pid {pid}, {server.base_url(config)}")
+        print(f"  log: {server.log_path()}   stop: zenloop serve --stop")
+        return 0
+    server.serve_foreground(config)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from api import server
+    from zenloop.config import load_serving_config
+
+    state = server.status(load_serving_config(args.config))
+    process = f"running, pid {state.pid}" if state.pid else "no pid file"
+    print(f"service: {process} at {state.url}")
+    if state.model:
+        model = state.model
+        print(f"  serving {model['name']} v{model['version']} (loaded {model['loaded_at']})")
+    else:
+        print("  not ready (no answer, or no model loaded)")
+    return 0 if state.ready else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zenloop", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -81,6 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="run the training pipeline")
     train.add_argument("-c", "--config", type=Path, default=DEFAULT_TRAINING_CONFIG)
     train.set_defaults(handler=_train)
+    serve = commands.add_parser("serve", help="run the prediction service")
+    serve.add_argument("-c", "--config", type=Path, default=DEFAULT_SERVING_CONFIG)
+    mode = serve.add_mutually_exclusive_group()
+    mode.add_argument("--detach", action="store_true", help="run in the background")
+    mode.add_argument("--stop", action="store_true", help="stop the background service")
+    serve.set_defaults(handler=_serve)
+    status = commands.add_parser("status", help="is the service up, and what does it serve")
+    status.add_argument("-c", "--config", type=Path, default=DEFAULT_SERVING_CONFIG)
+    status.set_defaults(handler=_status)
     champion = commands.add_parser("champion", help="show the model behind the champion alias")
     champion.add_argument("--model", default=MODEL_NAME)
     champion.set_defaults(handler=_champion)
@@ -96,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, ValueError) as exc:
+    except (ConfigError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -7,17 +7,17 @@ the transform that training used, and unseen categories never fail.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
-from sklearn.feature_extraction import FeatureHasher
-from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder, TargetEncoder
+from sklearn.utils import murmurhash3_32
 
 from zenloop.config import ColumnRole, FeatureConfig
 from zenloop.schema import FeatureSchema
@@ -97,6 +97,19 @@ class PairFeature(BaseEstimator, TransformerMixin):
         return np.array([f"{self.op}({self.names_[0]},{self.names_[1]})"], dtype=object)
 
 
+def _tokens(text: str) -> list[str]:
+    return TOKEN_PATTERN.sub(" ", text.lower()).split()
+
+
+def hash_counts(tokens_per_row: list[list[str]], n_features: int) -> np.ndarray:
+    """Count tokens into `n_features` buckets by MurmurHash3; unseen tokens land there too."""
+    out = np.zeros((len(tokens_per_row), n_features))
+    for i, tokens in enumerate(tokens_per_row):
+        for token in tokens:
+            out[i, murmurhash3_32(token, positive=True) % n_features] += 1.0
+    return out
+
+
 class HashEncoder(BaseEstimator, TransformerMixin):
     """Hashes high-cardinality ids into a fixed width; unseen ids land in the same space."""
 
@@ -104,16 +117,13 @@ class HashEncoder(BaseEstimator, TransformerMixin):
         self.n_features = n_features
 
     def fit(self, X, y=None) -> HashEncoder:
-        self.columns_ = list(X.columns)
+        self.columns_ = list(getattr(X, "columns", range(np.asarray(X).shape[1])))
         return self
 
     def transform(self, X) -> np.ndarray:
-        hasher = FeatureHasher(n_features=self.n_features, input_type="string")
-        tokens = [
-            [f"{c}={v}" for c, v in zip(self.columns_, row, strict=False)]
-            for row in X.itertuples(False)
-        ]
-        return hasher.transform(tokens).toarray()
+        values = np.asarray(X, dtype=object)
+        tokens = [[f"{c}={v}" for c, v in zip(self.columns_, row, strict=True)] for row in values]
+        return hash_counts(tokens, self.n_features)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.array([f"hash_{i}" for i in range(self.n_features)], dtype=object)
@@ -126,23 +136,20 @@ class TextFeatures(BaseEstimator, TransformerMixin):
         self.n_features = n_features
 
     def fit(self, X, y=None) -> TextFeatures:
-        self.column_ = X.columns[0]
+        self.column_ = list(getattr(X, "columns", ["text"]))[0]
         return self
 
     def transform(self, X) -> np.ndarray:
-        raw = X.iloc[:, 0].astype(str).where(X.iloc[:, 0] != MISSING_TOKEN, "")
-        clean = raw.str.lower().str.replace(TOKEN_PATTERN, " ", regex=True)
-        stats = np.column_stack(
+        texts = ["" if v is None or v == MISSING_TOKEN else str(v) for v in np.asarray(X)[:, 0]]
+        tokens = [_tokens(t) for t in texts]
+        stats = np.array(
             [
-                clean.str.len().to_numpy(),
-                clean.str.split().str.len().fillna(0).to_numpy(),
-                raw.str.count(r"\d").to_numpy(),
-            ]
-        ).astype(float)
-        vectorizer = HashingVectorizer(
-            n_features=self.n_features, alternate_sign=False, norm=None, token_pattern=r"\w+"
-        )
-        return np.hstack([stats, vectorizer.transform(clean).toarray()])
+                (len(" ".join(words)), len(words), sum(ch.isdigit() for ch in text))
+                for text, words in zip(texts, tokens, strict=True)
+            ],
+            dtype=float,
+        ).reshape(len(texts), 3)
+        return np.hstack([stats, hash_counts(tokens, self.n_features)])
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         stats = [f"{self.column_}_{s}" for s in ("length", "words", "digits")]
@@ -150,23 +157,38 @@ class TextFeatures(BaseEstimator, TransformerMixin):
         return np.array(stats + tokens, dtype=object)
 
 
-class DateParts(BaseEstimator, TransformerMixin):
-    """Calendar parts of a timestamp; missing dates become -1."""
+def _as_datetime(value) -> datetime | None:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        parsed = pd.to_datetime(str(value), errors="coerce")
+        return None if pd.isna(parsed) else parsed
 
-    PARTS = ("month", "dayofweek", "hour", "dayofyear")
+
+class DateParts(BaseEstimator, TransformerMixin):
+    """Calendar parts of a timestamp; missing or unparseable dates become -1."""
+
+    PARTS = ("month", "dayofweek", "hour", "dayofyear", "weekend")
 
     def fit(self, X, y=None) -> DateParts:
-        self.column_ = X.columns[0]
+        self.column_ = list(getattr(X, "columns", ["date"]))[0]
         return self
 
     def transform(self, X) -> np.ndarray:
-        stamps = pd.to_datetime(X.iloc[:, 0], errors="coerce")
-        parts = [getattr(stamps.dt, part).fillna(-1).to_numpy(float) for part in self.PARTS]
-        weekend = (stamps.dt.dayofweek >= 5).astype(float).to_numpy()
-        return np.column_stack([*parts, weekend])
+        out = np.full((len(X), len(self.PARTS)), -1.0)
+        for i, value in enumerate(np.asarray(X, dtype=object)[:, 0]):
+            stamp = _as_datetime(value)
+            if stamp is not None:
+                weekday = stamp.weekday()
+                out[i] = (stamp.month, weekday, stamp.hour, stamp.timetuple().tm_yday, weekday >= 5)
+        return out
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        return np.array([f"{self.column_}_{p}" for p in (*self.PARTS, "weekend")], dtype=object)
+        return np.array([f"{self.column_}_{p}" for p in self.PARTS], dtype=object)
 
 
 def build_preprocessor(schema: FeatureSchema, config: FeatureConfig) -> Pipeline:

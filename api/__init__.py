@@ -1,0 +1,1 @@
+"""The FastAPI prediction service: serves the champion, logs every prediction, hot-reloads."""

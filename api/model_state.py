@@ -1,0 +1,154 @@
+"""The served model and its atomic replacement.
+
+A request reads `holder.current` once and uses that object to the end, so a swap never
+affects a request in flight; assigning one attribute is atomic in Python.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlflow.tracking import MlflowClient
+
+from api.schemas import RowModels, build_row_models
+from zenloop.compiled import CompiledModel
+from zenloop.config import ModelSourceConfig, ServingConfig
+from zenloop.schema import FeatureSchema
+from zenloop.tracking import load_bundle
+
+logger = logging.getLogger(__name__)
+
+ZENML_VERSION_TAG = "zenml_model_version_id"
+ALIAS_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+VERSION_PATTERN = re.compile(r"^[0-9]{1,9}$")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    name: str
+    version: str
+    alias: str | None
+    run_id: str | None
+    zenml_model_version: str | None
+    source: str
+    schema: FeatureSchema
+    metrics: dict[str, dict[str, float]]
+    compiled: CompiledModel
+    rows: RowModels
+    loaded_at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the service follows: an alias (re-resolved on reload), a pinned version, or a path."""
+
+    alias: str | None = None
+    version: str | None = None
+    local_path: str | None = None
+
+    @classmethod
+    def from_config(cls, source: ModelSourceConfig) -> Selection:
+        if source.local_path:
+            return cls(local_path=source.local_path)
+        if source.version:
+            return cls(version=source.version)
+        return cls(alias=source.alias)
+
+
+def load_served_model(config: ServingConfig, selection: Selection) -> ServedModel:
+    name = config.model.name
+    extra = config.extra_fields
+    if selection.local_path:
+        bundle = load_bundle(selection.local_path)
+        return _served(name, "local", None, None, None, selection.local_path, bundle, extra)
+    client = MlflowClient()
+    if selection.version is not None:
+        registered = client.get_model_version(name, selection.version)
+    else:
+        registered = client.get_model_version_by_alias(name, selection.alias)
+    uri = f"models:/{name}/{registered.version}"
+    bundle = load_bundle(uri)
+    zenml_version = (registered.tags or {}).get(ZENML_VERSION_TAG)
+    return _served(
+        name,
+        str(registered.version),
+        selection.alias,
+        registered.run_id,
+        zenml_version,
+        uri,
+        bundle,
+        extra,
+    )
+
+
+def _served(name, version, alias, run_id, zenml_version, source, bundle, extra) -> ServedModel:
+    return ServedModel(
+        name=name,
+        version=version,
+        alias=alias,
+        run_id=run_id,
+        zenml_model_version=zenml_version,
+        source=source,
+        schema=bundle.schema,
+        metrics=bundle.metrics,
+        compiled=CompiledModel(bundle),
+        rows=build_row_models(bundle.schema, extra),
+    )
+
+
+def resolve_alias(name: str, alias: str) -> str | None:
+    try:
+        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
+    except Exception:  # no such alias or model yet: nothing to follow
+        return None
+
+
+class ModelHolder:
+    """Holds the served model; swaps are serialized, reads are lock-free."""
+
+    def __init__(self, config: ServingConfig):
+        self.config = config
+        self.selection = Selection.from_config(config.model)
+        self.current: ServedModel | None = None
+        self.reloads = 0
+        self.reload_failures = 0
+        self._swap_lock = threading.Lock()
+
+    def load(self, selection: Selection | None = None) -> ServedModel:
+        """Load and swap in a model; on failure the served model stays as it was."""
+        with self._swap_lock:
+            selection = selection or self.selection
+            try:
+                model = load_served_model(self.config, selection)
+            except Exception:
+                self.reload_failures += 1
+                raise
+            self.selection = selection
+            previous, self.current = self.current, model
+            self.reloads += 1
+        logger.info(
+            "serving %s v%s (was %s)",
+            model.name,
+            model.version,
+            previous.version if previous else "nothing",
+        )
+        return model
+
+    def refresh(self) -> bool:
+        """Follow the alias: load when it points somewhere new. True when a swap happened."""
+        alias = self.selection.alias
+        if alias is None:
+            return False
+        target = resolve_alias(self.config.model.name, alias)
+        if target is None or (self.current is not None and self.current.version == target):
+            return False
+        self.load(Selection(alias=alias))
+        return True
+
+    def describe(self) -> dict[str, Any]:
+        return {"alias": self.selection.alias, "version": self.selection.version}
