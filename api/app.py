@@ -49,13 +49,13 @@ from api.schemas import (
 )
 from monitoring.log_store import PredictionLogStore, PredictionRecord
 from monitoring.log_writer import PredictionLogWriter
+from zenloop.admin_token import ADMIN_TOKEN_ENV, resolve_admin_token
 from zenloop.config import ColumnRole, ServingConfig
 from zenloop.paths import local_tracking_uri
 
 logger = logging.getLogger(__name__)
 
 CONFIG_ENV = "ZENLOOP_SERVING_CONFIG"
-ADMIN_TOKEN_ENV = "ZENLOOP_ADMIN_TOKEN"
 INLINE_BATCH_ROWS = 256  # larger batches are predicted in a worker thread
 FEEDBACK_FLUSH_TIMEOUT_S = 10.0
 JSON = "application/json"
@@ -72,13 +72,17 @@ class Service:
 
     def __init__(self, config: ServingConfig):
         self.config = config
-        self.admin_token = os.environ.get(ADMIN_TOKEN_ENV) or config.admin_token
         self.holder = ModelHolder(config)
         self.store = PredictionLogStore(config.log.database_url) if config.log.enabled else None
         self.writer = (
             PredictionLogWriter(self.store, config.log) if self.store is not None else None
         )
         self.metrics = ServiceMetrics(self._log_stats)
+
+    @property
+    def admin_token(self) -> str | None:
+        """Resolved per call: a token file created after start-up takes effect at once."""
+        return resolve_admin_token(self.config.admin_token)
 
     def _log_stats(self) -> dict[str, float]:
         if self.writer is None:
@@ -178,7 +182,8 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         authorization: Annotated[str | None, Header()] = None,
         x_admin_token: Annotated[str | None, Header()] = None,
     ) -> None:
-        if not service.admin_token:
+        expected = service.admin_token
+        if not expected:
             raise HTTPException(
                 403,
                 f"admin endpoints are disabled: no admin token is configured ({ADMIN_TOKEN_ENV})",
@@ -192,7 +197,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
                 "admin token required: send 'Authorization: Bearer <token>'",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        if not hmac.compare_digest(given.encode(), service.admin_token.encode()):
+        if not hmac.compare_digest(given.encode(), expected.encode()):
             raise HTTPException(403, "invalid admin token")
 
     admin = [Depends(require_admin)]

@@ -15,6 +15,7 @@ import httpx
 import uvicorn
 
 from api.app import CONFIG_ENV
+from zenloop.admin_token import ensure_admin_token
 from zenloop.config import ServingConfig
 from zenloop.paths import data_dir
 
@@ -141,3 +142,38 @@ def status(config: ServingConfig) -> ServiceStatus:
     except httpx.HTTPError:
         model, ready = None, False
     return ServiceStatus(running_pid(), url, ready, model)
+
+
+def hand_over(
+    config_path: str | None, config: ServingConfig, version: str, alias: str | None, start: bool
+) -> tuple[str, str | None]:
+    """Make the service serve `version`: reload a running one, or start one in the background.
+
+    With `alias`, the service loads the alias (and keeps following it); it must resolve to
+    `version`. Returns the action taken and the version served before.
+    """
+    url = base_url(config)
+    token = ensure_admin_token(config.admin_token)
+    headers = {"Authorization": f"Bearer {token}"}
+    previous, action = None, "reloaded"
+    try:
+        httpx.get(url + "/health", timeout=2.0).raise_for_status()
+        info = httpx.get(url + "/model-info", timeout=5.0)
+        previous = info.json()["version"] if info.status_code == 200 else None
+    except httpx.HTTPError:
+        if not start:
+            raise RuntimeError(f"no service answers at {url} and start_service is false") from None
+        serve_background(config_path, config)
+        action = "started"
+    params = {"alias": alias} if alias else {"version": version}
+    response = httpx.post(url + "/models/load", params=params, headers=headers, timeout=120.0)
+    if response.status_code != 200:
+        raise RuntimeError(
+            f"the service at {url} refused the model: {response.status_code} {response.text}"
+        )
+    served = response.json()["model_version"]
+    if served != version:
+        raise RuntimeError(
+            f"the service serves v{served}, not v{version}: the alias moved meanwhile"
+        )
+    return action, previous

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.base_materializer import BaseMaterializer
 
+from zenloop.deployment import DeploymentCheck, DeploymentRecord
 from zenloop.promotion import PromotionDecision
 from zenloop.report import CandidateBoard
 from zenloop.schema import FeatureSchema
@@ -41,7 +42,12 @@ class ArtifactFiles:
 class MarkdownReportMaterializer(ArtifactFiles, BaseMaterializer):
     """Pydantic reports with a `to_markdown` view."""
 
-    ASSOCIATED_TYPES: ClassVar = (FeatureSchema, PromotionDecision)
+    ASSOCIATED_TYPES: ClassVar = (
+        FeatureSchema,
+        PromotionDecision,
+        DeploymentCheck,
+        DeploymentRecord,
+    )
     ASSOCIATED_ARTIFACT_TYPE: ClassVar = ArtifactType.DATA_ANALYSIS
 
     def load(self, data_type: type) -> Any:

@@ -12,7 +12,10 @@ from zenloop.paths import PROJECT_ROOT
 
 DEFAULT_TRAINING_CONFIG = PROJECT_ROOT / "configs" / "training.yaml"
 DEFAULT_SERVING_CONFIG = PROJECT_ROOT / "configs" / "serving.yaml"
+DEFAULT_DEPLOY_CONFIG = PROJECT_ROOT / "configs" / "deployment.yaml"
 MODEL_NAME = "zenloop"
+DEMO_SAMPLE_ROWS = 5
+DEMO_SAMPLE_SEED = 2026
 
 
 def _stack_up(args: argparse.Namespace) -> int:
@@ -34,6 +37,45 @@ def _train(args: argparse.Namespace) -> int:
     run = training_pipeline.with_options(config_path=str(args.config))()
     print(f"training run {run.name}: {run.status}")
     return 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from zenloop.config import DeploymentConfig, read_run_config
+
+    DeploymentConfig.model_validate(
+        read_run_config(args.deploy_config).get("parameters", {}).get("deploy", {})
+    )
+    from pipelines.deployment import deployment_pipeline
+
+    run = deployment_pipeline.with_options(config_path=str(args.deploy_config))()
+    print(f"deployment run {run.name}: {run.status}")
+    return 0
+
+
+def _send_samples(serving_config: Path) -> None:
+    """A few real requests against the running service, printed as a client sees them."""
+    import json
+
+    import httpx
+
+    from api.server import base_url
+    from zenloop.config import load_serving_config
+    from zenloop.data.generator import generate_orders
+    from zenloop.deployment import request_rows
+
+    url = base_url(load_serving_config(serving_config))
+    orders = generate_orders(DEMO_SAMPLE_ROWS, seed=DEMO_SAMPLE_SEED)
+    rows = request_rows(orders.drop(columns=["order_total", "is_returned"]))
+    print(f"\nSample requests to {url}:")
+    for row, truth in zip(rows[:3], orders["order_total"], strict=False):
+        answer = httpx.post(f"{url}/predict", json=row, timeout=10).json()
+        print(
+            f"  POST /predict {row['category']}/{row['sub_category']} x{row['quantity']}"
+            f" -> {json.dumps(answer)}  (true total {truth:.2f})"
+        )
+    batch = httpx.post(f"{url}/predict_batch", json={"rows": rows}, timeout=10).json()
+    values = [round(p["prediction"], 2) for p in batch["predictions"]]
+    print(f"  POST /predict_batch ({len(rows)} rows) -> v{batch['model_version']}: {values}")
 
 
 def _print_champion(model_name: str) -> None:
@@ -64,7 +106,10 @@ def _demo(args: argparse.Namespace) -> int:
     _stack_up(args)
     _train(args)
     _print_champion(args.model)
+    _deploy(args)
+    _send_samples(DEFAULT_SERVING_CONFIG)
     print("\nWhere to look:")
+    print("  Service:          http://127.0.0.1:8000/docs   (zenloop status; zenloop serve --stop)")
     print(f"  MLflow UI:        mlflow ui --backend-store-uri {local_tracking_uri()}")
     print("  ZenML dashboard:  zenml login --local   (then open http://127.0.0.1:8237)")
     print(f"  Model versions:   zenml model version list {args.model}")
@@ -124,12 +169,18 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="is the service up, and what does it serve")
     status.add_argument("-c", "--config", type=Path, default=DEFAULT_SERVING_CONFIG)
     status.set_defaults(handler=_status)
+    deploy = commands.add_parser("deploy", help="run the deployment pipeline")
+    deploy.add_argument(
+        "-c", "--config", dest="deploy_config", type=Path, default=DEFAULT_DEPLOY_CONFIG
+    )
+    deploy.set_defaults(handler=_deploy)
     champion = commands.add_parser("champion", help="show the model behind the champion alias")
     champion.add_argument("--model", default=MODEL_NAME)
     champion.set_defaults(handler=_champion)
     demo = commands.add_parser("demo", help="set up the local stack, train and show the result")
     demo.add_argument("-c", "--config", type=Path, default=DEFAULT_TRAINING_CONFIG)
     demo.add_argument("--model", default=MODEL_NAME)
+    demo.add_argument("--deploy-config", type=Path, default=DEFAULT_DEPLOY_CONFIG)
     demo.set_defaults(handler=_demo)
     return parser
 

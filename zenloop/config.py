@@ -196,13 +196,17 @@ def read_run_config(path: str | Path) -> dict[str, Any]:
     return content
 
 
-def load_training_config(path: str | Path) -> TrainingConfig:
-    """Validate the `parameters.config` section of a training run config."""
+def load_pipeline_parameter(path: str | Path, key: str, model: type[BaseModel]) -> Any:
+    """Validate the `parameters.<key>` section of a ZenML run config with `model`."""
     params = read_run_config(path).get("parameters", {}) or {}
     try:
-        return TrainingConfig.model_validate(params.get("config", {}) or {})
+        return model.model_validate(params.get(key, {}) or {})
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, f"{path} parameters.config")) from exc
+        raise ConfigError(format_validation_error(exc, f"{path} parameters.{key}")) from exc
+
+
+def load_training_config(path: str | Path) -> TrainingConfig:
+    return load_pipeline_parameter(path, "config", TrainingConfig)
 
 
 class ModelSourceConfig(StrictModel):
@@ -253,3 +257,18 @@ def load_serving_config(path: str | Path | None) -> ServingConfig:
         return ServingConfig.model_validate(read_run_config(path))
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, str(path))) from exc
+
+
+class DeploymentConfig(StrictModel):
+    """What the deployment pipeline deploys, how it checks it, and where the service runs."""
+
+    model_name: str = "zenloop"
+    alias: str = "champion"
+    version: str | None = Field(
+        default=None, description="deploy this version instead of the alias"
+    )
+    serving_config: str = Field(default="configs/serving.yaml", description="the service's config")
+    holdout_rows: int = Field(default=500, ge=10)
+    latency_samples: int = Field(default=200, ge=10)
+    max_p95_latency_ms: float = Field(default=20.0, gt=0.0)
+    start_service: bool = Field(default=True, description="start the service if none is running")

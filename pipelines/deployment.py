@@ -1,0 +1,13 @@
+"""Deployment: check the champion (or a given version) on its holdout, then make it live."""
+
+from zenml import pipeline
+
+from steps.deployment import deploy_to_service, validate_deployment
+from zenloop.config import DeploymentConfig
+
+
+@pipeline(enable_cache=False)
+def deployment_pipeline(deploy: DeploymentConfig | None = None) -> None:
+    deploy = deploy or DeploymentConfig()
+    check = validate_deployment(deploy)
+    deploy_to_service(check, deploy)

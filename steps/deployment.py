@@ -1,0 +1,101 @@
+"""Deployment steps: check a registered version on its holdout, then hand it to the service."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+from uuid import UUID
+
+import pandas as pd
+from mlflow.tracking import MlflowClient
+from zenml import log_metadata, step
+from zenml.client import Client
+
+import materializers  # noqa: F401
+from api.server import base_url, hand_over
+from zenloop.config import DeploymentConfig, load_serving_config
+from zenloop.deployment import DeploymentCheck, DeploymentRecord, check_deployment
+from zenloop.paths import PROJECT_ROOT
+from zenloop.tracking import load_bundle
+
+ZENML_VERSION_TAG = "zenml_model_version_id"
+HOLDOUT_ARTIFACTS = ("test", "reference_data")
+
+
+def _configure_mlflow() -> None:
+    registry = Client().active_stack.model_registry
+    if registry is None:
+        raise RuntimeError("the active stack has no model registry: run `zenloop stack up local`")
+    registry.configure_mlflow()
+
+
+def _registered(deploy: DeploymentConfig):
+    client = MlflowClient()
+    if deploy.version is not None:
+        return client.get_model_version(deploy.model_name, deploy.version)
+    return client.get_model_version_by_alias(deploy.model_name, deploy.alias)
+
+
+def _holdout(name: str, zenml_version_id: str | None) -> pd.DataFrame:
+    """The held-out test split of the training run that produced this version."""
+    if zenml_version_id is None:
+        raise RuntimeError(f"{name}: the registry version has no {ZENML_VERSION_TAG} tag")
+    version = Client().get_model_version(name, UUID(zenml_version_id))
+    for artifact in HOLDOUT_ARTIFACTS:
+        try:
+            return version.get_artifact(artifact).load()
+        except (KeyError, AttributeError):
+            continue
+    raise RuntimeError(f"{name}: ZenML model version {version.number} has no holdout artifact")
+
+
+def _serving_config_path(deploy: DeploymentConfig) -> Path:
+    path = Path(deploy.serving_config)
+    return path if path.is_absolute() or path.exists() else PROJECT_ROOT / path
+
+
+@step(enable_cache=False)
+def validate_deployment(deploy: DeploymentConfig) -> Annotated[DeploymentCheck, "deployment_check"]:
+    _configure_mlflow()
+    registered = _registered(deploy)
+    version = str(registered.version)
+    bundle = load_bundle(f"models:/{deploy.model_name}/{version}")
+    holdout = _holdout(deploy.model_name, (registered.tags or {}).get(ZENML_VERSION_TAG))
+    check = check_deployment(deploy.model_name, version, bundle, holdout, deploy)
+    log_metadata({"deployment_check": check.model_dump(mode="json")})
+    return check
+
+
+@step(enable_cache=False)
+def deploy_to_service(
+    check: DeploymentCheck, deploy: DeploymentConfig
+) -> Annotated[DeploymentRecord, "deployment"]:
+    if not check.passed:
+        raise RuntimeError(
+            f"{check.model_name} v{check.version} was not deployed; the live model is untouched: "
+            + "; ".join(check.reasons)
+        )
+    config_path = _serving_config_path(deploy)
+    serving = load_serving_config(config_path)
+    alias = None if deploy.version is not None else deploy.alias
+    action, previous = hand_over(
+        str(config_path), serving, check.version, alias, deploy.start_service
+    )
+    record = DeploymentRecord(
+        model_name=check.model_name,
+        version=check.version,
+        previous_version=previous,
+        action=action,
+        url=base_url(serving),
+        deployed_at=datetime.now(UTC),
+    )
+    zenml_version = (
+        MlflowClient()
+        .get_model_version(check.model_name, check.version)
+        .tags.get(ZENML_VERSION_TAG)
+    )
+    if zenml_version:
+        log_metadata(
+            {"deployment": record.model_dump(mode="json")}, model_version_id=UUID(zenml_version)
+        )
+    log_metadata({"deployment": record.model_dump(mode="json")})
+    return record

@@ -1,0 +1,38 @@
+"""Where the service's admin token comes from: env, then config, then a private local file.
+
+The file lets a local service started by the deployment pipeline or the demo be
+administered by the same user without anyone pasting secrets; it is created 0600.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from zenloop.paths import data_dir
+
+ADMIN_TOKEN_ENV = "ZENLOOP_ADMIN_TOKEN"
+TOKEN_FILE = "admin.token"
+TOKEN_BYTES = 32
+
+
+def token_path() -> Path:
+    return data_dir() / TOKEN_FILE
+
+
+def resolve_admin_token(configured: str | None) -> str | None:
+    if token := os.environ.get(ADMIN_TOKEN_ENV) or configured:
+        return token
+    path = token_path()
+    return path.read_text().strip() if path.is_file() else None
+
+
+def ensure_admin_token(configured: str | None) -> str:
+    """The resolved token, creating the local token file when there is none."""
+    if token := resolve_admin_token(configured):
+        return token
+    path = token_path()
+    path.touch(mode=0o600)
+    path.write_text(secrets.token_urlsafe(TOKEN_BYTES))
+    return path.read_text()
