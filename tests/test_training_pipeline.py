@@ -2,43 +2,16 @@
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import mlflow
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 
 from tests.helpers import other_schema_frame
+from tests.pipeline_support import BIN, MODEL, RUN_TIMEOUT, run_command, run_config, stack_up
 from zenloop.data.generator import generate_orders
 
 pytestmark = pytest.mark.slow
-
-BIN = Path(sys.executable).parent
-RUN_TIMEOUT = 600
-MODEL = "zenloop"
-
-
-def _run(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        args, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=os.environ.copy()
-    )
-    assert result.returncode == 0, (
-        f"{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-    )
-    return result
-
-
-def _config(path: Path, config: dict, model: str = MODEL) -> Path:
-    content = {
-        "model": {"name": model},
-        "settings": {"experiment_tracker": {"experiment_name": "zenloop"}},
-        "parameters": {"config": config},
-    }
-    path.write_text(yaml.safe_dump(content))
-    return path
-
 
 SMALL = {
     "data": {"n_rows": 3000, "seed": 7},
@@ -58,9 +31,9 @@ WEAK = {
 
 @pytest.fixture(scope="module")
 def stack():
-    first = _run(str(BIN / "zenloop"), "stack", "up", "local")
-    assert "registered stack local" in first.stdout
-    again = _run(str(BIN / "zenloop"), "stack", "up", "local")
+    first = stack_up()
+    assert "registered stack local" in first.stdout or "nothing to change" in first.stdout
+    again = stack_up()
     assert "nothing to change" in again.stdout, "stack up must be idempotent"
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
     return MlflowClient()
@@ -72,13 +45,13 @@ def _champion(client: MlflowClient, name: str = MODEL):
 
 def test_train_register_promote_and_keep_champion_against_weak_model(stack, tmp_path):
     client = stack
-    _run(
+    run_command(
         str(BIN / "zenml"),
         "pipeline",
         "run",
         "pipelines.training.training_pipeline",
         "-c",
-        str(_config(tmp_path / "small.yaml", SMALL)),
+        str(run_config(tmp_path / "small.yaml", SMALL)),
     )
     champion = _champion(client)
     run = client.get_run(champion.run_id)
@@ -100,7 +73,7 @@ def test_train_register_promote_and_keep_champion_against_weak_model(stack, tmp_
     reference = zenml_champion.get_artifact("reference_data").load()
     assert len(reference) == 500 and "prediction" in reference.columns
 
-    _run(str(BIN / "zenloop"), "train", "-c", str(_config(tmp_path / "weak.yaml", WEAK)))
+    run_command(str(BIN / "zenloop"), "train", "-c", str(run_config(tmp_path / "weak.yaml", WEAK)))
     assert _champion(client).version == champion.version, "a weaker model took the champion"
     challenger = client.get_model_version_by_alias(MODEL, "challenger")
     assert int(challenger.version) > int(champion.version)
@@ -117,7 +90,7 @@ def test_bad_data_stops_before_anything_is_registered(stack, tmp_path):
     bad.write_text("a,b\n1,2\n3,4\n")
     config = {"data": {"source": "file", "path": str(bad), "target": "price"}}
     result = subprocess.run(
-        [str(BIN / "zenloop"), "train", "-c", str(_config(tmp_path / "bad.yaml", config))],
+        [str(BIN / "zenloop"), "train", "-c", str(run_config(tmp_path / "bad.yaml", config))],
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,
@@ -139,8 +112,11 @@ def test_bring_your_own_classification_file_end_to_end(stack, tmp_path):
         "gates": {"min_f1": 0.5, "min_roc_auc": 0.7, "max_gap_pct": 40},
         "reference": {"sample_size": 200},
     }
-    _run(
-        str(BIN / "zenloop"), "train", "-c", str(_config(tmp_path / "byo.yaml", config, "rentals"))
+    run_command(
+        str(BIN / "zenloop"),
+        "train",
+        "-c",
+        str(run_config(tmp_path / "byo.yaml", config, "rentals")),
     )
     model = mlflow.pyfunc.load_model("models:/rentals@champion")
     out = model.predict(other_schema_frame(10, "classification", seed=3).drop(columns="tier"))
