@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import math
 import os
@@ -253,7 +252,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
             row = model.rows.row.model_validate_json(await request.body())
         except ValidationError as exc:
             raise RequestValidationError(_validation_errors(exc, ("body",))) from None
-        values = [dict(row)]
+        values = [row.__dict__]
         labels, probas = model.compiled.predict(values)
         records, out = _record_predictions(service, model, values, labels, probas)
         await service.log(records)
@@ -268,32 +267,19 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     )
     async def predict_batch(request: Request) -> Response:
         model = service.model()
-        try:
-            payload = json.loads(await request.body())
-        except ValueError as exc:
-            raise RequestValidationError(
-                [{"loc": ["body"], "msg": f"invalid JSON: {exc}", "type": "json_invalid"}]
-            ) from None
-        rows = payload.get("rows") if isinstance(payload, dict) else None
-        if not isinstance(rows, list) or not rows:
-            raise RequestValidationError(
-                [
-                    {
-                        "loc": ["body", "rows"],
-                        "msg": "expected a non-empty list of rows",
-                        "type": "list_type",
-                    }
-                ]
-            )
-        if len(rows) > config.max_batch_rows:
-            raise HTTPException(
-                413, f"batch of {len(rows)} rows exceeds the limit of {config.max_batch_rows} rows"
-            )
-        try:
-            validated = model.rows.many.validate_python(rows)
+        try:  # one pass in pydantic-core: parse, validate every row, check the row count
+            batch = model.rows.batch.model_validate_json(await request.body())
         except ValidationError as exc:
-            raise RequestValidationError(_validation_errors(exc, ("body", "rows"))) from None
-        values = [dict(r) for r in validated]
+            too_long = [
+                e for e in exc.errors() if e["type"] == "too_long" and e["loc"] == ("rows",)
+            ]
+            if too_long:
+                rows = too_long[0]["ctx"]["actual_length"]
+                raise HTTPException(
+                    413, f"batch of {rows} rows exceeds the limit of {config.max_batch_rows} rows"
+                ) from None
+            raise RequestValidationError(_validation_errors(exc, ("body",))) from None
+        values = [row.__dict__ for row in batch.rows]
         if len(values) > INLINE_BATCH_ROWS:
             labels, probas = await run_in_threadpool(model.compiled.predict, values)
         else:

@@ -6,6 +6,7 @@ affects a request in flight; assigning one attribute is atomic in Python.
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import threading
@@ -62,7 +63,7 @@ class Selection:
 
 def load_served_model(config: ServingConfig, selection: Selection) -> ServedModel:
     name = config.model.name
-    extra = config.extra_fields
+    extra = (config.extra_fields, config.max_batch_rows)
     if selection.local_path:
         bundle = load_bundle(selection.local_path)
         return _served(name, "local", None, None, None, selection.local_path, bundle, extra)
@@ -97,7 +98,7 @@ def _served(name, version, alias, run_id, zenml_version, source, bundle, extra) 
         schema=bundle.schema,
         metrics=bundle.metrics,
         compiled=CompiledModel(bundle),
-        rows=build_row_models(bundle.schema, extra),
+        rows=build_row_models(bundle.schema, *extra),
     )
 
 
@@ -131,6 +132,8 @@ class ModelHolder:
             self.selection = selection
             previous, self.current = self.current, model
             self.reloads += 1
+            gc.collect()
+            gc.freeze()  # the model's objects are long-lived: keep them out of GC scans
         logger.info(
             "serving %s v%s (was %s)",
             model.name,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from zenloop.config import ColumnRole
 from zenloop.schema import FeatureSchema
@@ -18,11 +18,15 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class RowModels:
-    """Validators for one row and for a list of rows of a given feature schema."""
+    """Validators for one row and for a batch body `{"rows": [...]}` of a feature schema."""
 
-    def __init__(self, row: type[BaseModel]):
+    def __init__(self, row: type[BaseModel], max_rows: int):
         self.row = row
-        self.many = TypeAdapter(list[row])
+        self.batch = create_model(
+            "PredictBatchRequest",
+            __config__=ConfigDict(extra="forbid"),
+            rows=(list[row], Field(min_length=1, max_length=max_rows)),
+        )
 
     def json_schema(self) -> dict[str, Any]:
         return self.row.model_json_schema()
@@ -38,7 +42,7 @@ def _field_type(role: ColumnRole, dtype: str) -> Any:
     return str
 
 
-def build_row_models(schema: FeatureSchema, extra: str) -> RowModels:
+def build_row_models(schema: FeatureSchema, extra: str, max_rows: int) -> RowModels:
     """Columns never missing in training are required; the others may be null or absent."""
     fields: dict[str, Any] = {}
     for spec in schema.columns:
@@ -59,7 +63,7 @@ def build_row_models(schema: FeatureSchema, extra: str) -> RowModels:
         __config__=ConfigDict(extra="forbid" if extra == "reject" else "ignore"),
         **fields,
     )
-    return RowModels(row)
+    return RowModels(row, max_rows)
 
 
 class PredictionOut(BaseModel):

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
+from pydantic_core import to_json
 from sqlalchemy.engine import Engine
 
 from zenloop.paths import data_dir
@@ -57,9 +58,11 @@ class PredictionRecord:
             "request_id": self.request_id,
             "created_at": self.created_at,
             "model_version": self.model_version,
-            "features": json.dumps(self.features, separators=(",", ":"), default=str),
-            "prediction": json.dumps(self.prediction),
-            "probabilities": None if self.probabilities is None else json.dumps(self.probabilities),
+            "features": to_json(self.features).decode(),
+            "prediction": to_json(self.prediction).decode(),
+            "probabilities": None
+            if self.probabilities is None
+            else to_json(self.probabilities).decode(),
         }
 
 

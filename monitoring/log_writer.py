@@ -75,12 +75,16 @@ class PredictionLogWriter:
                 waited = True
                 self._lock.wait(remaining)
             self.stats.waited_submits += waited
-            if not self._queue:
+            was_empty = not self._queue
+            if was_empty:
                 self._first_queued_at = time.monotonic()
             self._queue.extend(records)
             self._submitted += len(records)
             self.stats.pending_rows = len(self._queue)
-            self._lock.notify_all()
+            # Wake the writer only when it has something new to decide: waking it on every
+            # request would hand the GIL back and forth once per prediction.
+            if was_empty or len(self._queue) >= self.config.batch_rows:
+                self._lock.notify_all()
         return True
 
     def wait_written(self, timeout: float) -> bool:

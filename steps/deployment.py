@@ -35,7 +35,7 @@ def _registered(deploy: DeploymentConfig):
     return client.get_model_version_by_alias(deploy.model_name, deploy.alias)
 
 
-def _holdout(name: str, zenml_version_id: str | None) -> pd.DataFrame:
+def holdout_for(name: str, zenml_version_id: str | None) -> pd.DataFrame:
     """The held-out test split of the training run that produced this version."""
     if zenml_version_id is None:
         raise RuntimeError(f"{name}: the registry version has no {ZENML_VERSION_TAG} tag")
@@ -59,7 +59,7 @@ def validate_deployment(deploy: DeploymentConfig) -> Annotated[DeploymentCheck, 
     registered = _registered(deploy)
     version = str(registered.version)
     bundle = load_bundle(f"models:/{deploy.model_name}/{version}")
-    holdout = _holdout(deploy.model_name, (registered.tags or {}).get(ZENML_VERSION_TAG))
+    holdout = holdout_for(deploy.model_name, (registered.tags or {}).get(ZENML_VERSION_TAG))
     check = check_deployment(deploy.model_name, version, bundle, holdout, deploy)
     log_metadata({"deployment_check": check.model_dump(mode="json")})
     return check

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,8 @@ MISSING_TOKEN = "__missing__"
 RATIO_EPSILON = 1e-6
 TARGET_ENCODER_FOLDS = 5
 TOKEN_PATTERN = re.compile(r"[^a-z0-9 ]+")
+DIGIT_PATTERN = re.compile(r"\d")
+TOKEN_CACHE_SIZE = 200_000
 
 
 class FrameCoercer(BaseEstimator, TransformerMixin):
@@ -101,12 +104,17 @@ def _tokens(text: str) -> list[str]:
     return TOKEN_PATTERN.sub(" ", text.lower()).split()
 
 
+@lru_cache(maxsize=TOKEN_CACHE_SIZE)
+def _token_hash(token: str) -> int:
+    return murmurhash3_32(token, positive=True)
+
+
 def hash_counts(tokens_per_row: list[list[str]], n_features: int) -> np.ndarray:
     """Count tokens into `n_features` buckets by MurmurHash3; unseen tokens land there too."""
     out = np.zeros((len(tokens_per_row), n_features))
     for i, tokens in enumerate(tokens_per_row):
         for token in tokens:
-            out[i, murmurhash3_32(token, positive=True) % n_features] += 1.0
+            out[i, _token_hash(token) % n_features] += 1.0
     return out
 
 
@@ -144,7 +152,7 @@ class TextFeatures(BaseEstimator, TransformerMixin):
         tokens = [_tokens(t) for t in texts]
         stats = np.array(
             [
-                (len(" ".join(words)), len(words), sum(ch.isdigit() for ch in text))
+                (len(" ".join(words)), len(words), len(DIGIT_PATTERN.findall(text)))
                 for text, words in zip(texts, tokens, strict=True)
             ],
             dtype=float,
