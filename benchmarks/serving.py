@@ -248,9 +248,8 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|---|")
     for (label, kind, concurrency), r in results.items():
         if r["rps"] == 0:  # a request slower than the whole window: nothing finished
-            print(
-                f"| {label} | {kind} | {concurrency} | n/a (none finished in {args.duration:.0f}s) |"
-            )
+            window = f"n/a (none finished in {args.duration:.0f}s)"
+            print(f"| {label} | {kind} | {concurrency} | {window} |")
             continue
         print(
             f"| {label} | {kind} | {concurrency} | {r['rps']:.1f} | {r['rps'] * BATCHES[kind]:.0f}"
