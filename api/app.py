@@ -46,6 +46,7 @@ from api.schemas import (
     PredictResponse,
     RegisteredVersion,
 )
+from monitoring.events import EventEmitter
 from monitoring.log_store import PredictionLogStore, PredictionRecord
 from monitoring.log_writer import PredictionLogWriter
 from zenloop.admin_token import ADMIN_TOKEN_ENV, resolve_admin_token
@@ -73,8 +74,11 @@ class Service:
         self.config = config
         self.holder = ModelHolder(config)
         self.store = PredictionLogStore(config.log.database_url) if config.log.enabled else None
+        self.events = EventEmitter(config.events)
         self.writer = (
-            PredictionLogWriter(self.store, config.log) if self.store is not None else None
+            PredictionLogWriter(self.store, config.log, on_written=self.events.rows_written)
+            if self.store is not None
+            else None
         )
         self.metrics = ServiceMetrics(self._log_stats)
 
@@ -86,7 +90,8 @@ class Service:
     def _log_stats(self) -> dict[str, float]:
         if self.writer is None:
             return {}
-        return {k: float(v) for k, v in asdict(self.writer.stats).items()}
+        stats = {k: float(v) for k, v in asdict(self.writer.stats).items()}
+        return stats | {"events_sent": self.events.sent, "events_failed": self.events.failed}
 
     def model(self) -> ServedModel:
         model = self.holder.current

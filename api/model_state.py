@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 from api.schemas import RowModels, build_row_models
 from zenloop.compiled import CompiledModel
 from zenloop.config import ModelSourceConfig, ServingConfig
+from zenloop.deployment import VALIDATED_TAG
 from zenloop.schema import FeatureSchema
 from zenloop.tracking import load_bundle
 
@@ -102,11 +103,19 @@ def _served(name, version, alias, run_id, zenml_version, source, bundle, extra) 
     )
 
 
-def resolve_alias(name: str, alias: str) -> str | None:
+def resolve_alias(name: str, alias: str, require_validation: bool) -> str | None:
+    """The version behind the alias, if it may go live; None when there is nothing to follow.
+
+    With `require_validation`, a version the deployment pipeline has not validated is not
+    followed: a failed deployment check must leave the live model untouched.
+    """
     try:
-        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
-    except Exception:  # no such alias or model yet: nothing to follow
+        version = MlflowClient().get_model_version_by_alias(name, alias)
+    except Exception:  # no such alias or model yet
         return None
+    if require_validation and VALIDATED_TAG not in (version.tags or {}):
+        return None
+    return str(version.version)
 
 
 class ModelHolder:
@@ -147,7 +156,7 @@ class ModelHolder:
         alias = self.selection.alias
         if alias is None:
             return False
-        target = resolve_alias(self.config.model.name, alias)
+        target = resolve_alias(self.config.model.name, alias, self.config.require_validation)
         if target is None or (self.current is not None and self.current.version == target):
             return False
         self.load(Selection(alias=alias))

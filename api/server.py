@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import uvicorn
@@ -18,44 +14,28 @@ from api.app import CONFIG_ENV
 from zenloop.admin_token import ensure_admin_token
 from zenloop.config import ServingConfig
 from zenloop.paths import data_dir
+from zenloop.processes import STOP_TIMEOUT_S, BackgroundProcess
 
 logger = logging.getLogger(__name__)
 
 PID_FILE = "serve.pid"
 LOG_FILE = "serve.log"
 START_TIMEOUT_S = 120.0
-STOP_TIMEOUT_S = 60.0
 POLL_S = 0.25
 
 
-def pid_path() -> Path:
-    return data_dir() / PID_FILE
-
-
-def log_path() -> Path:
-    return data_dir() / LOG_FILE
+def service_process() -> BackgroundProcess:
+    return BackgroundProcess(data_dir() / PID_FILE, data_dir() / LOG_FILE)
 
 
 def base_url(config: ServingConfig) -> str:
     return f"http://{config.host}:{config.port}"
 
 
-def running_pid() -> int | None:
-    """The pid in the pid file if that process is alive; a stale file is removed."""
-    try:
-        pid = int(pid_path().read_text().strip())
-        os.kill(pid, 0)
-        return pid
-    except (FileNotFoundError, ValueError):
-        return None
-    except ProcessLookupError:
-        pid_path().unlink(missing_ok=True)
-        return None
-
-
 def serve_foreground(config: ServingConfig) -> None:
     os.environ[CONFIG_ENV] = config.model_dump_json()
-    pid_path().write_text(str(os.getpid()))
+    process = service_process()
+    process.claim()
     try:
         uvicorn.run(
             "api.app:create_app",
@@ -68,8 +48,7 @@ def serve_foreground(config: ServingConfig) -> None:
             timeout_graceful_shutdown=int(STOP_TIMEOUT_S),
         )
     finally:
-        if running_pid() == os.getpid():
-            pid_path().unlink(missing_ok=True)
+        process.release()
 
 
 def wait_ready(config: ServingConfig, timeout: float, require_model: bool = True) -> bool:
@@ -87,42 +66,8 @@ def wait_ready(config: ServingConfig, timeout: float, require_model: bool = True
 
 def serve_background(config_path: str | None, config: ServingConfig) -> int:
     """Start `zenloop serve` detached, with its output in the data folder's serve.log."""
-    if (pid := running_pid()) is not None:
-        raise RuntimeError(
-            f"a service is already running (pid {pid}); stop it with zenloop serve --stop"
-        )
-    command = [sys.executable, "-m", "zenloop.cli", "serve"]
-    if config_path:
-        command += ["-c", str(config_path)]
-    with log_path().open("ab") as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    if not wait_ready(config, START_TIMEOUT_S, require_model=False):
-        process.terminate()
-        raise RuntimeError(
-            f"the service did not start within {START_TIMEOUT_S:.0f}s; see {log_path()}"
-        )
-    return process.pid
-
-
-def stop() -> int | None:
-    """SIGTERM, then wait: uvicorn shuts down gracefully and the log queue is drained."""
-    pid = running_pid()
-    if pid is None:
-        return None
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(POLL_S)
-    else:
-        raise RuntimeError(f"service pid {pid} did not stop within {STOP_TIMEOUT_S:.0f}s")
-    pid_path().unlink(missing_ok=True)
-    return pid
+    args = ["serve"] + (["-c", str(config_path)] if config_path else [])
+    return service_process().start(args, lambda: wait_ready(config, POLL_S, False), START_TIMEOUT_S)
 
 
 @dataclass
@@ -141,7 +86,7 @@ def status(config: ServingConfig) -> ServiceStatus:
         ready = model is not None
     except httpx.HTTPError:
         model, ready = None, False
-    return ServiceStatus(running_pid(), url, ready, model)
+    return ServiceStatus(service_process().running_pid(), url, ready, model)
 
 
 def hand_over(

@@ -4,6 +4,15 @@ Importing this package registers them with ZenML.
 """
 
 from materializers.bundle import ModelBundleMaterializer
-from materializers.reports import CandidateBoardMaterializer, MarkdownReportMaterializer
+from materializers.reports import (
+    CandidateBoardMaterializer,
+    DriftCheckMaterializer,
+    MarkdownReportMaterializer,
+)
 
-__all__ = ["CandidateBoardMaterializer", "MarkdownReportMaterializer", "ModelBundleMaterializer"]
+__all__ = [
+    "CandidateBoardMaterializer",
+    "DriftCheckMaterializer",
+    "MarkdownReportMaterializer",
+    "ModelBundleMaterializer",
+]

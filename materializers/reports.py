@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.base_materializer import BaseMaterializer
 
+from monitoring.drift import DriftCheck, DriftReport
 from zenloop.deployment import DeploymentCheck, DeploymentRecord
 from zenloop.promotion import PromotionDecision
 from zenloop.report import CandidateBoard
@@ -94,4 +95,26 @@ class CandidateBoardMaterializer(ArtifactFiles, BaseMaterializer):
             for plot in result.plots:
                 path = os.path.join(self.uri, self._plot_name(result.name, plot))
                 visualizations[path] = VisualizationType.IMAGE
+        return visualizations
+
+
+class DriftCheckMaterializer(ArtifactFiles, BaseMaterializer):
+    """Our typed drift report as JSON and markdown, beside Evidently's own HTML report."""
+
+    ASSOCIATED_TYPES: ClassVar = (DriftCheck,)
+    ASSOCIATED_ARTIFACT_TYPE: ClassVar = ArtifactType.DATA_ANALYSIS
+    HTML_FILE: ClassVar = "evidently.html"
+
+    def load(self, data_type: type) -> DriftCheck:
+        report = DriftReport.model_validate_json(self._read(DATA_FILE))
+        return DriftCheck(report=report, html=self._read(self.HTML_FILE))
+
+    def save(self, data: DriftCheck) -> None:
+        self._write(DATA_FILE, data.report.model_dump_json(indent=2))
+        self._write(self.HTML_FILE, data.html)
+
+    def save_visualizations(self, data: DriftCheck) -> dict[str, VisualizationType]:
+        visualizations = self._markdown(data.report.to_markdown())
+        if data.html:
+            visualizations[os.path.join(self.uri, self.HTML_FILE)] = VisualizationType.HTML
         return visualizations

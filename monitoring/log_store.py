@@ -164,6 +164,13 @@ class PredictionLogStore:
         )
         return pd.concat([features, meta], axis=1)
 
+    def last_rows(self, n: int, model_version: str | None = None) -> pd.DataFrame:
+        """The newest n rows (of one model version), oldest first."""
+        newest = sa.select(predictions.c.id).order_by(predictions.c.id.desc()).limit(n)
+        if model_version is not None:
+            newest = newest.where(predictions.c.model_version == model_version)
+        return self._frame(sa.select().where(predictions.c.id.in_(newest.scalar_subquery())))
+
     def rows_after(self, cursor: int, limit: int) -> pd.DataFrame:
         return self._frame(sa.select().where(predictions.c.id > cursor).limit(limit))
 

@@ -13,7 +13,12 @@ from zenml.client import Client
 import materializers  # noqa: F401
 from api.server import base_url, hand_over
 from zenloop.config import DeploymentConfig, load_serving_config
-from zenloop.deployment import DeploymentCheck, DeploymentRecord, check_deployment
+from zenloop.deployment import (
+    VALIDATED_TAG,
+    DeploymentCheck,
+    DeploymentRecord,
+    check_deployment,
+)
 from zenloop.paths import PROJECT_ROOT
 from zenloop.tracking import load_bundle
 
@@ -21,7 +26,7 @@ ZENML_VERSION_TAG = "zenml_model_version_id"
 HOLDOUT_ARTIFACTS = ("test", "reference_data")
 
 
-def _configure_mlflow() -> None:
+def configure_mlflow() -> None:
     registry = Client().active_stack.model_registry
     if registry is None:
         raise RuntimeError("the active stack has no model registry: run `zenloop stack up local`")
@@ -55,12 +60,15 @@ def _serving_config_path(deploy: DeploymentConfig) -> Path:
 
 @step(enable_cache=False)
 def validate_deployment(deploy: DeploymentConfig) -> Annotated[DeploymentCheck, "deployment_check"]:
-    _configure_mlflow()
+    configure_mlflow()
     registered = _registered(deploy)
     version = str(registered.version)
     bundle = load_bundle(f"models:/{deploy.model_name}/{version}")
     holdout = holdout_for(deploy.model_name, (registered.tags or {}).get(ZENML_VERSION_TAG))
     check = check_deployment(deploy.model_name, version, bundle, holdout, deploy)
+    if check.passed:  # the service hot-reloads only versions carrying this tag
+        stamp = datetime.now(UTC).isoformat()
+        MlflowClient().set_model_version_tag(deploy.model_name, version, VALIDATED_TAG, stamp)
     log_metadata({"deployment_check": check.model_dump(mode="json")})
     return check
 

@@ -63,7 +63,7 @@ def test_deploy_starts_the_service_and_a_failed_check_leaves_it_untouched(tmp_pa
         }
         assert httpx.post(f"{url}/predict", json=row).status_code == 200
 
-        impossible = {**deploy, "max_p95_latency_ms": 0.0001}
+        impossible = {**deploy, "max_p50_latency_ms": 0.0001}
         refused = run_command(
             str(BIN / "zenloop"),
             "deploy",

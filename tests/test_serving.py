@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 from monitoring.log_store import PredictionLogStore
 from tests.serving_support import json_rows, register_models, running_service
 from zenloop.config import DataConfig
+from zenloop.deployment import VALIDATED_TAG
 from zenloop.tracking import CHAMPION
 
 pytestmark = pytest.mark.slow
@@ -207,10 +208,15 @@ def test_hot_swap_under_load_fails_no_request(service, registered):
                 seen.append((response.status_code, response.json().get("model_version")))
         return seen
 
+    client = MlflowClient()
+    client.set_registered_model_alias(MODEL, CHAMPION, "2")
+    time.sleep(1.5)  # three polls: an unvalidated champion is never picked up
+    with service.client() as http:
+        assert http.get("/model-info").json()["version"] == "1"
     with ThreadPoolExecutor(CLIENTS) as pool:
         futures = [pool.submit(client_loop, i) for i in range(CLIENTS)]
         time.sleep(1.0)
-        MlflowClient().set_registered_model_alias(MODEL, CHAMPION, "2")
+        client.set_model_version_tag(MODEL, "2", VALIDATED_TAG, "test")  # as deployment does
         with service.client() as client:
             deadline = time.monotonic() + 20
             while (

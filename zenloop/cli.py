@@ -13,6 +13,8 @@ from zenloop.paths import PROJECT_ROOT
 DEFAULT_TRAINING_CONFIG = PROJECT_ROOT / "configs" / "training.yaml"
 DEFAULT_SERVING_CONFIG = PROJECT_ROOT / "configs" / "serving.yaml"
 DEFAULT_DEPLOY_CONFIG = PROJECT_ROOT / "configs" / "deployment.yaml"
+DEFAULT_MONITOR_CONFIG = PROJECT_ROOT / "configs" / "monitoring.yaml"
+MONITOR_START_TIMEOUT_S = 120.0
 MODEL_NAME = "zenloop"
 DEMO_SAMPLE_ROWS = 5
 DEMO_SAMPLE_SEED = 2026
@@ -78,6 +80,49 @@ def _send_samples(serving_config: Path) -> None:
     print(f"  POST /predict_batch ({len(rows)} rows) -> v{batch['model_version']}: {values}")
 
 
+def _monitor(args: argparse.Namespace) -> int:
+    from monitoring.watcher import Watcher, monitor_process, read_heartbeat
+    from zenloop.config import MonitorConfig, load_pipeline_parameter
+
+    config = load_pipeline_parameter(args.config, "monitor", MonitorConfig)
+    process = monitor_process()
+    if args.stop:
+        pid = process.stop()
+        print(f"stopped monitor pid {pid}" if pid else "no monitor is running")
+        return 0
+    if args.watch and args.detach:
+        cli = ["monitor", "-c", str(args.config), "--watch"]
+        if args.max_seconds:
+            cli += ["--max-seconds", str(args.max_seconds)]
+        before = (read_heartbeat() or {}).get("started_at", 0)
+        started = lambda: (read_heartbeat() or {}).get("started_at", 0) > before  # noqa: E731
+        pid = process.start(cli, started, MONITOR_START_TIMEOUT_S)
+        print(f"monitor watching in the background: pid {pid}; stop: zenloop monitor --stop")
+        return 0
+    if args.watch:
+        process.claim()
+        try:
+            Watcher(args.config, config, args.max_seconds).run()
+        finally:
+            process.release()
+        return 0
+    from pipelines.monitoring import monitoring_pipeline
+
+    run = monitoring_pipeline.with_options(config_path=str(args.config))()
+    decision = run.steps["decide_retraining"].outputs["decision"][0].load()
+    print(f"monitoring run {run.name}: {decision.reason}")
+    return 0
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    from monitoring.policy import RetrainLock
+    from monitoring.retraining import run_plan
+
+    outcome = run_plan(args.plan, RetrainLock(args.stale_lock_s))
+    print(outcome.summary)
+    return 0
+
+
 def _print_champion(model_name: str) -> None:
     import mlflow
 
@@ -122,13 +167,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     config = load_serving_config(args.config)
     if args.stop:
-        pid = server.stop()
+        pid = server.service_process().stop()
         print(f"stopped service pid {pid}" if pid else "no service is running")
         return 0
     if args.detach:
         pid = server.serve_background(args.config, config)
         print(f"service started in the background: pid {pid}, {server.base_url(config)}")
-        print(f"  log: {server.log_path()}   stop: zenloop serve --stop")
+        print(f"  log: {server.service_process().log_file}   stop: zenloop serve --stop")
         return 0
     server.serve_foreground(config)
     return 0
@@ -174,6 +219,17 @@ def build_parser() -> argparse.ArgumentParser:
         "-c", "--config", dest="deploy_config", type=Path, default=DEFAULT_DEPLOY_CONFIG
     )
     deploy.set_defaults(handler=_deploy)
+    monitor = commands.add_parser("monitor", help="check drift once, or watch (--watch)")
+    monitor.add_argument("-c", "--config", type=Path, default=DEFAULT_MONITOR_CONFIG)
+    monitor.add_argument("--watch", action="store_true", help="run as a service reacting to events")
+    monitor.add_argument("--detach", action="store_true", help="with --watch: in the background")
+    monitor.add_argument("--stop", action="store_true", help="stop the background monitor")
+    monitor.add_argument("--max-seconds", type=float, default=None, help="with --watch: stop after")
+    monitor.set_defaults(handler=_monitor)
+    retrain = commands.add_parser("retrain", help="run a retraining plan (started by the monitor)")
+    retrain.add_argument("--plan", type=Path, required=True)
+    retrain.add_argument("--stale-lock-s", type=float, default=1800.0)
+    retrain.set_defaults(handler=_retrain)
     champion = commands.add_parser("champion", help="show the model behind the champion alias")
     champion.add_argument("--model", default=MODEL_NAME)
     champion.set_defaults(handler=_champion)

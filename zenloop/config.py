@@ -245,8 +245,13 @@ class ServingConfig(StrictModel):
         description="required by state-changing endpoints; env ZENLOOP_ADMIN_TOKEN wins",
     )
     reload_interval_s: float = Field(default=10.0, gt=0.0)
+    require_validation: bool = Field(
+        default=True,
+        description="hot-reload only versions the deployment pipeline validated",
+    )
     tracking_uri: str | None = Field(default=None, description="default: the local SQLite store")
     log: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
+    events: EventConfig = Field(default_factory=lambda: EventConfig())
 
 
 def load_serving_config(path: str | Path | None) -> ServingConfig:
@@ -270,5 +275,76 @@ class DeploymentConfig(StrictModel):
     serving_config: str = Field(default="configs/serving.yaml", description="the service's config")
     holdout_rows: int = Field(default=500, ge=10)
     latency_samples: int = Field(default=200, ge=10)
-    max_p95_latency_ms: float = Field(default=20.0, gt=0.0)
+    max_p50_latency_ms: float = Field(
+        default=20.0, gt=0.0, description="single-row median; a smoke check robust to busy hosts"
+    )
     start_service: bool = Field(default=True, description="start the service if none is running")
+
+
+class EventConfig(StrictModel):
+    """The service tells the monitor every `every_rows` logged predictions (best effort)."""
+
+    url: str | None = Field(default="http://127.0.0.1:8090/events", description="null = off")
+    every_rows: int = Field(default=500, ge=1)
+    timeout_s: float = Field(default=1.0, gt=0.0)
+
+
+class WindowConfig(StrictModel):
+    """The current window: the last N logged rows, or the last N seconds, of the champion."""
+
+    last_rows: int | None = Field(default=2_000, ge=1)
+    seconds: float | None = Field(default=None, gt=0.0)
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> WindowConfig:
+        if (self.last_rows is None) == (self.seconds is None):
+            raise ValueError("window: set exactly one of last_rows or seconds")
+        return self
+
+
+class DriftConfig(StrictModel):
+    drift_share: float = Field(default=0.25, gt=0.0, le=1.0, description="drifted column share")
+    prediction_drift_triggers: bool = True
+    sample_rows: int = Field(default=10_000, ge=100, description="cap on rows compared per side")
+    sample_seed: int = 0
+    max_categories: int = Field(
+        default=100, ge=2, description="categorical columns with more values (ids) are skipped"
+    )
+    min_labelled_rows: int = Field(default=100, ge=1)
+    max_error_ratio: float = Field(
+        default=1.5, gt=1.0, description="window error / test error above which performance drifts"
+    )
+
+
+class PolicyConfig(StrictModel):
+    min_window_rows: int = Field(default=500, ge=1)
+    consecutive_windows: int = Field(default=2, ge=1)
+    cooldown_s: float = Field(default=300.0, ge=0.0)
+    stale_lock_s: float = Field(default=1_800.0, gt=0.0)
+
+
+class RetrainConfig(StrictModel):
+    training_config: str = "configs/training.yaml"
+    deployment_config: str = "configs/deployment.yaml"
+    reference_rows: int = Field(
+        default=10_000, ge=100, description="rows of the champion's training data kept"
+    )
+    min_labelled_rows: int = Field(default=500, ge=10)
+    recent_holdout: float = Field(default=0.3, gt=0.0, lt=1.0)
+    fallback: DataConfig | None = Field(
+        default=None, description="labelled data to use when too few logged rows have feedback"
+    )
+
+
+class MonitorConfig(StrictModel):
+    model_name: str = "zenloop"
+    alias: str = "champion"
+    log_database_url: str | None = None
+    window: WindowConfig = Field(default_factory=WindowConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
+    events_host: str = "127.0.0.1"
+    events_port: int = Field(default=8090, ge=1, le=65535)
+    backstop_interval_s: float = Field(default=60.0, gt=0.0)
+    heartbeat_interval_s: float = Field(default=5.0, gt=0.0)

@@ -14,6 +14,8 @@ from zenloop.bundle import PREDICTION_COLUMN, PROBA_PREFIX, ModelBundle
 from zenloop.compiled import CompiledModel
 from zenloop.config import ColumnRole, DeploymentConfig
 
+# registry tag the deployment pipeline sets on versions that passed its checks
+VALIDATED_TAG = "zenloop.validated"
 # relative disagreement allowed between the compiled serving path and the pipeline
 AGREEMENT_TOLERANCE = 1e-4
 
@@ -102,9 +104,9 @@ def check_deployment(
         compiled.predict([row])
         timings.append((time.perf_counter() - started) * 1e3)
     p50, p95 = (float(np.percentile(timings, q)) for q in (50, 95))
-    if p95 > config.max_p95_latency_ms:
+    if p50 > config.max_p50_latency_ms:
         reasons.append(
-            f"single-row p95 latency {p95:.1f} ms exceeds {config.max_p95_latency_ms} ms"
+            f"single-row median latency {p50:.1f} ms exceeds {config.max_p50_latency_ms} ms"
         )
     return DeploymentCheck(
         model_name=name,

@@ -1,0 +1,273 @@
+"""Drift checks with Evidently: logged traffic against the champion's reference sample.
+
+Column types come from the champion's feature schema and are given to Evidently
+explicitly, for both frames; ids, text, timestamps and request ids are never compared.
+Both sides are sampled (seeded) to a cap, so a check costs about the same for any window.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+from evidently import DataDefinition, Dataset, Report
+from evidently.metrics import DriftedColumnsCount, ValueDrift
+from pydantic import BaseModel
+
+from zenloop.bundle import PREDICTION_COLUMN
+from zenloop.config import ColumnRole, DriftConfig
+from zenloop.metrics import regression_metrics
+from zenloop.schema import FeatureSchema
+
+logger = logging.getLogger(__name__)
+
+GROUND_TRUTH_COLUMN = "ground_truth"
+MIN_ROWS_TO_COMPARE = 2
+# error metric compared with the model's test value, and whether higher is worse
+PERFORMANCE_METRIC = {"regression": ("rmse", True), "classification": ("accuracy", False)}
+
+
+class ColumnDrift(BaseModel):
+    column: str
+    kind: str  # numerical | categorical
+    method: str
+    score: float
+    threshold: float
+    drifted: bool
+
+
+class PerformanceCheck(BaseModel):
+    metric: str
+    window_value: float
+    test_value: float
+    ratio: float  # > 1 means worse than at test time
+    labelled_rows: int
+    degraded: bool
+
+
+class DriftReport(BaseModel):
+    model_name: str
+    model_version: str
+    window_start: float | None
+    window_end: float | None
+    window_rows: int
+    compared_rows: int
+    reference_rows: int
+    sample_seed: int
+    columns: list[ColumnDrift]
+    drifted_count: int
+    drifted_share: float
+    prediction: ColumnDrift | None
+    performance: PerformanceCheck | None
+    drift: bool
+    reason: str
+    seconds: float
+
+    def to_markdown(self) -> str:
+        rows = "\n".join(
+            f"| {c.column} | {c.kind} | {c.method} | {c.score:.4f} | {c.threshold} | "
+            f"{'DRIFT' if c.drifted else 'ok'} |"
+            for c in self.columns + ([self.prediction] if self.prediction else [])
+        )
+        return (
+            f"## Drift check of `{self.model_name}` v{self.model_version}: "
+            f"{'DRIFT' if self.drift else 'no drift'}\n\n{self.reason}\n\n"
+            f"- window: {self.window_rows} rows (compared {self.compared_rows}, seed "
+            f"{self.sample_seed}); reference: {self.reference_rows} rows\n"
+            f"- drifted columns: {self.drifted_count} ({self.drifted_share:.0%})\n\n"
+            f"| column | kind | method | score | threshold | verdict |\n|---|---|---|---|---|---|\n"
+            f"{rows}\n"
+        )
+
+
+@dataclass
+class DriftCheck:
+    """The typed report plus Evidently's own HTML, for the dashboard."""
+
+    report: DriftReport
+    html: str
+
+
+def monitored_columns(
+    schema: FeatureSchema, reference: pd.DataFrame, max_categories: int
+) -> tuple[list[str], list[str]]:
+    """Numerical and categorical columns worth comparing; id-like columns are left out."""
+    numerical = [c for c in schema.names(ColumnRole.NUMERIC) if c in reference]
+    categorical = [
+        c
+        for c in schema.names(ColumnRole.CATEGORICAL, ColumnRole.HIGH_CARDINALITY)
+        if c in reference and reference[c].nunique() <= max_categories
+    ]
+    return numerical, categorical
+
+
+def drifted(method: str, score: float, threshold: float) -> bool:
+    """Evidently's rule: a p-value drifts below its threshold, a distance at or above it."""
+    if math.isnan(score):
+        return False
+    return score < threshold if "p_value" in method else score >= threshold
+
+
+def _sample(frame: pd.DataFrame, cap: int, seed: int) -> pd.DataFrame:
+    return frame.sample(cap, random_state=seed) if len(frame) > cap else frame
+
+
+def _align(frame: pd.DataFrame, numerical: list[str], categorical: list[str]) -> pd.DataFrame:
+    """The same dtypes on both sides: numbers as floats, categories as strings."""
+    out = pd.DataFrame(index=frame.index)
+    for column in numerical:
+        out[column] = pd.to_numeric(frame.get(column), errors="coerce").astype(float)
+    for column in categorical:
+        values = frame.get(column)
+        out[column] = (
+            values.astype(object).where(values.notna(), None) if values is not None else None
+        )
+        out[column] = out[column].map(lambda v: None if v is None else str(v))
+    return out
+
+
+def _run_evidently(
+    reference: pd.DataFrame, current: pd.DataFrame, numerical: list[str], categorical: list[str]
+):
+    definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
+    columns = numerical + categorical
+    report = Report(
+        [DriftedColumnsCount(columns=columns)] + [ValueDrift(column=c) for c in columns]
+    )
+    return report.run(
+        current_data=Dataset.from_pandas(current, data_definition=definition),
+        reference_data=Dataset.from_pandas(reference, data_definition=definition),
+    )
+
+
+def column_verdicts(snapshot, kinds: dict[str, str]) -> dict[str, ColumnDrift]:
+    """Per-column results of every ValueDrift metric in an Evidently snapshot."""
+    verdicts = {}
+    for metric in snapshot.dict()["metrics"]:
+        config = metric["config"]
+        if not config["type"].endswith("ValueDrift"):
+            continue
+        score, method, threshold = float(metric["value"]), config["method"], config["threshold"]
+        verdicts[config["column"]] = ColumnDrift(
+            column=config["column"],
+            kind=kinds[config["column"]],
+            method=method,
+            score=score,
+            threshold=threshold,
+            drifted=drifted(method, score, threshold),
+        )
+    return verdicts
+
+
+def _performance(
+    window: pd.DataFrame, schema: FeatureSchema, test_metrics: dict[str, float], config: DriftConfig
+) -> PerformanceCheck | None:
+    if GROUND_TRUTH_COLUMN not in window:
+        return None
+    labelled = window[window[GROUND_TRUTH_COLUMN].notna()]
+    if len(labelled) < config.min_labelled_rows:
+        return None
+    name, higher_is_worse = PERFORMANCE_METRIC[schema.task]
+    truth, predicted = labelled[GROUND_TRUTH_COLUMN], labelled[PREDICTION_COLUMN]
+    if schema.task == "regression":
+        value = regression_metrics(truth.to_numpy(float), predicted.to_numpy(float))[name]
+    else:
+        value = float((truth.astype(str) == predicted.astype(str)).mean())
+    test_value = test_metrics[name]
+    ratio = value / test_value if higher_is_worse else test_value / max(value, 1e-12)
+    return PerformanceCheck(
+        metric=name,
+        window_value=value,
+        test_value=test_value,
+        ratio=ratio,
+        labelled_rows=len(labelled),
+        degraded=ratio > config.max_error_ratio,
+    )
+
+
+def check_drift(
+    model_name: str,
+    model_version: str,
+    window: pd.DataFrame,
+    reference: pd.DataFrame,
+    schema: FeatureSchema,
+    test_metrics: dict[str, float],
+    config: DriftConfig,
+    with_html: bool = True,
+) -> DriftCheck:
+    started = time.perf_counter()
+    if len(window) < MIN_ROWS_TO_COMPARE:
+        reason = f"window has {len(window)} rows: nothing to compare yet"
+        report = DriftReport(
+            model_name=model_name,
+            model_version=model_version,
+            window_start=None,
+            window_end=None,
+            window_rows=len(window),
+            compared_rows=0,
+            reference_rows=len(reference),
+            sample_seed=config.sample_seed,
+            columns=[],
+            drifted_count=0,
+            drifted_share=0.0,
+            prediction=None,
+            performance=None,
+            drift=False,
+            reason=reason,
+            seconds=time.perf_counter() - started,
+        )
+        return DriftCheck(report=report, html="")
+    numerical, categorical = monitored_columns(schema, reference, config.max_categories)
+    prediction_kind = "numerical" if schema.task == "regression" else "categorical"
+    kinds = {c: "numerical" for c in numerical} | {c: "categorical" for c in categorical}
+    kinds[PREDICTION_COLUMN] = prediction_kind
+    num = numerical + ([PREDICTION_COLUMN] if prediction_kind == "numerical" else [])
+    cat = categorical + ([PREDICTION_COLUMN] if prediction_kind == "categorical" else [])
+    current = _align(_sample(window, config.sample_rows, config.sample_seed), num, cat)
+    baseline = _align(_sample(reference, config.sample_rows, config.sample_seed), num, cat)
+    snapshot = _run_evidently(baseline, current, num, cat)
+    verdicts = column_verdicts(snapshot, kinds)
+    prediction = verdicts.pop(PREDICTION_COLUMN, None)
+    columns = list(verdicts.values())
+    count = sum(c.drifted for c in columns)
+    share = count / max(len(columns), 1)
+    performance = _performance(window, schema, test_metrics, config)
+    reasons = []
+    if share >= config.drift_share:
+        names = ", ".join(c.column for c in columns if c.drifted)
+        reasons.append(
+            f"{count}/{len(columns)} columns drifted "
+            f"({share:.0%} >= {config.drift_share:.0%}: {names})"
+        )
+    if prediction is not None and prediction.drifted and config.prediction_drift_triggers:
+        reasons.append(f"predictions drifted ({prediction.method} {prediction.score:.3f})")
+    if performance is not None and performance.degraded:
+        reasons.append(
+            f"{performance.metric} on {performance.labelled_rows} labelled rows is "
+            f"{performance.ratio:.2f}x its test value"
+        )
+    stamps = window["logged_at"] if "logged_at" in window else pd.Series(dtype=float)
+    report = DriftReport(
+        model_name=model_name,
+        model_version=model_version,
+        window_start=float(stamps.min()) if len(stamps) else None,
+        window_end=float(stamps.max()) if len(stamps) else None,
+        window_rows=len(window),
+        compared_rows=len(current),
+        reference_rows=len(reference),
+        sample_seed=config.sample_seed,
+        columns=columns,
+        drifted_count=count,
+        drifted_share=share,
+        prediction=prediction,
+        performance=performance,
+        drift=bool(reasons),
+        reason="; ".join(reasons) or f"no drift: {count}/{len(columns)} columns drifted",
+        seconds=time.perf_counter() - started,
+    )
+    html = snapshot.get_html_str(as_iframe=False) if with_html else ""
+    logger.info("drift check v%s: %s (%.2fs)", model_version, report.reason, report.seconds)
+    return DriftCheck(report=report, html=html)

@@ -1,0 +1,185 @@
+"""Retraining: the data it learns from, the plan it follows, and the process that runs it.
+
+The monitor never trains in its own process: it writes a plan (data files and run
+configs) and starts `zenloop retrain --plan ...` detached. That process runs the training
+pipeline and, when the new model is promoted, the deployment pipeline, then releases the
+retrain lock and records the outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel
+
+from monitoring.drift import GROUND_TRUTH_COLUMN
+from monitoring.policy import RetrainLock, _write_json, monitor_dir
+from zenloop.config import ColumnRole, RetrainConfig, read_run_config
+from zenloop.data.loading import load_frame
+from zenloop.paths import PROJECT_ROOT
+from zenloop.schema import FeatureSchema
+
+logger = logging.getLogger(__name__)
+
+OUTCOME_FILE = "last_retrain.json"
+PLAN_FILE = "plan.json"
+
+
+class RetrainLaunch(BaseModel):
+    launched: bool
+    reason: str
+    pid: int | None = None
+    plan: str | None = None
+    recent_source: str | None = None
+    training_rows: int = 0
+    recent_rows: int = 0
+
+    def to_markdown(self) -> str:
+        if not self.launched:
+            return f"## No retraining\n\n{self.reason}\n"
+        return (
+            f"## Retraining started (pid {self.pid})\n\n{self.reason}\n\n"
+            f"- training rows: {self.training_rows} (recent labelled data from "
+            f"{self.recent_source})\n- recent evaluation rows: {self.recent_rows}\n"
+            f"- plan: `{self.plan}`\n"
+        )
+
+
+def project_path(path: str) -> Path:
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() or candidate.exists() else PROJECT_ROOT / path
+
+
+def _like(frame: pd.DataFrame, template: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
+    """Logged rows (JSON types) cast to the training data's column types."""
+    out = frame.reindex(columns=template.columns)
+    for spec in schema.columns:
+        if spec.name not in out:
+            continue
+        if spec.role == ColumnRole.NUMERIC:
+            out[spec.name] = pd.to_numeric(out[spec.name], errors="coerce")
+        elif spec.role == ColumnRole.DATETIME:
+            out[spec.name] = pd.to_datetime(out[spec.name], errors="coerce", format="mixed")
+    target = template[schema.target]
+    out[schema.target] = out[schema.target].astype(target.dtype) if len(out) else out[schema.target]
+    return out
+
+
+def recent_labelled(
+    logged: pd.DataFrame, schema: FeatureSchema, config: RetrainConfig
+) -> tuple[pd.DataFrame, str]:
+    """Logged rows with ground truth; the configured fallback when there are too few."""
+    labelled = logged[logged[GROUND_TRUTH_COLUMN].notna()] if len(logged) else logged
+    if len(labelled) >= config.min_labelled_rows:
+        rows = labelled.rename(columns={GROUND_TRUTH_COLUMN: schema.target})
+        return rows, f"{len(rows)} logged predictions with feedback"
+    if config.fallback is None:
+        return labelled.iloc[0:0], (
+            f"only {len(labelled)} logged rows have feedback (< {config.min_labelled_rows}) "
+            "and no fallback is configured"
+        )
+    rows = load_frame(config.fallback)
+    return rows, (
+        f"fallback data ({config.fallback.source}, scenario {config.fallback.scenario}): only "
+        f"{len(labelled)} logged rows had feedback"
+    )
+
+
+def build_training_sets(
+    champion_train: pd.DataFrame,
+    recent: pd.DataFrame,
+    schema: FeatureSchema,
+    config: RetrainConfig,
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Old training rows (sampled) plus recent rows; part of the recent rows held out."""
+    recent = _like(recent, champion_train, schema).sample(frac=1.0, random_state=seed)
+    n_holdout = max(1, int(len(recent) * config.recent_holdout))
+    holdout, recent_train = recent.iloc[:n_holdout], recent.iloc[n_holdout:]
+    old = champion_train.sample(min(config.reference_rows, len(champion_train)), random_state=seed)
+    train = pd.concat([old, recent_train], ignore_index=True)
+    return train, holdout.reset_index(drop=True)
+
+
+def write_plan(
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    schema: FeatureSchema,
+    config: RetrainConfig,
+    model_name: str,
+) -> Path:
+    """Data files and run configs for one retraining, in its own folder."""
+    folder = monitor_dir() / "retrains" / time.strftime("%Y%m%d-%H%M%S")
+    folder.mkdir(parents=True, exist_ok=True)
+    train_path, holdout_path = folder / "train.parquet", folder / "recent.parquet"
+    train.to_parquet(train_path)
+    holdout.to_parquet(holdout_path)
+    run_config = read_run_config(project_path(config.training_config))
+    run_config.setdefault("model", {})["name"] = model_name
+    params = run_config.setdefault("parameters", {}).setdefault("config", {})
+    data = {"source": "file", "target": schema.target, "task": schema.task}
+    params["data"] = {**data, "path": str(train_path)}
+    params.setdefault("promotion", {})["recent_data"] = {**data, "path": str(holdout_path)}
+    training_yaml = folder / "training.yaml"
+    training_yaml.write_text(yaml.safe_dump(run_config))
+    plan = folder / PLAN_FILE
+    _write_json(
+        plan,
+        {
+            "training_config": str(training_yaml),
+            "deployment_config": str(project_path(config.deployment_config)),
+            "model_name": model_name,
+        },
+    )
+    return plan
+
+
+@dataclass
+class RetrainOutcome:
+    plan: str
+    started_at: float
+    finished_at: float
+    promoted: bool
+    deployed_version: str | None
+    summary: str
+
+    def save(self) -> None:
+        _write_json(monitor_dir() / OUTCOME_FILE, asdict(self))
+
+    @staticmethod
+    def load() -> dict | None:
+        path = monitor_dir() / OUTCOME_FILE
+        return json.loads(path.read_text()) if path.is_file() else None
+
+
+def run_plan(plan_path: Path, lock: RetrainLock) -> RetrainOutcome:
+    """Train, and deploy when promoted; always record the outcome and release the lock."""
+    from pipelines.deployment import deployment_pipeline
+    from pipelines.training import training_pipeline
+
+    plan = json.loads(plan_path.read_text())
+    started = time.time()
+    promoted, version = False, None
+    try:
+        run = training_pipeline.with_options(config_path=plan["training_config"])()
+        decision = run.steps["promote_candidate"].outputs["promotion_decision"][0].load()
+        promoted, summary = decision.promoted, decision.reason
+        if promoted:
+            deployment_pipeline.with_options(config_path=plan["deployment_config"])()
+            version = decision.champion_after
+            summary = f"v{version} promoted and deployed: {decision.reason}"
+    except Exception as exc:  # recorded as the outcome: the champion keeps serving
+        logger.exception("retraining failed")
+        summary = f"retraining failed, the champion keeps serving: {exc}"
+    finally:
+        lock.release()
+    outcome = RetrainOutcome(str(plan_path), started, time.time(), promoted, version, summary)
+    outcome.save()
+    logger.info("retrain outcome: %s", summary)
+    return outcome

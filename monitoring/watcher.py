@@ -1,0 +1,139 @@
+"""`zenloop monitor --watch`: reacts to the service's events, with a periodic check as backstop.
+
+Each check is one run of the monitoring pipeline (so every decision is in ZenML). Events
+that arrive during a check are coalesced into one more check. A heartbeat file and
+`GET /health` on the event port say the monitor is alive and what it decided last.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from monitoring.policy import _write_json, monitor_dir
+from zenloop.config import MonitorConfig
+from zenloop.paths import data_dir
+from zenloop.processes import BackgroundProcess
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_FILE = "heartbeat.json"
+
+
+def monitor_process() -> BackgroundProcess:
+    return BackgroundProcess(monitor_dir() / "monitor.pid", data_dir() / "monitor.log")
+
+
+def read_heartbeat() -> dict | None:
+    path = monitor_dir() / HEARTBEAT_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+class Watcher:
+    def __init__(self, config_path: Path, config: MonitorConfig, max_seconds: float | None = None):
+        self.config_path = config_path
+        self.config = config
+        self.max_seconds = max_seconds
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.started_at = time.time()
+        self.checks = 0
+        self.failed_checks = 0
+        self.events = 0
+        self.last_decision: dict | None = None
+
+    def heartbeat(self) -> dict:
+        beat = {
+            "pid": os.getpid(),
+            "at": time.time(),
+            "started_at": self.started_at,
+            "checks": self.checks,
+            "failed_checks": self.failed_checks,
+            "events": self.events,
+            "last_decision": self.last_decision,
+        }
+        _write_json(monitor_dir() / HEARTBEAT_FILE, beat)
+        return beat
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        watcher = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self, status: int, body: dict) -> None:
+                content = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.path != "/events":
+                    self._answer(404, {"detail": "not found"})
+                    return
+                watcher.events += 1
+                watcher.wake.set()
+                self._answer(202, {"accepted": True})
+
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path != "/health":
+                    self._answer(404, {"detail": "not found"})
+                    return
+                self._answer(200, watcher.heartbeat())
+
+            def log_message(self, *args) -> None:
+                return
+
+        return Handler
+
+    def check(self) -> None:
+        from pipelines.monitoring import monitoring_pipeline
+
+        try:
+            run = monitoring_pipeline.with_options(config_path=str(self.config_path))()
+            decision = run.steps["decide_retraining"].outputs["decision"][0].load()
+            self.last_decision = decision.model_dump(mode="json")
+            self.checks += 1
+        except Exception:  # e.g. no champion yet: keep watching
+            self.failed_checks += 1
+            logger.exception("monitoring check failed; watching on")
+
+    def stop(self, *_args) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def run(self) -> None:
+        server = ThreadingHTTPServer(
+            (self.config.events_host, self.config.events_port), self._handler()
+        )
+        threading.Thread(target=server.serve_forever, daemon=True, name="monitor-events").start()
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        deadline = None if self.max_seconds is None else time.monotonic() + self.max_seconds
+        next_backstop = time.monotonic() + self.config.backstop_interval_s
+        logger.info(
+            "monitor watching; events on %s:%s", self.config.events_host, self.config.events_port
+        )
+        try:
+            while not self.stopping.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                woke = self.wake.wait(self.config.heartbeat_interval_s)
+                self.heartbeat()
+                if self.stopping.is_set():
+                    break
+                if woke or time.monotonic() >= next_backstop:
+                    self.wake.clear()
+                    self.check()
+                    next_backstop = time.monotonic() + self.config.backstop_interval_s
+                    self.heartbeat()
+        finally:
+            server.shutdown()
+            logger.info("monitor stopped after %d checks", self.checks)

@@ -1,0 +1,15 @@
+"""Monitoring: logged traffic -> Evidently drift check -> decision -> retraining (detached)."""
+
+from zenml import pipeline
+
+from steps.monitoring import check_window_drift, decide_retraining, launch_retraining, load_window
+from zenloop.config import MonitorConfig
+
+
+@pipeline(enable_cache=False)
+def monitoring_pipeline(monitor: MonitorConfig | None = None) -> None:
+    monitor = monitor or MonitorConfig()
+    window, reference, champion = load_window(monitor)
+    check = check_window_drift(window, reference, champion, monitor)
+    decision = decide_retraining(check, monitor)
+    launch_retraining(decision, champion, window, monitor)

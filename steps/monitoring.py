@@ -1,0 +1,152 @@
+"""Monitoring steps: window -> drift check -> decision -> (maybe) a detached retraining."""
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from typing import Annotated
+from uuid import UUID
+
+import pandas as pd
+from mlflow.tracking import MlflowClient
+from zenml import log_metadata, step
+from zenml.client import Client
+
+import materializers  # noqa: F401
+from monitoring.champion import ChampionInfo
+from monitoring.drift import DriftCheck, check_drift
+from monitoring.log_store import PredictionLogStore
+from monitoring.policy import Decision, MonitorState, RetrainLock, decide, monitor_dir
+from monitoring.retraining import RetrainLaunch, build_training_sets, recent_labelled, write_plan
+from steps.deployment import ZENML_VERSION_TAG, configure_mlflow
+from zenloop.config import MonitorConfig
+from zenloop.tracking import load_bundle
+
+logger = logging.getLogger(__name__)
+
+
+def _champion_artifact(champion: ChampionInfo, name: str) -> pd.DataFrame:
+    version = Client().get_model_version(champion.name, UUID(champion.zenml_model_version))
+    return version.get_artifact(name).load()
+
+
+@step(enable_cache=False)
+def load_window(
+    monitor: MonitorConfig,
+) -> tuple[
+    Annotated[pd.DataFrame, "window"],
+    Annotated[pd.DataFrame, "reference"],
+    Annotated[ChampionInfo, "champion"],
+]:
+    """The champion's latest logged traffic and its reference sample (never cached)."""
+    configure_mlflow()
+    registered = MlflowClient().get_model_version_by_alias(monitor.model_name, monitor.alias)
+    version = str(registered.version)
+    bundle = load_bundle(f"models:/{monitor.model_name}/{version}")
+    champion = ChampionInfo(
+        name=monitor.model_name,
+        version=version,
+        zenml_model_version=registered.tags[ZENML_VERSION_TAG],
+        feature_schema=bundle.schema,
+        test_metrics=bundle.metrics["test"],
+    )
+    store = PredictionLogStore(monitor.log_database_url)
+    if monitor.window.last_rows is not None:
+        window = store.last_rows(monitor.window.last_rows, version)
+    else:
+        now = time.time()
+        window = store.rows_between(now - monitor.window.seconds, now, version)
+    reference = _champion_artifact(champion, "reference_data")
+    log_metadata({"window_rows": len(window), "model_version": version})
+    return window, reference, champion
+
+
+@step(enable_cache=False)
+def check_window_drift(
+    window: pd.DataFrame, reference: pd.DataFrame, champion: ChampionInfo, monitor: MonitorConfig
+) -> Annotated[DriftCheck, "drift_check"]:
+    check = check_drift(
+        champion.name,
+        champion.version,
+        window,
+        reference,
+        champion.feature_schema,
+        champion.test_metrics,
+        monitor.drift,
+    )
+    report = check.report
+    log_metadata(
+        {"drift": report.drift, "drifted_share": report.drifted_share, "reason": report.reason}
+    )
+    return check
+
+
+@step(enable_cache=False)
+def decide_retraining(check: DriftCheck, monitor: MonitorConfig) -> Annotated[Decision, "decision"]:
+    """Every decision, retrain or not, is recorded with its reason."""
+    state = MonitorState.load()
+    lock = RetrainLock(monitor.policy.stale_lock_s)
+    decision = decide(check.report, state, lock, monitor.policy)
+    state.save()
+    (monitor_dir() / "last_check.json").write_text(check.report.model_dump_json(indent=2))
+    logger.info("monitor decision: %s", decision.reason)
+    log_metadata({"decision": decision.model_dump(mode="json")})
+    return decision
+
+
+@step(enable_cache=False)
+def launch_retraining(
+    decision: Decision, champion: ChampionInfo, window: pd.DataFrame, monitor: MonitorConfig
+) -> Annotated[RetrainLaunch, "retrain_launch"]:
+    """Start `zenloop retrain` in its own process; the lock passes to it."""
+    if not decision.retrain:
+        return RetrainLaunch(launched=False, reason=decision.reason)
+    lock = RetrainLock(monitor.policy.stale_lock_s)
+    try:
+        schema = champion.feature_schema
+        store = PredictionLogStore(monitor.log_database_url)
+        logged = store.labelled_rows(since=(window["logged_at"].min() if len(window) else 0.0))
+        recent, source = recent_labelled(logged, schema, monitor.retrain)
+        if len(recent) < monitor.retrain.min_labelled_rows:
+            lock.release()
+            return RetrainLaunch(
+                launched=False, reason=f"drift, but no data to retrain on: {source}"
+            )
+        champion_train = _champion_artifact(champion, "train")
+        train, holdout = build_training_sets(
+            champion_train, recent, schema, monitor.retrain, seed=0
+        )
+        plan = write_plan(train, holdout, schema, monitor.retrain, champion.name)
+        with (plan.parent / "retrain.log").open("ab") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "zenloop.cli",
+                    "retrain",
+                    "--plan",
+                    str(plan),
+                    "--stale-lock-s",
+                    str(monitor.policy.stale_lock_s),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=os.environ.copy(),
+            )
+        lock.hand_to(process.pid)
+    except Exception:
+        lock.release()
+        raise
+    launch = RetrainLaunch(
+        launched=True,
+        reason=decision.reason,
+        pid=process.pid,
+        plan=str(plan),
+        recent_source=source,
+        training_rows=len(train),
+        recent_rows=len(holdout),
+    )
+    log_metadata({"retrain_launch": launch.model_dump(mode="json")})
+    return launch

@@ -1,0 +1,77 @@
+"""Background processes with a pid file and a log file (the service, the monitor)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+STOP_TIMEOUT_S = 60.0
+POLL_S = 0.25
+
+
+class BackgroundProcess:
+    def __init__(self, pid_file: Path, log_file: Path):
+        self.pid_file = pid_file
+        self.log_file = log_file
+
+    def running_pid(self) -> int | None:
+        """The pid in the pid file if that process is alive; a stale file is removed."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            os.kill(pid, 0)
+            return pid
+        except (FileNotFoundError, ValueError):
+            return None
+        except ProcessLookupError:
+            self.pid_file.unlink(missing_ok=True)
+            return None
+
+    def claim(self) -> None:
+        """Called by the process itself when it runs in the foreground."""
+        self.pid_file.write_text(str(os.getpid()))
+
+    def release(self) -> None:
+        if self.running_pid() == os.getpid():
+            self.pid_file.unlink(missing_ok=True)
+
+    def start(self, cli_args: list[str], ready: Callable[[], bool], timeout: float) -> int:
+        """Start `zenloop <cli_args>` detached and wait until `ready()` says so."""
+        if (pid := self.running_pid()) is not None:
+            raise RuntimeError(f"already running (pid {pid}); stop it first")
+        with self.log_file.open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "zenloop.cli", *cli_args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"it exited with code {process.returncode}; see {self.log_file}")
+            if ready():
+                return process.pid
+            time.sleep(POLL_S)
+        process.terminate()
+        raise RuntimeError(f"not ready within {timeout:.0f}s; see {self.log_file}")
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
+        """SIGTERM, then wait for a graceful exit."""
+        pid = self.running_pid()
+        if pid is None:
+            return None
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                self.pid_file.unlink(missing_ok=True)
+                return pid
+            time.sleep(POLL_S)
+        raise RuntimeError(f"pid {pid} did not stop within {timeout:.0f}s")
