@@ -23,6 +23,8 @@ from zenloop.paths import data_dir
 MONITOR_DIR = "monitor"
 STATE_FILE = "state.json"
 LOCK_FILE = "retrain.lock"
+LAST_CHECK_FILE = "last_check.json"
+LAST_TRIGGER_FILE = "last_trigger.json"  # the drift report that started the last retrain
 HISTORY_LENGTH = 50
 
 

@@ -17,7 +17,15 @@ import materializers  # noqa: F401
 from monitoring.champion import ChampionInfo
 from monitoring.drift import DriftCheck, check_drift
 from monitoring.log_store import PredictionLogStore
-from monitoring.policy import Decision, MonitorState, RetrainLock, decide, monitor_dir
+from monitoring.policy import (
+    LAST_CHECK_FILE,
+    LAST_TRIGGER_FILE,
+    Decision,
+    MonitorState,
+    RetrainLock,
+    decide,
+    monitor_dir,
+)
 from monitoring.retraining import RetrainLaunch, build_training_sets, recent_labelled, write_plan
 from steps.deployment import ZENML_VERSION_TAG, configure_mlflow
 from zenloop.config import MonitorConfig
@@ -89,7 +97,9 @@ def decide_retraining(check: DriftCheck, monitor: MonitorConfig) -> Annotated[De
     lock = RetrainLock(monitor.policy.stale_lock_s)
     decision = decide(check.report, state, lock, monitor.policy)
     state.save()
-    (monitor_dir() / "last_check.json").write_text(check.report.model_dump_json(indent=2))
+    (monitor_dir() / LAST_CHECK_FILE).write_text(check.report.model_dump_json(indent=2))
+    if decision.retrain:
+        (monitor_dir() / LAST_TRIGGER_FILE).write_text(check.report.model_dump_json(indent=2))
     logger.info("monitor decision: %s", decision.reason)
     log_metadata({"decision": decision.model_dump(mode="json")})
     return decision

@@ -146,6 +146,11 @@ def _champion(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    """The whole loop: train, deploy, serve, watch, drift, retrain, serve the new model."""
+    from api import server
+    from monitoring.loop_run import format_summary, run_loop
+    from monitoring.watcher import monitor_process
+    from zenloop.config import load_serving_config
     from zenloop.paths import local_tracking_uri
 
     _stack_up(args)
@@ -153,11 +158,27 @@ def _demo(args: argparse.Namespace) -> int:
     _print_champion(args.model)
     _deploy(args)
     _send_samples(DEFAULT_SERVING_CONFIG)
+    url = server.base_url(load_serving_config(DEFAULT_SERVING_CONFIG))
+    monitor = argparse.Namespace(
+        config=DEFAULT_MONITOR_CONFIG, stop=False, watch=True, detach=True, max_seconds=None
+    )
+    try:
+        _monitor(monitor)
+        print(
+            f"\nReplaying normal traffic, then '{args.scenario}' drift, until a new model serves..."
+        )
+        summary = run_loop(url, args.scenario)
+        print("\nLoop summary:")
+        print("  " + format_summary(summary).replace("\n", "\n  "))
+    finally:
+        monitor_process().stop()
+        server.service_process().stop()
+        print("\nstopped the monitor and the service this demo started")
     print("\nWhere to look:")
-    print("  Service:          http://127.0.0.1:8000/docs   (zenloop status; zenloop serve --stop)")
     print(f"  MLflow UI:        mlflow ui --backend-store-uri {local_tracking_uri()}")
     print("  ZenML dashboard:  zenml login --local   (then open http://127.0.0.1:8237)")
     print(f"  Model versions:   zenml model version list {args.model}")
+    print("  Run it yourself:  zenloop serve --detach; zenloop monitor --watch --detach")
     return 0
 
 
@@ -237,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-c", "--config", type=Path, default=DEFAULT_TRAINING_CONFIG)
     demo.add_argument("--model", default=MODEL_NAME)
     demo.add_argument("--deploy-config", type=Path, default=DEFAULT_DEPLOY_CONFIG)
+    demo.add_argument("--scenario", default="promotion_season", help="the drift to replay")
     demo.set_defaults(handler=_demo)
     return parser
 

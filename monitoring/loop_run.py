@@ -1,0 +1,144 @@
+"""One turn of the loop, driven from outside: normal traffic, then drift, until a new model serves.
+
+`make demo` and `benchmarks/loop.py` run this against the real service and monitor.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+from monitoring.policy import LAST_TRIGGER_FILE, monitor_dir
+from monitoring.replay import replay
+from monitoring.retraining import RetrainOutcome
+from monitoring.watcher import read_heartbeat
+from zenloop.admin_token import resolve_admin_token
+from zenloop.data.generator import CLASSIFICATION_TARGET, REGRESSION_TARGET, generate_orders
+
+logger = logging.getLogger(__name__)
+
+CHECK_WAIT_S = 120.0
+POLL_S = 0.5
+
+
+@dataclass
+class LoopSummary:
+    version_before: str
+    version_after: str
+    normal_rows: int
+    normal_decision: str
+    drift_rows: int
+    onset_to_serving_s: float | None
+    rmse_before: float
+    rmse_after: float
+    trigger: dict | None
+    outcome: dict | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def error_ratio(self) -> float:
+        return self.rmse_after / self.rmse_before if self.rmse_before else float("nan")
+
+
+def _served(url: str) -> str:
+    return httpx.get(f"{url}/model-info", timeout=10).json()["version"]
+
+
+def _wait_for_check(after_checks: int, timeout: float) -> dict | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        beat = read_heartbeat() or {}
+        if beat.get("checks", 0) > after_checks:
+            return beat.get("last_decision")
+        time.sleep(POLL_S)
+    return None
+
+
+def run_loop(
+    url: str,
+    scenario: str,
+    normal_rows: int = 1_500,
+    drift_rows: int = 40_000,
+    max_seconds: float = 300.0,
+    pause_s: float = 0.2,
+    seed: int = 7,
+) -> LoopSummary:
+    """Replay normal traffic (expect no retrain), then drift until the served version changes."""
+    token = resolve_admin_token(None)
+    before = _served(url)
+    drop = [CLASSIFICATION_TARGET]
+    checks = (read_heartbeat() or {}).get("checks", 0)
+    normal = generate_orders(normal_rows, seed=seed).drop(columns=drop)
+    replay(url, normal, REGRESSION_TARGET, token)
+    decision = _wait_for_check(checks, CHECK_WAIT_S)
+    normal_decision = decision["reason"] if decision else "no check finished in time"
+    logger.info("normal traffic: %s", normal_decision)
+
+    drifted = generate_orders(drift_rows, seed=seed + 1, scenario=scenario).drop(columns=drop)
+    onset = time.monotonic()
+    during = replay(
+        url,
+        drifted,
+        REGRESSION_TARGET,
+        token,
+        pause_s=pause_s,
+        max_seconds=max_seconds,
+        until=lambda version: version != before,
+    )
+    after_version = _served(url)
+    swapped = after_version != before
+    onset_to_serving = time.monotonic() - onset if swapped else None
+    fresh = generate_orders(2_000, seed=seed + 2, scenario=scenario).drop(columns=drop)
+    after = replay(url, fresh, REGRESSION_TARGET, None)
+    trigger_path = monitor_dir() / LAST_TRIGGER_FILE
+    return LoopSummary(
+        version_before=before,
+        version_after=after_version,
+        normal_rows=normal_rows,
+        normal_decision=normal_decision,
+        drift_rows=during.sent,
+        onset_to_serving_s=onset_to_serving,
+        rmse_before=during.rmse(before),
+        rmse_after=after.rmse(after_version),
+        trigger=json.loads(trigger_path.read_text()) if trigger_path.is_file() else None,
+        outcome=RetrainOutcome.load(),
+        notes=[] if swapped else [f"no new version served within {max_seconds:.0f}s"],
+    )
+
+
+def format_summary(summary: LoopSummary) -> str:
+    lines = [
+        f"versions: v{summary.version_before} -> v{summary.version_after}",
+        f"normal traffic ({summary.normal_rows} rows): {summary.normal_decision}",
+    ]
+    if summary.trigger:
+        trigger = summary.trigger
+        lines.append(
+            f"drift that triggered the retrain: {trigger['drifted_count']}/"
+            f"{len(trigger['columns'])} columns ({trigger['drifted_share']:.0%}); {trigger['reason']}"
+        )
+        for column in trigger["columns"] + (
+            [trigger["prediction"]] if trigger["prediction"] else []
+        ):
+            verdict = "DRIFT" if column["drifted"] else "ok"
+            lines.append(
+                f"    {column['column']:22s} {column['method']:32s} {column['score']:8.4f}"
+                f" (threshold {column['threshold']}) {verdict}"
+            )
+    if summary.outcome:
+        lines.append(f"retrain outcome: {summary.outcome['summary']}")
+    lines.append(
+        f"RMSE on drifted traffic: before {summary.rmse_before:.2f} (v{summary.version_before}),"
+        f" after {summary.rmse_after:.2f} (v{summary.version_after}):"
+        f" ratio {summary.error_ratio:.2f}"
+    )
+    onset = summary.onset_to_serving_s
+    lines.append(
+        "drift onset -> new version serving: "
+        + (f"{onset:.1f} s ({summary.drift_rows} drifted rows sent)" if onset else "did not happen")
+    )
+    return "\n".join(lines + summary.notes)
