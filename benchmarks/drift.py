@@ -81,7 +81,8 @@ def main() -> int:
             if c in mine and mine[c].drifted != v.drifted
         ]
         results[rows] = (ours_s, plain_s)
-        print(
+        f"| {rows} | {ours_s:.2f} | {plain_s:.2f} | {plain_s / ours_s:.1f}x"
+        f" | {len(differing)} |"
             f"| {rows} | {ours_s:.2f} | {plain_s:.2f} | {plain_s / ours_s:.1f}x | {len(differing)} |"
         )
         for line in differing:

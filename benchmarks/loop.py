@@ -57,7 +57,8 @@ def main() -> int:
         else "\nno new model served"
     )
     print(
-        f"RMSE after / before on drifted traffic: {summary.error_ratio:.2f} (target <= {TARGET_RATIO})"
+        f"RMSE after / before on drifted traffic: {summary.error_ratio:.2f}"
+        f" (target <= {TARGET_RATIO})"
     )
     return 0
 

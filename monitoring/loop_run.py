@@ -119,7 +119,8 @@ def format_summary(summary: LoopSummary) -> str:
         trigger = summary.trigger
         lines.append(
             f"drift that triggered the retrain: {trigger['drifted_count']}/"
-            f"{len(trigger['columns'])} columns ({trigger['drifted_share']:.0%}); {trigger['reason']}"
+            f"{len(trigger['columns'])} columns ({trigger['drifted_share']:.0%});"
+            f" {trigger['reason']}"
         )
         for column in trigger["columns"] + (
             [trigger["prediction"]] if trigger["prediction"] else []
