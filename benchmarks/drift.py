@@ -81,10 +81,8 @@ def main() -> int:
             if c in mine and mine[c].drifted != v.drifted
         ]
         results[rows] = (ours_s, plain_s)
-        f"| {rows} | {ours_s:.2f} | {plain_s:.2f} | {plain_s / ours_s:.1f}x"
-        f" | {len(differing)} |"
-            f"| {rows} | {ours_s:.2f} | {plain_s:.2f} | {plain_s / ours_s:.1f}x | {len(differing)} |"
-        )
+        speedup = plain_s / ours_s
+        print(f"| {rows} | {ours_s:.2f} | {plain_s:.2f} | {speedup:.1f}x | {len(differing)} |")
         for line in differing:
             print(f"    differs: {line}")
     ours_s, plain_s = results[max(WINDOWS)]
