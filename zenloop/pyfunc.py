@@ -19,7 +19,8 @@ class ZenloopModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         self.bundle = joblib.load(context.artifacts[BUNDLE_ARTIFACT])
 
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+    # No type hints here: MLflow would try (and fail) to infer a signature from them.
+    def predict(self, context, model_input, params=None):
         return self.bundle.predict_frame(pd.DataFrame(model_input))
 
 
