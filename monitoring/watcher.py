@@ -24,6 +24,7 @@ from zenloop.processes import BackgroundProcess
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_FILE = "heartbeat.json"
+JOIN_POLL_S = 0.2
 
 
 def monitor_process() -> BackgroundProcess:
@@ -105,6 +106,18 @@ class Watcher:
             self.failed_checks += 1
             logger.exception("monitoring check failed; watching on")
 
+    def _check_in_worker(self) -> None:
+        """Run a check off the main thread, so SIGTERM always reaches our handler.
+
+        ZenML installs its own signal handlers around a run only on the main thread; there
+        it would turn our stop request into an interrupted run. A check under way is let
+        finish; then the loop sees the stop request.
+        """
+        worker = threading.Thread(target=self.check, name="monitor-check")
+        worker.start()
+        while worker.is_alive():
+            worker.join(JOIN_POLL_S)
+
     def stop(self, *_args) -> None:
         self.stopping.set()
         self.wake.set()
@@ -131,7 +144,7 @@ class Watcher:
                     break
                 if woke or time.monotonic() >= next_backstop:
                     self.wake.clear()
-                    self.check()
+                    self._check_in_worker()
                     next_backstop = time.monotonic() + self.config.backstop_interval_s
                     self.heartbeat()
         finally:

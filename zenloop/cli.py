@@ -172,8 +172,14 @@ def _demo(args: argparse.Namespace) -> int:
         print("\nLoop summary:")
         print("  " + format_summary(summary).replace("\n", "\n  "))
     finally:
-        monitor_process().stop()
-        server.service_process().stop()
+        for name, process in (
+            ("monitor", monitor_process()),
+            ("service", server.service_process()),
+        ):
+            try:
+                process.stop()
+            except RuntimeError as exc:  # still stop the other one
+                print(f"could not stop the {name}: {exc}", file=sys.stderr)
         print("\nstopped the monitor and the service this demo started")
     print("\nWhere to look:")
     print(f"  MLflow UI:        mlflow ui --backend-store-uri {local_tracking_uri()}")

@@ -19,8 +19,7 @@ class ZenloopModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         self.bundle = joblib.load(context.artifacts[BUNDLE_ARTIFACT])
 
-    # No type hints here: MLflow would try (and fail) to infer a signature from them.
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         return self.bundle.predict_frame(pd.DataFrame(model_input))
 
 
