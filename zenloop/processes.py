@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -11,7 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 STOP_TIMEOUT_S = 60.0
+KILL_WAIT_S = 10.0
 POLL_S = 0.25
+
+logger = logging.getLogger(__name__)
 
 
 class BackgroundProcess:
@@ -60,18 +64,26 @@ class BackgroundProcess:
         process.terminate()
         raise RuntimeError(f"not ready within {timeout:.0f}s; see {self.log_file}")
 
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
-        """SIGTERM, then wait for a graceful exit."""
-        pid = self.running_pid()
-        if pid is None:
-            return None
-        os.kill(pid, signal.SIGTERM)
+    def _wait_gone(self, pid: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:
-                self.pid_file.unlink(missing_ok=True)
-                return pid
+                return True
             time.sleep(POLL_S)
-        raise RuntimeError(f"pid {pid} did not stop within {timeout:.0f}s")
+        return False
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
+        """SIGTERM and wait for a graceful exit; SIGKILL only after the grace period."""
+        pid = self.running_pid()
+        if pid is None:
+            return None
+        os.kill(pid, signal.SIGTERM)
+        if not self._wait_gone(pid, timeout):
+            logger.warning("pid %d ignored SIGTERM for %.0fs: killing it", pid, timeout)
+            os.kill(pid, signal.SIGKILL)
+            if not self._wait_gone(pid, KILL_WAIT_S):
+                raise RuntimeError(f"pid {pid} survived SIGKILL")
+        self.pid_file.unlink(missing_ok=True)
+        return pid
