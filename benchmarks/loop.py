@@ -12,7 +12,6 @@ RMSE after / before on the drifted traffic <= 0.8.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -70,14 +69,10 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=50_000, help="training rows (default data)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="zenloop-loop-bench-"))
-    (folder / "repo").mkdir()
-    os.environ.update(
-        ZENML_CONFIG_PATH=str(folder / "zenml"),
-        ZENML_REPOSITORY_PATH=str(folder / "repo"),
-        ZENLOOP_DATA_DIR=str(folder / "data"),
-        ZENML_ANALYTICS_OPT_IN="false",
-    )
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    sys.path.insert(0, str(ROOT))
+    from zenloop.paths import isolate
+
+    isolate(folder)
     paths = _isolated_configs(folder, args.rows)
     cli = [sys.executable, "-m", "zenloop.cli"]
     try:
@@ -88,7 +83,6 @@ def main() -> int:
         ):
             print("$ zenloop " + " ".join(step), flush=True)
             subprocess.run(cli + step, check=True, timeout=STEP_TIMEOUT_S, capture_output=True)
-        sys.path.insert(0, str(ROOT))
         from api import server
         from monitoring.loop_run import format_summary, run_loop
         from monitoring.watcher import monitor_process

@@ -11,17 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from zenloop.paths import isolate
+
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="zenloop-tests-"))
-(SESSION_DIR / "repo").mkdir()
-os.environ.update(
-    ZENML_CONFIG_PATH=str(SESSION_DIR / "zenml"),
-    ZENML_REPOSITORY_PATH=str(SESSION_DIR / "repo"),
-    ZENLOOP_DATA_DIR=str(SESSION_DIR / "data"),
-    MLFLOW_TRACKING_URI=f"sqlite:///{SESSION_DIR / 'data' / 'mlflow.db'}",
-    ZENML_ANALYTICS_OPT_IN="false",
-    ZENML_LOGGING_COLORS_DISABLED="true",
-    AUTO_OPEN_DASHBOARD="false",
-)
+isolate(SESSION_DIR)
+os.environ.update(ZENML_LOGGING_COLORS_DISABLED="true", AUTO_OPEN_DASHBOARD="false")
 
 
 @pytest.fixture(scope="session", autouse=True)

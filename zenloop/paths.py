@@ -26,3 +26,18 @@ def local_artifact_root() -> str:
     path = data_dir() / MLFLOW_ARTIFACTS
     path.mkdir(parents=True, exist_ok=True)
     return path.as_uri()
+
+
+def isolate(folder: Path) -> None:
+    """Point ZenML, MLflow and zenloop at fresh stores inside `folder` (tests, benchmarks).
+
+    Set before ZenML is imported; nothing of the user's own stores is touched afterwards.
+    """
+    (folder / "repo").mkdir(parents=True, exist_ok=True)
+    os.environ.update(
+        ZENML_CONFIG_PATH=str(folder / "zenml"),
+        ZENML_REPOSITORY_PATH=str(folder / "repo"),
+        ZENLOOP_DATA_DIR=str(folder / "data"),
+        MLFLOW_TRACKING_URI=f"sqlite:///{folder / 'data' / MLFLOW_DB}",
+        ZENML_ANALYTICS_OPT_IN="false",
+    )
