@@ -8,7 +8,10 @@ from typing import Any, ClassVar
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.base_materializer import BaseMaterializer
 
+from monitoring.champion import ChampionInfo
 from monitoring.drift import DriftCheck, DriftReport
+from monitoring.policy import Decision
+from monitoring.retraining import RetrainLaunch
 from zenloop.deployment import DeploymentCheck, DeploymentRecord
 from zenloop.promotion import PromotionDecision
 from zenloop.report import CandidateBoard
@@ -48,6 +51,9 @@ class MarkdownReportMaterializer(ArtifactFiles, BaseMaterializer):
         PromotionDecision,
         DeploymentCheck,
         DeploymentRecord,
+        ChampionInfo,
+        Decision,
+        RetrainLaunch,
     )
     ASSOCIATED_ARTIFACT_TYPE: ClassVar = ArtifactType.DATA_ANALYSIS
 
