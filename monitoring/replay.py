@@ -32,6 +32,13 @@ class ReplayResult:
         return math.sqrt(sum(errors) / len(errors)) if errors else float("nan")
 
 
+def squared_error(predicted, actual) -> float:
+    """Squared error for numbers; for class labels 1 when wrong, so RMSE = sqrt(error rate)."""
+    if isinstance(predicted, int | float) and not isinstance(predicted, bool):
+        return (float(predicted) - float(actual)) ** 2
+    return float(str(predicted) != str(actual))
+
+
 def replay(
     url: str,
     frame: pd.DataFrame,
@@ -63,7 +70,7 @@ def replay(
             result.versions.append(version)
             errors = result.squared_errors.setdefault(version, [])
             for prediction, actual in zip(body["predictions"], truth, strict=True):
-                errors.append((float(prediction["prediction"]) - float(actual)) ** 2)
+                errors.append(squared_error(prediction["prediction"], actual))
             if token:
                 items = [
                     {"request_id": p["request_id"], "ground_truth": actual}
