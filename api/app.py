@@ -204,7 +204,17 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         if not hmac.compare_digest(given.encode(), expected.encode()):
             raise HTTPException(403, "invalid admin token")
 
+    def single_worker() -> None:
+        """With several workers an admin call would switch only the worker it reached."""
+        if config.workers > 1:
+            raise HTTPException(
+                409,
+                "this service runs several workers: pin a version in its config, or move the"
+                " followed alias (each worker polls the registry)",
+            )
+
     admin = [Depends(require_admin)]
+    admin_load = [Depends(require_admin), Depends(single_worker)]
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -304,7 +314,10 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         errors = _ground_truth_errors(model, body)
         if errors:
             raise RequestValidationError(errors)
-        await run_in_threadpool(service.writer.wait_written, FEEDBACK_FLUSH_TIMEOUT_S)
+        if not await run_in_threadpool(service.writer.wait_written, FEEDBACK_FLUSH_TIMEOUT_S):
+            raise HTTPException(
+                503, "the prediction log is behind; feedback was not stored, retry shortly"
+            )
         items = [(item.request_id, item.ground_truth) for item in body.items]
         unknown = await run_in_threadpool(service.store.add_feedback, items, time.time())
         return FeedbackResponse(
@@ -337,7 +350,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     async def models() -> list[RegisteredVersion]:
         return await run_in_threadpool(_registered_versions, config.model.name, service)
 
-    @app.post("/models/load", tags=["models"], dependencies=admin)
+    @app.post("/models/load", tags=["models"], dependencies=admin_load)
     async def load_model(
         alias: Annotated[str | None, Query(pattern=ALIAS_PATTERN.pattern)] = None,
         version: Annotated[str | None, Query(pattern=VERSION_PATTERN.pattern)] = None,
@@ -357,12 +370,14 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         try:
             model = await load_in_background(Selection(alias=alias, version=version))
         except Exception as exc:
+            missing = getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST"
             raise HTTPException(
-                404, f"cannot load {config.model.name} {alias or version}: {exc}"
+                404 if missing else 502,
+                f"cannot load {config.model.name} {alias or version}: {exc}",
             ) from None
         return _load_response(model, previous)
 
-    @app.post("/models/reload", tags=["models"], dependencies=admin)
+    @app.post("/models/reload", tags=["models"], dependencies=admin_load)
     async def reload_model() -> ModelLoadResponse:
         """Re-resolve the followed alias now instead of waiting for the next poll."""
         previous = service.holder.current
@@ -407,6 +422,15 @@ def _load_response(model: ServedModel, previous: ServedModel | None) -> ModelLoa
     )
 
 
+def _finite_number(value: Any) -> bool:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 def _ground_truth_errors(model: ServedModel, body: FeedbackRequest) -> list[dict[str, Any]]:
     classes = {str(c) for c in model.schema.classes or []}
     errors = []
@@ -416,11 +440,7 @@ def _ground_truth_errors(model: ServedModel, body: FeedbackRequest) -> list[dict
             ok = str(value) in classes
             expected = f"one of {sorted(classes)}"
         else:
-            ok = (
-                isinstance(value, int | float)
-                and not isinstance(value, bool)
-                and math.isfinite(value)
-            )
+            ok = _finite_number(value)
             expected = "a finite number"
         if not ok:
             errors.append(

@@ -47,7 +47,10 @@ class ServedModel:
 
 @dataclass(frozen=True)
 class Selection:
-    """What the service follows: an alias (re-resolved on reload), a pinned version, or a path."""
+    """What the service serves: an alias (re-resolved on reload), a pinned version, or a path.
+
+    With both, `version` is what is loaded now and `alias` is what is followed.
+    """
 
     alias: str | None = None
     version: str | None = None
@@ -69,10 +72,13 @@ def load_served_model(config: ServingConfig, selection: Selection) -> ServedMode
         bundle = load_bundle(selection.local_path)
         return _served(name, "local", None, None, None, selection.local_path, bundle, extra)
     client = MlflowClient()
-    if selection.version is not None:
-        registered = client.get_model_version(name, selection.version)
-    else:
-        registered = client.get_model_version_by_alias(name, selection.alias)
+    version = selection.version
+    if version is None:  # follow the alias, under the same rule as hot reloads
+        version = resolve_alias(name, selection.alias, config.require_validation)
+        if version is None:
+            rule = " validated by the deployment pipeline" if config.require_validation else ""
+            raise LookupError(f"no version{rule} behind alias '{selection.alias}' of {name}")
+    registered = client.get_model_version(name, version)
     uri = f"models:/{name}/{registered.version}"
     bundle = load_bundle(uri)
     zenml_version = (registered.tags or {}).get(ZENML_VERSION_TAG)
@@ -127,7 +133,7 @@ class ModelHolder:
         self.current: ServedModel | None = None
         self.reloads = 0
         self.reload_failures = 0
-        self._swap_lock = threading.Lock()
+        self._swap_lock = threading.RLock()
 
     def load(self, selection: Selection | None = None) -> ServedModel:
         """Load and swap in a model; on failure the served model stays as it was."""
@@ -152,15 +158,21 @@ class ModelHolder:
         return model
 
     def refresh(self) -> bool:
-        """Follow the alias: load when it points somewhere new. True when a swap happened."""
-        alias = self.selection.alias
-        if alias is None:
-            return False
-        target = resolve_alias(self.config.model.name, alias, self.config.require_validation)
-        if target is None or (self.current is not None and self.current.version == target):
-            return False
-        self.load(Selection(alias=alias))
-        return True
+        """Follow the alias: load when it points somewhere new. True when a swap happened.
+
+        Under the swap lock, so an admin pin made meanwhile is not undone, and the exact
+        version that was checked is the one loaded.
+        """
+        with self._swap_lock:
+            alias = self.selection.alias
+            if alias is None:
+                return False
+            name, validated = self.config.model.name, self.config.require_validation
+            target = resolve_alias(name, alias, validated)
+            if target is None or (self.current is not None and self.current.version == target):
+                return False
+            self.load(Selection(alias=alias, version=target))
+            return True
 
     def describe(self) -> dict[str, Any]:
         return {"alias": self.selection.alias, "version": self.selection.version}

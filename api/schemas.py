@@ -15,6 +15,7 @@ from zenloop.config import ColumnRole
 from zenloop.schema import FeatureSchema
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+FEEDBACK_MAX_ITEMS = 10_000  # one statement per request; keeps SQL parameter lists bounded
 
 
 class RowModels:
@@ -90,7 +91,7 @@ class FeedbackItem(BaseModel):
 
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    items: list[FeedbackItem] = Field(min_length=1)
+    items: list[FeedbackItem] = Field(min_length=1, max_length=FEEDBACK_MAX_ITEMS)
 
 
 class FeedbackResponse(BaseModel):

@@ -18,14 +18,14 @@ from zenloop.processes import STOP_TIMEOUT_S, BackgroundProcess
 
 logger = logging.getLogger(__name__)
 
-PID_FILE = "serve.pid"
-LOG_FILE = "serve.log"
+PROCESS_FILES = "serve-{port}"  # .pid and .log: one service per port
 START_TIMEOUT_S = 120.0
 POLL_S = 0.25
 
 
-def service_process() -> BackgroundProcess:
-    return BackgroundProcess(data_dir() / PID_FILE, data_dir() / LOG_FILE)
+def service_process(config: ServingConfig) -> BackgroundProcess:
+    stem = PROCESS_FILES.format(port=config.port)
+    return BackgroundProcess(data_dir() / f"{stem}.pid", data_dir() / f"{stem}.log")
 
 
 def base_url(config: ServingConfig) -> str:
@@ -34,7 +34,7 @@ def base_url(config: ServingConfig) -> str:
 
 def serve_foreground(config: ServingConfig) -> None:
     os.environ[CONFIG_ENV] = config.model_dump_json()
-    process = service_process()
+    process = service_process(config)
     process.claim()
     try:
         uvicorn.run(
@@ -65,9 +65,11 @@ def wait_ready(config: ServingConfig, timeout: float, require_model: bool = True
 
 
 def serve_background(config_path: str | None, config: ServingConfig) -> int:
-    """Start `zenloop serve` detached, with its output in the data folder's serve.log."""
+    """Start `zenloop serve` detached, with its output in the data folder's serve-<port>.log."""
     args = ["serve"] + (["-c", str(config_path)] if config_path else [])
-    return service_process().start(args, lambda: wait_ready(config, POLL_S, False), START_TIMEOUT_S)
+    return service_process(config).start(
+        args, lambda: wait_ready(config, POLL_S, False), START_TIMEOUT_S
+    )
 
 
 @dataclass
@@ -86,7 +88,7 @@ def status(config: ServingConfig) -> ServiceStatus:
         ready = model is not None
     except httpx.HTTPError:
         model, ready = None, False
-    return ServiceStatus(service_process().running_pid(), url, ready, model)
+    return ServiceStatus(service_process(config).running_pid(), url, ready, model)
 
 
 def hand_over(

@@ -99,7 +99,7 @@ def main() -> int:
             summary = run_loop(server.base_url(config), args.scenario)
         finally:
             monitor_process().stop()
-            server.service_process().stop()
+            server.service_process(config).stop()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(format_summary(summary))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -74,6 +75,8 @@ class PredictionLogWriter:
                     return False
                 waited = True
                 self._lock.wait(remaining)
+                if self._closing:  # close() may have taken the leftovers meanwhile
+                    return False
             self.stats.waited_submits += waited
             was_empty = not self._queue
             if was_empty:
@@ -118,7 +121,7 @@ class PredictionLogWriter:
 
     def _release(self, n: int) -> None:
         with self._lock:
-            for _ in range(n):
+            for _ in range(min(n, len(self._queue))):  # close() may have emptied it
                 self._queue.popleft()
             self._first_queued_at = time.monotonic()
             self.stats.pending_rows = len(self._queue)
@@ -160,7 +163,7 @@ class PredictionLogWriter:
             self._spill(leftover)
 
     def _spill(self, records: list[PredictionRecord]) -> None:
-        path = Path(data_dir()) / f"prediction-log-spill-{int(time.time())}.jsonl"
+        path = Path(data_dir()) / f"prediction-log-spill-{int(time.time())}-{os.getpid()}.jsonl"
         with path.open("a") as f:
             for record in records:
                 f.write(json.dumps(record.to_row()) + "\n")

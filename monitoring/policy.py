@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
@@ -35,9 +36,11 @@ def monitor_dir() -> Path:
 
 
 def _write_json(path: Path, content: dict) -> None:
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(content, indent=2, default=str))
-    temporary.replace(path)  # atomic: readers never see half a file
+    """Atomic replace via a temp file unique to this call (threads may write concurrently)."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(content, indent=2, default=str))
+    os.replace(temporary, path)
 
 
 @dataclass
@@ -77,15 +80,20 @@ class RetrainLock:
         self.stale_after_s = stale_after_s
 
     def holder(self) -> dict | None:
+        """The lock's content; an unreadable one (a crash mid-write) counts by its age."""
         try:
             return json.loads(self.path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+        except FileNotFoundError:
+            return None
+        except json.JSONDecodeError:
+            with suppress(FileNotFoundError):
+                return {"pid": None, "since": self.path.stat().st_mtime}
             return None
 
     def is_stale(self, holder: dict, now: float) -> bool:
-        return now - holder.get("since", 0) > self.stale_after_s or not _alive(
-            holder.get("pid", -1)
-        )
+        pid = holder.get("pid")
+        too_old = now - holder.get("since", 0) > self.stale_after_s
+        return too_old or (pid is not None and not _alive(pid))
 
     def acquire(self, now: float, purpose: str) -> bool:
         """Create the lock atomically; a stale one is removed first (and said so)."""
@@ -107,8 +115,11 @@ class RetrainLock:
         _write_json(self.path, {**content, "pid": pid})
 
     def release(self) -> None:
-        with suppress(FileNotFoundError):
-            self.path.unlink()
+        """Remove the lock only if this process holds it (a taken-over lock is not ours)."""
+        holder = self.holder()
+        if holder is not None and holder.get("pid") in (os.getpid(), None):
+            with suppress(FileNotFoundError):
+                self.path.unlink()
 
 
 class Decision(BaseModel):

@@ -23,6 +23,7 @@ from tests.helpers import lenient_gates, schema_for
 from zenloop.bundle import ModelBundle
 from zenloop.config import CandidateConfig, DataConfig, FeatureConfig, SplitConfig
 from zenloop.data.loading import load_frame
+from zenloop.deployment import VALIDATED_TAG
 from zenloop.tracking import CHAMPION, ensure_experiment, log_candidate
 from zenloop.training import fit_candidate, split_frame
 
@@ -60,7 +61,9 @@ def register_models(name: str, data: DataConfig, families: list[str]) -> Registe
             log_candidate(result, bundle)
         version = mlflow.register_model(result.model_uri, name).version
         bundles[str(version)] = bundle
-    client.set_registered_model_alias(name, CHAMPION, min(bundles, key=int))
+    champion = min(bundles, key=int)
+    client.set_registered_model_alias(name, CHAMPION, champion)
+    client.set_model_version_tag(name, champion, VALIDATED_TAG, "test")  # as deployment does
     return Registered(name, bundles, splits["test"].drop(columns=[schema.target]))
 
 

@@ -33,6 +33,10 @@ def ensure_admin_token(configured: str | None) -> str:
     if token := resolve_admin_token(configured):
         return token
     path = token_path()
-    path.touch(mode=0o600)
-    path.write_text(secrets.token_urlsafe(TOKEN_BYTES))
-    return path.read_text()
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token)
+    os.replace(temporary, path)  # readers see no token or the whole token, never half
+    return token

@@ -174,7 +174,7 @@ def _demo(args: argparse.Namespace) -> int:
     finally:
         for name, process in (
             ("monitor", monitor_process()),
-            ("service", server.service_process()),
+            ("service", server.service_process(load_serving_config(DEFAULT_SERVING_CONFIG))),
         ):
             try:
                 process.stop()
@@ -195,13 +195,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     config = load_serving_config(args.config)
     if args.stop:
-        pid = server.service_process().stop()
+        pid = server.service_process(config).stop()
         print(f"stopped service pid {pid}" if pid else "no service is running")
         return 0
     if args.detach:
         pid = server.serve_background(args.config, config)
         print(f"service started in the background: pid {pid}, {server.base_url(config)}")
-        print(f"  log: {server.service_process().log_file}   stop: zenloop serve --stop")
+        print(f"  log: {server.service_process(config).log_file}   stop: zenloop serve --stop")
         return 0
     server.serve_foreground(config)
     return 0

@@ -128,7 +128,11 @@ def _object_block(transformer, columns: list[str], role_of: dict[str, ColumnRole
         values = np.empty((len(rows), len(columns)), dtype=object)
         for i, row in enumerate(rows):
             for j, column in enumerate(columns):
-                values[i, j] = row.get(column)
+                value = row.get(column)
+                if role_of[column] == ColumnRole.DATETIME:
+                    values[i, j] = value  # parsed by DateParts itself
+                else:  # as FrameCoercer does in training
+                    values[i, j] = MISSING_TOKEN if value is None else str(value)
         return transformer.transform(values)
 
     return block

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 STOP_TIMEOUT_S = 60.0
@@ -34,9 +35,13 @@ class BackgroundProcess:
         except ProcessLookupError:
             self.pid_file.unlink(missing_ok=True)
             return None
+        except PermissionError:  # alive, but another user's: not ours to manage
+            return None
 
     def claim(self) -> None:
         """Called by the process itself when it runs in the foreground."""
+        if (pid := self.running_pid()) is not None and pid != os.getpid():
+            raise RuntimeError(f"already running (pid {pid}); stop it first")
         self.pid_file.write_text(str(os.getpid()))
 
     def release(self) -> None:
@@ -67,6 +72,8 @@ class BackgroundProcess:
     def _wait_gone(self, pid: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            with suppress(ChildProcessError):  # reap it if it is our child: zombies look alive
+                os.waitpid(pid, os.WNOHANG)
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:
