@@ -52,6 +52,7 @@ from monitoring.log_writer import PredictionLogWriter
 from zenloop.admin_token import ADMIN_TOKEN_ENV, resolve_admin_token
 from zenloop.config import ColumnRole, ServingConfig
 from zenloop.paths import local_tracking_uri
+from zenloop.tracking import ZENML_VERSION_TAG
 
 logger = logging.getLogger(__name__)
 
@@ -480,7 +481,7 @@ def _registered_versions(name: str, service: Service) -> list[RegisteredVersion]
         RegisteredVersion(
             version=str(v.version),
             aliases=sorted(by_version.get(str(v.version), [])),
-            stage=stages.get((v.tags or {}).get("zenml_model_version_id", "")),
+            stage=stages.get((v.tags or {}).get(ZENML_VERSION_TAG, "")),
             mlflow_run_id=v.run_id,
             created_at=v.creation_timestamp / 1000,
             serving=str(v.version) == serving,

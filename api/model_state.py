@@ -21,11 +21,10 @@ from zenloop.compiled import CompiledModel
 from zenloop.config import ModelSourceConfig, ServingConfig
 from zenloop.deployment import VALIDATED_TAG
 from zenloop.schema import FeatureSchema
-from zenloop.tracking import load_bundle
+from zenloop.tracking import ZENML_VERSION_TAG, load_bundle
 
 logger = logging.getLogger(__name__)
 
-ZENML_VERSION_TAG = "zenml_model_version_id"
 ALIAS_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 VERSION_PATTERN = re.compile(r"^[0-9]{1,9}$")
 

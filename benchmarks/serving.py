@@ -38,7 +38,7 @@ from tests.serving_support import free_port  # noqa: E402
 from zenloop.compiled import CompiledModel  # noqa: E402
 from zenloop.deployment import request_rows  # noqa: E402
 from zenloop.paths import local_tracking_uri  # noqa: E402
-from zenloop.tracking import load_bundle  # noqa: E402
+from zenloop.tracking import ZENML_VERSION_TAG, load_bundle  # noqa: E402
 
 CONCURRENCY = (1, 8, 32)
 BATCHES = {"single": 1, "batch_1k": 1_000, "batch_10k": 10_000}
@@ -191,7 +191,7 @@ def main() -> int:
     from steps.deployment import holdout_for
 
     tags = MlflowClient().get_model_version(args.model, version).tags
-    holdout = holdout_for(args.model, tags.get("zenml_model_version_id"))
+    holdout = holdout_for(args.model, tags.get(ZENML_VERSION_TAG))
     features = [c for c in bundle.schema.feature_names if c in holdout.columns]
     pool = request_rows(holdout[features])
     rows = (pool * (max(BATCHES.values()) // len(pool) + 1))[: max(BATCHES.values())]

@@ -22,7 +22,7 @@ from monitoring.drift import GROUND_TRUTH_COLUMN
 from monitoring.policy import RetrainLock, _write_json, monitor_dir
 from zenloop.config import ColumnRole, RetrainConfig, read_run_config
 from zenloop.data.loading import load_frame
-from zenloop.paths import PROJECT_ROOT
+from zenloop.paths import project_path
 from zenloop.schema import FeatureSchema
 
 logger = logging.getLogger(__name__)
@@ -49,11 +49,6 @@ class RetrainLaunch(BaseModel):
             f"{self.recent_source})\n- recent evaluation rows: {self.recent_rows}\n"
             f"- plan: `{self.plan}`\n"
         )
-
-
-def project_path(path: str) -> Path:
-    candidate = Path(path)
-    return candidate if candidate.is_absolute() or candidate.exists() else PROJECT_ROOT / path
 
 
 def _like(frame: pd.DataFrame, template: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:

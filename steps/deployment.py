@@ -1,17 +1,16 @@
 """Deployment steps: check a registered version on its holdout, then hand it to the service."""
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 from uuid import UUID
 
 import pandas as pd
 from mlflow.tracking import MlflowClient
 from zenml import log_metadata, step
-from zenml.client import Client
 
 import materializers  # noqa: F401
 from api.server import base_url, hand_over
+from steps.registry import configure_mlflow, version_artifact
 from zenloop.config import DeploymentConfig, load_serving_config
 from zenloop.deployment import (
     VALIDATED_TAG,
@@ -19,18 +18,10 @@ from zenloop.deployment import (
     DeploymentRecord,
     check_deployment,
 )
-from zenloop.paths import PROJECT_ROOT
-from zenloop.tracking import load_bundle
+from zenloop.paths import project_path
+from zenloop.tracking import ZENML_VERSION_TAG, load_bundle
 
-ZENML_VERSION_TAG = "zenml_model_version_id"
 HOLDOUT_ARTIFACTS = ("test", "reference_data")
-
-
-def configure_mlflow() -> None:
-    registry = Client().active_stack.model_registry
-    if registry is None:
-        raise RuntimeError("the active stack has no model registry: run `zenloop stack up local`")
-    registry.configure_mlflow()
 
 
 def _registered(deploy: DeploymentConfig):
@@ -42,20 +33,12 @@ def _registered(deploy: DeploymentConfig):
 
 def holdout_for(name: str, zenml_version_id: str | None) -> pd.DataFrame:
     """The held-out test split of the training run that produced this version."""
-    if zenml_version_id is None:
-        raise RuntimeError(f"{name}: the registry version has no {ZENML_VERSION_TAG} tag")
-    version = Client().get_model_version(name, UUID(zenml_version_id))
     for artifact in HOLDOUT_ARTIFACTS:
         try:
-            return version.get_artifact(artifact).load()
+            return version_artifact(name, zenml_version_id, artifact)
         except (KeyError, AttributeError):
             continue
-    raise RuntimeError(f"{name}: ZenML model version {version.number} has no holdout artifact")
-
-
-def _serving_config_path(deploy: DeploymentConfig) -> Path:
-    path = Path(deploy.serving_config)
-    return path if path.is_absolute() or path.exists() else PROJECT_ROOT / path
+    raise RuntimeError(f"{name}: ZenML model version {zenml_version_id} has no holdout artifact")
 
 
 @step(enable_cache=False)
@@ -82,7 +65,7 @@ def deploy_to_service(
             f"{check.model_name} v{check.version} was not deployed; the live model is untouched: "
             + "; ".join(check.reasons)
         )
-    config_path = _serving_config_path(deploy)
+    config_path = project_path(deploy.serving_config)
     serving = load_serving_config(config_path)
     alias = None if deploy.version is not None else deploy.alias
     action, previous = hand_over(

@@ -6,12 +6,10 @@ import subprocess
 import sys
 import time
 from typing import Annotated
-from uuid import UUID
 
 import pandas as pd
 from mlflow.tracking import MlflowClient
 from zenml import log_metadata, step
-from zenml.client import Client
 
 import materializers  # noqa: F401
 from monitoring.champion import ChampionInfo
@@ -27,16 +25,15 @@ from monitoring.policy import (
     monitor_dir,
 )
 from monitoring.retraining import RetrainLaunch, build_training_sets, recent_labelled, write_plan
-from steps.deployment import ZENML_VERSION_TAG, configure_mlflow
+from steps.registry import configure_mlflow, version_artifact
 from zenloop.config import MonitorConfig
-from zenloop.tracking import load_bundle
+from zenloop.tracking import ZENML_VERSION_TAG, load_bundle
 
 logger = logging.getLogger(__name__)
 
 
 def _champion_artifact(champion: ChampionInfo, name: str) -> pd.DataFrame:
-    version = Client().get_model_version(champion.name, UUID(champion.zenml_model_version))
-    return version.get_artifact(name).load()
+    return version_artifact(champion.name, champion.zenml_model_version, name)
 
 
 @step(enable_cache=False)

@@ -16,9 +16,13 @@ from zenloop.bundle import ModelBundle
 from zenloop.config import PromotionConfig
 from zenloop.promotion import PromotionDecision, decide
 from zenloop.report import CandidateBoard
-from zenloop.tracking import CHAMPION, alias_version, apply_aliases, load_alias_bundle
-
-ZENML_VERSION_TAG = "zenml_model_version_id"
+from zenloop.tracking import (
+    CHAMPION,
+    ZENML_VERSION_TAG,
+    alias_version,
+    apply_aliases,
+    load_alias_bundle,
+)
 
 
 def _register(name: str, model_uri: str, run_id: str, description: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -65,10 +64,6 @@ def register_models(name: str, data: DataConfig, families: list[str]) -> Registe
     client.set_registered_model_alias(name, CHAMPION, champion)
     client.set_model_version_tag(name, champion, VALIDATED_TAG, "test")  # as deployment does
     return Registered(name, bundles, splits["test"].drop(columns=[schema.target]))
-
-
-def json_rows(frame: pd.DataFrame) -> list[dict]:
-    return json.loads(frame.to_json(orient="records", date_format="iso"))
 
 
 def free_port() -> int:

@@ -1,6 +1,5 @@
 """The compiled serving path must agree with the in-process pipeline it was built from."""
 
-import json
 
 import numpy as np
 import pandas as pd
@@ -10,6 +9,7 @@ from tests.helpers import lenient_gates, other_schema_frame, schema_for
 from zenloop.compiled import CompiledModel
 from zenloop.config import CandidateConfig, ColumnRole, DataConfig, FeatureConfig, SplitConfig
 from zenloop.data.loading import load_frame
+from zenloop.deployment import request_rows
 from zenloop.training import fit_candidate, split_frame
 
 FEATURES = FeatureConfig(
@@ -25,11 +25,6 @@ SMALL_PARAMS = {
 }
 
 
-def json_rows(frame: pd.DataFrame) -> list[dict]:
-    """Rows as an HTTP client sends them: ISO dates, null for missing."""
-    return json.loads(frame.to_json(orient="records", date_format="iso"))
-
-
 def _fit(frame, data, family, features):
     schema = schema_for(frame, data, features)
     splits = dict(
@@ -41,7 +36,7 @@ def _fit(frame, data, family, features):
 
 
 def _assert_agree(bundle, test: pd.DataFrame):
-    rows = json_rows(test.drop(columns=[bundle.schema.target]).head(300))
+    rows = request_rows(test.drop(columns=[bundle.schema.target]).head(300))
     rows[0]["city"] = "Atlantis"  # unseen category
     rows[1] = {k: v for k, v in rows[1].items() if k not in ("brand", "unit_price")}
     for column in bundle.schema.names(ColumnRole.HIGH_CARDINALITY, ColumnRole.TEXT):

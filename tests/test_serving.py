@@ -10,9 +10,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from monitoring.log_store import PredictionLogStore
-from tests.serving_support import json_rows, register_models, running_service
+from tests.serving_support import register_models, running_service
 from zenloop.config import DataConfig
-from zenloop.deployment import VALIDATED_TAG
+from zenloop.deployment import VALIDATED_TAG, request_rows
 from zenloop.tracking import CHAMPION
 
 pytestmark = pytest.mark.slow
@@ -43,7 +43,7 @@ def _wait_for_count(store: PredictionLogStore, expected: int, timeout: float = 2
 
 
 def test_single_and_batch_predictions_equal_in_process_model(service, registered):
-    rows = json_rows(registered.holdout.head(40))
+    rows = request_rows(registered.holdout.head(40))
     champion = registered.bundles["1"]
     expected = champion.predict_frame(pd.DataFrame(rows))["prediction"].to_numpy()
     with service.client() as client:
@@ -57,7 +57,7 @@ def test_single_and_batch_predictions_equal_in_process_model(service, registered
 
 
 def test_unseen_categories_and_optional_fields_still_predict(service, registered):
-    row = json_rows(registered.holdout.head(1))[0] | {"city": "Atlantis", "seller_id": "S777777"}
+    row = request_rows(registered.holdout.head(1))[0] | {"city": "Atlantis", "seller_id": "S777777"}
     row.pop("customer_tenure_days")  # nullable in training: may be absent
     with service.client() as client:
         response = client.post("/predict", json=row)
@@ -76,12 +76,12 @@ def test_unseen_categories_and_optional_fields_still_predict(service, registered
     ],
 )
 def test_bad_rows_get_422_naming_the_field(service, registered, change, field, kind):
-    row = json_rows(registered.holdout.head(1))[0]
+    row = request_rows(registered.holdout.head(1))[0]
     change(row)
     with service.client() as client:
         single = client.post("/predict", json=row)
         batch = client.post(
-            "/predict_batch", json={"rows": [json_rows(registered.holdout.head(1))[0], row]}
+            "/predict_batch", json={"rows": [request_rows(registered.holdout.head(1))[0], row]}
         )
     assert single.status_code == 422
     assert any(d["loc"] == ["body", field] and kind in d["type"] for d in single.json()["detail"])
@@ -91,7 +91,7 @@ def test_bad_rows_get_422_naming_the_field(service, registered, change, field, k
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_nan_and_infinity_are_refused(service, registered, literal):
-    row = json_rows(registered.holdout.head(1))[0]
+    row = request_rows(registered.holdout.head(1))[0]
     body = pd.io.json.ujson_dumps(row).replace(
         f'"discount":{row["discount"]}', f'"discount":{literal}'
     )
@@ -112,7 +112,7 @@ def test_malformed_bodies_are_422_not_500(service):
 
 
 def test_batch_over_the_limit_is_413_with_the_limit(service, registered):
-    rows = json_rows(registered.holdout.head(51))
+    rows = request_rows(registered.holdout.head(51))
     with service.client() as client:
         response = client.post("/predict_batch", json={"rows": rows})
     assert response.status_code == 413
@@ -143,7 +143,7 @@ def test_load_refuses_paths_and_unknown_versions(service):
 
 def test_log_holds_exactly_one_row_per_prediction_and_feedback_joins(service, registered):
     store = PredictionLogStore(f"sqlite:///{service.log_db}")
-    rows = json_rows(registered.holdout.head(40))
+    rows = request_rows(registered.holdout.head(40))
     with service.client() as client:
         before = _wait_for_count(store, store.count())
         with ThreadPoolExecutor(CLIENTS) as pool:
@@ -194,7 +194,7 @@ def test_metrics_and_docs(service):
 
 
 def test_hot_swap_under_load_fails_no_request(service, registered):
-    rows = json_rows(registered.holdout.head(20))
+    rows = request_rows(registered.holdout.head(20))
     stop_at = time.monotonic() + 30.0
     swapped_at: list[float] = []
 
@@ -236,7 +236,7 @@ def test_hot_swap_under_load_fails_no_request(service, registered):
 
 
 def test_clean_shutdown_drains_the_log(registered, tmp_path):
-    rows = json_rows(registered.holdout.head(10))
+    rows = request_rows(registered.holdout.head(10))
     with running_service(
         tmp_path,
         MODEL,

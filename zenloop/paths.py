@@ -11,6 +11,12 @@ MLFLOW_DB = "mlflow.db"
 MLFLOW_ARTIFACTS = "mlartifacts"
 
 
+def project_path(path: str | Path) -> Path:
+    """A path as given if it exists (or is absolute), else relative to the checkout."""
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() or candidate.exists() else PROJECT_ROOT / path
+
+
 def data_dir() -> Path:
     path = Path(os.environ.get(DATA_DIR_ENV, PROJECT_ROOT / "data")).resolve()
     path.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ from zenloop.training import CandidateResult
 logger = logging.getLogger(__name__)
 
 CHAMPION = "champion"
+ZENML_VERSION_TAG = "zenml_model_version_id"  # links a registry version to its ZenML one
 CHALLENGER = "challenger"
 MODEL_ARTIFACT = "model"
 SCHEMA_ARTIFACT = "feature_schema.json"
