@@ -1,6 +1,5 @@
 """The compiled serving path must agree with the in-process pipeline it was built from."""
 
-
 import numpy as np
 import pandas as pd
 import pytest

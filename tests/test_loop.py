@@ -21,6 +21,9 @@ from zenloop.data.generator import generate_orders
 pytestmark = pytest.mark.slow
 TARGET = "order_total"
 WAIT_S = 240.0
+# enough drifted traffic to outlast WAIT_S: if a first retrain loses (drift seen while the
+# window was still mostly normal rows), later windows must still arrive to retrain again
+DRIFT_ROWS = 40_000
 
 
 def _training(gates: dict) -> dict:
@@ -134,7 +137,7 @@ def test_drift_retrains_and_the_service_serves_the_new_champion(tmp_path):
         decision = read_heartbeat()["last_decision"]
         assert decision["retrain"] is False and "no drift" in decision["reason"]
 
-        drifted = generate_orders(8000, seed=202, scenario="promotion_season").drop(
+        drifted = generate_orders(DRIFT_ROWS, seed=202, scenario="promotion_season").drop(
             columns="is_returned"
         )
         onset = replay(
