@@ -12,7 +12,6 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from mlflow.tracking import MlflowClient
 
@@ -130,22 +129,15 @@ class ModelHolder:
         self.config = config
         self.selection = Selection.from_config(config.model)
         self.current: ServedModel | None = None
-        self.reloads = 0
-        self.reload_failures = 0
         self._swap_lock = threading.RLock()
 
     def load(self, selection: Selection | None = None) -> ServedModel:
         """Load and swap in a model; on failure the served model stays as it was."""
         with self._swap_lock:
             selection = selection or self.selection
-            try:
-                model = load_served_model(self.config, selection)
-            except Exception:
-                self.reload_failures += 1
-                raise
+            model = load_served_model(self.config, selection)
             self.selection = selection
             previous, self.current = self.current, model
-            self.reloads += 1
             gc.collect()
             gc.freeze()  # the model's objects are long-lived: keep them out of GC scans
         logger.info(
@@ -172,6 +164,3 @@ class ModelHolder:
                 return False
             self.load(Selection(alias=alias, version=target))
             return True
-
-    def describe(self) -> dict[str, Any]:
-        return {"alias": self.selection.alias, "version": self.selection.version}

@@ -16,6 +16,8 @@ from zenloop.schema import FeatureSchema
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 FEEDBACK_MAX_ITEMS = 10_000  # one statement per request; keeps SQL parameter lists bounded
+ROW_SCHEMA_NAME = "PredictRow"  # the row model's name, also its OpenAPI component
+JSON_MEDIA_TYPE = "application/json"
 
 
 class RowModels:
@@ -60,7 +62,7 @@ def build_row_models(schema: FeatureSchema, extra: str, max_rows: int) -> RowMod
         else:
             fields[spec.name] = (kind, Field(description=description))
     row = create_model(
-        "PredictRow",
+        ROW_SCHEMA_NAME,
         __config__=ConfigDict(extra="forbid" if extra == "reject" else "ignore"),
         **fields,
     )

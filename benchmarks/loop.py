@@ -74,7 +74,7 @@ def main() -> int:
 
     isolate(folder)
     paths = _isolated_configs(folder, args.rows)
-    cli = [sys.executable, "-m", "zenloop.cli"]
+    cli = [sys.executable, "-m", "ops.cli"]
     try:
         for step in (
             ["stack", "up", "local"],
@@ -83,9 +83,10 @@ def main() -> int:
         ):
             print("$ zenloop " + " ".join(step), flush=True)
             subprocess.run(cli + step, check=True, timeout=STEP_TIMEOUT_S, capture_output=True)
-        from api import server
-        from monitoring.loop_run import format_summary, run_loop
-        from monitoring.watcher import monitor_process
+        from api.client import base_url
+        from ops.demo import format_summary, run_loop
+        from ops.monitor_service import monitor_process
+        from ops.service import service_process
         from zenloop.config import load_serving_config
 
         config = load_serving_config(paths["serving"])
@@ -96,10 +97,10 @@ def main() -> int:
             capture_output=True,
         )
         try:
-            summary = run_loop(server.base_url(config), args.scenario)
+            summary = run_loop(base_url(config), args.scenario)
         finally:
             monitor_process().stop()
-            server.service_process(config).stop()
+            service_process(config).stop()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(format_summary(summary))

@@ -97,7 +97,7 @@ def zenloop_service(name: str, version: str, workdir: Path, log_enabled: bool):
     }
     path = workdir / f"serving-{port}.yaml"
     path.write_text(yaml.safe_dump(config))
-    command = [sys.executable, "-m", "zenloop.cli", "serve", "-c", str(path)]
+    command = [sys.executable, "-m", "ops.cli", "serve", "-c", str(path)]
     return process(command, f"http://127.0.0.1:{port}/ready"), f"http://127.0.0.1:{port}"
 
 

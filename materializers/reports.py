@@ -11,7 +11,7 @@ from zenml.materializers.base_materializer import BaseMaterializer
 from monitoring.champion import ChampionInfo
 from monitoring.drift import DriftCheck, DriftReport
 from monitoring.policy import Decision
-from monitoring.retraining import RetrainLaunch
+from monitoring.retraining import RetrainPlan
 from zenloop.deployment import DeploymentCheck, DeploymentRecord
 from zenloop.promotion import PromotionDecision
 from zenloop.report import CandidateBoard
@@ -53,7 +53,7 @@ class MarkdownReportMaterializer(ArtifactFiles, BaseMaterializer):
         DeploymentRecord,
         ChampionInfo,
         Decision,
-        RetrainLaunch,
+        RetrainPlan,
     )
     ASSOCIATED_ARTIFACT_TYPE: ClassVar = ArtifactType.DATA_ANALYSIS
 

@@ -1,1 +1,4 @@
-"""Monitoring: the durable prediction log (and, next, drift checks and the retrain policy)."""
+"""Monitoring library: the prediction log, drift checks, the retrain policy and plans.
+
+Library code only: nothing here starts a process or a pipeline run.
+"""

@@ -97,17 +97,6 @@ class PredictionLogStore:
                 sa.select(sa.func.count()).select_from(predictions)
             ).scalar_one()
 
-    def last_id(self) -> int:
-        with self.engine.connect() as connection:
-            return connection.execute(sa.select(sa.func.max(predictions.c.id))).scalar() or 0
-
-    def counts_by_version(self) -> dict[str, int]:
-        query = sa.select(predictions.c.model_version, sa.func.count()).group_by(
-            predictions.c.model_version
-        )
-        with self.engine.connect() as connection:
-            return {version: n for version, n in connection.execute(query)}
-
     def add_feedback(self, items: Iterable[tuple[str, Any]], now: float) -> list[str]:
         """Store ground truth for known request ids (the latest wins); return unknown ids."""
         items = dict(items)
@@ -170,9 +159,6 @@ class PredictionLogStore:
         if model_version is not None:
             newest = newest.where(predictions.c.model_version == model_version)
         return self._frame(sa.select().where(predictions.c.id.in_(newest.scalar_subquery())))
-
-    def rows_after(self, cursor: int, limit: int) -> pd.DataFrame:
-        return self._frame(sa.select().where(predictions.c.id > cursor).limit(limit))
 
     def rows_between(
         self, start: float, end: float, model_version: str | None = None

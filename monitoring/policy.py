@@ -35,7 +35,7 @@ def monitor_dir() -> Path:
     return path
 
 
-def _write_json(path: Path, content: dict) -> None:
+def write_json(path: Path, content: dict) -> None:
     """Atomic replace via a temp file unique to this call (threads may write concurrently)."""
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
@@ -56,7 +56,7 @@ class MonitorState:
         return cls(**json.loads(path.read_text())) if path.is_file() else cls()
 
     def save(self, path: Path | None = None) -> None:
-        _write_json(path or monitor_dir() / STATE_FILE, asdict(self))
+        write_json(path or monitor_dir() / STATE_FILE, asdict(self))
 
     def remember(self, entry: dict) -> None:
         self.history = [*self.history, entry][-HISTORY_LENGTH:]
@@ -112,7 +112,7 @@ class RetrainLock:
     def hand_to(self, pid: int) -> None:
         """The retraining process now holds the lock; it releases it when done."""
         content = self.holder() or {}
-        _write_json(self.path, {**content, "pid": pid})
+        write_json(self.path, {**content, "pid": pid})
 
     def release(self) -> None:
         """Remove the lock only if this process holds it (a taken-over lock is not ours)."""

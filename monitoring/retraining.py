@@ -1,17 +1,13 @@
-"""Retraining: the data it learns from, the plan it follows, and the process that runs it.
+"""Retraining plans: the data a retraining learns from and the run configs it follows.
 
-The monitor never trains in its own process: it writes a plan (data files and run
-configs) and starts `zenloop retrain --plan ...` detached. That process runs the training
-pipeline and, when the new model is promoted, the deployment pipeline, then releases the
-retrain lock and records the outcome.
+The monitoring pipeline writes a plan; it starts nothing. The monitor service (operations
+layer) launches the retrain runner on it, which trains and, when promoted, deploys.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +15,7 @@ import yaml
 from pydantic import BaseModel
 
 from monitoring.drift import GROUND_TRUTH_COLUMN
-from monitoring.policy import RetrainLock, _write_json, monitor_dir
+from monitoring.policy import monitor_dir, write_json
 from zenloop.config import ColumnRole, RetrainConfig, read_run_config
 from zenloop.data.loading import load_frame
 from zenloop.paths import project_path
@@ -27,24 +23,27 @@ from zenloop.schema import FeatureSchema
 
 logger = logging.getLogger(__name__)
 
-OUTCOME_FILE = "last_retrain.json"
 PLAN_FILE = "plan.json"
 
 
-class RetrainLaunch(BaseModel):
-    launched: bool
+class RetrainPlan(BaseModel):
+    """What the monitor service launches; `plan` is None when there is nothing to run."""
+
     reason: str
-    pid: int | None = None
     plan: str | None = None
     recent_source: str | None = None
     training_rows: int = 0
     recent_rows: int = 0
 
+    @property
+    def ready(self) -> bool:
+        return self.plan is not None
+
     def to_markdown(self) -> str:
-        if not self.launched:
+        if not self.ready:
             return f"## No retraining\n\n{self.reason}\n"
         return (
-            f"## Retraining started (pid {self.pid})\n\n{self.reason}\n\n"
+            f"## Retraining planned\n\n{self.reason}\n\n"
             f"- training rows: {self.training_rows} (recent labelled data from "
             f"{self.recent_source})\n- recent evaluation rows: {self.recent_rows}\n"
             f"- plan: `{self.plan}`\n"
@@ -108,6 +107,7 @@ def write_plan(
     schema: FeatureSchema,
     config: RetrainConfig,
     model_name: str,
+    stale_lock_s: float,
 ) -> Path:
     """Data files and run configs for one retraining, in its own folder."""
     folder = monitor_dir() / "retrains" / time.strftime("%Y%m%d-%H%M%S")
@@ -124,57 +124,13 @@ def write_plan(
     training_yaml = folder / "training.yaml"
     training_yaml.write_text(yaml.safe_dump(run_config))
     plan = folder / PLAN_FILE
-    _write_json(
+    write_json(
         plan,
         {
             "training_config": str(training_yaml),
             "deployment_config": str(project_path(config.deployment_config)),
             "model_name": model_name,
+            "stale_lock_s": stale_lock_s,
         },
     )
     return plan
-
-
-@dataclass
-class RetrainOutcome:
-    plan: str
-    started_at: float
-    finished_at: float
-    promoted: bool
-    deployed_version: str | None
-    summary: str
-
-    def save(self) -> None:
-        _write_json(monitor_dir() / OUTCOME_FILE, asdict(self))
-
-    @staticmethod
-    def load() -> dict | None:
-        path = monitor_dir() / OUTCOME_FILE
-        return json.loads(path.read_text()) if path.is_file() else None
-
-
-def run_plan(plan_path: Path, lock: RetrainLock) -> RetrainOutcome:
-    """Train, and deploy when promoted; always record the outcome and release the lock."""
-    from pipelines.deployment import deployment_pipeline
-    from pipelines.training import training_pipeline
-
-    plan = json.loads(plan_path.read_text())
-    started = time.time()
-    promoted, version = False, None
-    try:
-        run = training_pipeline.with_options(config_path=plan["training_config"])()
-        decision = run.steps["promote_candidate"].outputs["promotion_decision"][0].load()
-        promoted, summary = decision.promoted, decision.reason
-        if promoted:
-            deployment_pipeline.with_options(config_path=plan["deployment_config"])()
-            version = decision.champion_after
-            summary = f"v{version} promoted and deployed: {decision.reason}"
-    except Exception as exc:  # recorded as the outcome: the champion keeps serving
-        logger.exception("retraining failed")
-        summary = f"retraining failed, the champion keeps serving: {exc}"
-    finally:
-        lock.release()
-    outcome = RetrainOutcome(str(plan_path), started, time.time(), promoted, version, summary)
-    outcome.save()
-    logger.info("retrain outcome: %s", summary)
-    return outcome

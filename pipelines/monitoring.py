@@ -1,8 +1,8 @@
-"""Monitoring: logged traffic -> Evidently drift check -> decision -> retraining (detached)."""
+"""Monitoring: logged traffic -> Evidently drift check -> decision -> retraining plan."""
 
 from zenml import pipeline
 
-from steps.monitoring import check_window_drift, decide_retraining, launch_retraining, load_window
+from steps.monitoring import check_window_drift, decide_retraining, load_window, plan_retraining
 from zenloop.config import MonitorConfig
 
 
@@ -12,4 +12,4 @@ def monitoring_pipeline(monitor: MonitorConfig | None = None) -> None:
     window, reference, champion = load_window(monitor)
     check = check_window_drift(window, reference, champion, monitor)
     decision = decide_retraining(check, monitor)
-    launch_retraining(decision, champion, window, monitor)
+    plan_retraining(decision, champion, window, monitor)

@@ -9,14 +9,12 @@ from steps.data import load_dataset, profile_dataset, split_dataset
 from steps.promotion import promote_candidate
 from steps.reference import build_reference
 from steps.training import train_candidates
-from zenloop.config import TrainingConfig
-
-MODEL_NAME = "zenloop"
+from zenloop.config import DEFAULT_MODEL_NAME, TrainingConfig
 
 
 @pipeline(
     model=Model(
-        name=MODEL_NAME,
+        name=DEFAULT_MODEL_NAME,
         description="zenloop's tabular model: one version per training run",
         tags=["zenloop"],
     ),

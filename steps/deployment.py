@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 from zenml import log_metadata, step
 
 import materializers  # noqa: F401
-from api.server import base_url, hand_over
+from api.client import ServiceUnavailable, base_url, hand_over
 from steps.registry import configure_mlflow, version_artifact
 from zenloop.config import DeploymentConfig, load_serving_config
 from zenloop.deployment import (
@@ -65,12 +65,13 @@ def deploy_to_service(
             f"{check.model_name} v{check.version} was not deployed; the live model is untouched: "
             + "; ".join(check.reasons)
         )
-    config_path = project_path(deploy.serving_config)
-    serving = load_serving_config(config_path)
+    serving = load_serving_config(project_path(deploy.serving_config))
     alias = None if deploy.version is not None else deploy.alias
-    action, previous = hand_over(
-        str(config_path), serving, check.version, alias, deploy.start_service
-    )
+    try:
+        previous = hand_over(serving, check.version, alias)
+        action = "reloaded by the running service"
+    except ServiceUnavailable as exc:  # it follows the validated alias once it starts
+        previous, action = None, f"validated, awaiting a service ({exc})"
     record = DeploymentRecord(
         model_name=check.model_name,
         version=check.version,

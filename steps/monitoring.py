@@ -1,9 +1,9 @@
-"""Monitoring steps: window -> drift check -> decision -> (maybe) a detached retraining."""
+"""Monitoring steps: window -> drift check -> decision -> (maybe) a retraining plan.
+
+The steps start nothing: the monitor service launches the plan.
+"""
 
 import logging
-import os
-import subprocess
-import sys
 import time
 from typing import Annotated
 
@@ -24,7 +24,7 @@ from monitoring.policy import (
     decide,
     monitor_dir,
 )
-from monitoring.retraining import RetrainLaunch, build_training_sets, recent_labelled, write_plan
+from monitoring.retraining import RetrainPlan, build_training_sets, recent_labelled, write_plan
 from steps.registry import configure_mlflow, version_artifact
 from zenloop.config import MonitorConfig
 from zenloop.tracking import ZENML_VERSION_TAG, load_bundle
@@ -103,12 +103,12 @@ def decide_retraining(check: DriftCheck, monitor: MonitorConfig) -> Annotated[De
 
 
 @step(enable_cache=False)
-def launch_retraining(
+def plan_retraining(
     decision: Decision, champion: ChampionInfo, window: pd.DataFrame, monitor: MonitorConfig
-) -> Annotated[RetrainLaunch, "retrain_launch"]:
-    """Start `zenloop retrain` in its own process; the lock passes to it."""
+) -> Annotated[RetrainPlan, "retrain_plan"]:
+    """The data and run configs of a retraining; the retrain lock stays taken for it."""
     if not decision.retrain:
-        return RetrainLaunch(launched=False, reason=decision.reason)
+        return RetrainPlan(reason=decision.reason)
     lock = RetrainLock(monitor.policy.stale_lock_s)
     try:
         schema = champion.feature_schema
@@ -117,43 +117,23 @@ def launch_retraining(
         recent, source = recent_labelled(logged, schema, monitor.retrain)
         if len(recent) < monitor.retrain.min_labelled_rows:
             lock.release()
-            return RetrainLaunch(
-                launched=False, reason=f"drift, but no data to retrain on: {source}"
-            )
+            return RetrainPlan(reason=f"drift, but no data to retrain on: {source}")
         champion_train = _champion_artifact(champion, "train")
         train, holdout = build_training_sets(
             champion_train, recent, schema, monitor.retrain, seed=0
         )
-        plan = write_plan(train, holdout, schema, monitor.retrain, champion.name)
-        with (plan.parent / "retrain.log").open("ab") as log:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "zenloop.cli",
-                    "retrain",
-                    "--plan",
-                    str(plan),
-                    "--stale-lock-s",
-                    str(monitor.policy.stale_lock_s),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=os.environ.copy(),
-            )
-        lock.hand_to(process.pid)
+        plan = write_plan(
+            train, holdout, schema, monitor.retrain, champion.name, monitor.policy.stale_lock_s
+        )
     except Exception:
         lock.release()
         raise
-    launch = RetrainLaunch(
-        launched=True,
+    retrain_plan = RetrainPlan(
         reason=decision.reason,
-        pid=process.pid,
         plan=str(plan),
         recent_source=source,
         training_rows=len(train),
         recent_rows=len(holdout),
     )
-    log_metadata({"retrain_launch": launch.model_dump(mode="json")})
-    return launch
+    log_metadata({"retrain_plan": retrain_plan.model_dump(mode="json")})
+    return retrain_plan

@@ -1,6 +1,5 @@
 """Train every enabled candidate as its own MLflow run and rank them."""
 
-import logging
 from typing import Annotated
 
 import pandas as pd
@@ -12,12 +11,11 @@ from zenloop import plots
 from zenloop.bundle import ModelBundle
 from zenloop.config import CandidateConfig, FeatureConfig, GateConfig
 from zenloop.metrics import GAP_METRIC
+from zenloop.progress import progress
 from zenloop.report import CandidateBoard
 from zenloop.schema import FeatureSchema
 from zenloop.tracking import log_candidate
 from zenloop.training import fit_candidate
-
-logger = logging.getLogger(__name__)
 
 
 @step(experiment_tracker=True)
@@ -38,12 +36,16 @@ def train_candidates(
     splits = {"train": train, "validation": validation, "test": test}
     enabled = [c for c in candidates if c.enabled]
     results, bundles = [], {}
-    for i, candidate in enumerate(enabled, start=1):
-        logger.info("Training candidate %d/%d: %s", i, len(enabled), candidate.name)
-        bundle, result = fit_candidate(candidate, schema, features, gates, splits, seed)
-        log_candidate(result, bundle)
-        results.append(result)
-        bundles[candidate.name] = bundle
+    with progress("training candidates", len(enabled)) as tracker:
+        for candidate in enabled:
+            tracker.advance(0, f"{candidate.name} ({candidate.family})")
+            bundle, result = fit_candidate(
+                candidate, schema, features, gates, splits, seed, lambda n: tracker.advance(0, n)
+            )
+            log_candidate(result, bundle)
+            results.append(result)
+            bundles[candidate.name] = bundle
+            tracker.advance(1, f"{candidate.name} done in {result.fit_seconds:.1f}s")
     gap_metric = GAP_METRIC[schema.task]
     comparison = plots.train_vs_test(
         {r.name: {s: r.metrics[s][gap_metric] for s in ("train", "test")} for r in results},

@@ -107,7 +107,7 @@ def running_service(tmp: Path, model_name: str, **overrides):
     env = {**os.environ, "ZENLOOP_ADMIN_TOKEN": ADMIN_TOKEN}
     output = (tmp / f"serve-{port}.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "zenloop.cli", "serve", "-c", str(path)],
+        [sys.executable, "-m", "ops.cli", "serve", "-c", str(path)],
         env=env,
         stdout=output,
         stderr=subprocess.STDOUT,

@@ -1,4 +1,4 @@
-"""The deployment pipeline: checks, hand-over to a real service, refusal leaves it untouched."""
+"""The deployment pipeline: checks, hand-over to a running service, refusal leaves it untouched."""
 
 import httpx
 import pytest
@@ -17,7 +17,7 @@ TRAINING = {
 }
 
 
-def test_deploy_starts_the_service_and_a_failed_check_leaves_it_untouched(tmp_path):
+def test_deploy_hands_over_to_the_service_and_a_failed_check_leaves_it_untouched(tmp_path):
     stack_up()
     run_command(
         str(BIN / "zenloop"), "train", "-c", str(run_config(tmp_path / "t.yaml", TRAINING, MODEL))
@@ -36,6 +36,9 @@ def test_deploy_starts_the_service_and_a_failed_check_leaves_it_untouched(tmp_pa
     deploy = {"model_name": MODEL, "serving_config": str(serving), "latency_samples": 50}
     url = f"http://127.0.0.1:{port}"
     try:
+        run_command(str(BIN / "zenloop"), "serve", "--detach", "-c", str(serving))
+        waiting = httpx.get(f"{url}/ready")
+        assert waiting.status_code == 503, "no version is validated yet: nothing may serve"
         run_command(
             str(BIN / "zenml"),
             "pipeline",

@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from monitoring.policy import monitor_dir
-from monitoring.replay import replay
-from monitoring.retraining import RetrainOutcome
-from monitoring.watcher import read_heartbeat
+from ops.monitor_service import read_heartbeat
+from ops.replay import replay
+from ops.retrain_runner import RetrainOutcome
 from tests.pipeline_support import BIN, run_command, run_config, stack_up
 from tests.serving_support import free_port
 from zenloop.admin_token import resolve_admin_token

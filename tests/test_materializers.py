@@ -7,7 +7,7 @@ import materializers
 from monitoring.champion import ChampionInfo
 from monitoring.drift import DriftCheck
 from monitoring.policy import Decision
-from monitoring.retraining import RetrainLaunch
+from monitoring.retraining import RetrainPlan
 from zenloop.bundle import ModelBundle
 from zenloop.deployment import DeploymentCheck, DeploymentRecord
 from zenloop.promotion import PromotionDecision
@@ -21,7 +21,7 @@ OURS = {
     DeploymentRecord: materializers.MarkdownReportMaterializer,
     ChampionInfo: materializers.MarkdownReportMaterializer,
     Decision: materializers.MarkdownReportMaterializer,
-    RetrainLaunch: materializers.MarkdownReportMaterializer,
+    RetrainPlan: materializers.MarkdownReportMaterializer,
     CandidateBoard: materializers.CandidateBoardMaterializer,
     ModelBundle: materializers.ModelBundleMaterializer,
     DriftCheck: materializers.DriftCheckMaterializer,

@@ -7,7 +7,6 @@ what serving loads, so all three predict the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,7 +50,3 @@ class ModelBundle:
         out = {PREDICTION_COLUMN: [classes[i] for i in encoded]}
         out.update({f"{PROBA_PREFIX}{c}": proba[:, i] for i, c in enumerate(classes)})
         return pd.DataFrame(out)
-
-    def example_rows(self, frame: pd.DataFrame, n: int = 3) -> list[dict[str, Any]]:
-        columns = [c for c in self.schema.feature_names if c in frame]
-        return frame[columns].head(n).to_dict(orient="records")

@@ -15,6 +15,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 Task = Literal["regression", "classification"]
+# the ZenML model and MLflow registered model, unless a config names another
+DEFAULT_MODEL_NAME = "zenloop"
+DEFAULT_ALIAS = "champion"
 
 
 class ConfigError(ValueError):
@@ -212,8 +215,8 @@ def load_training_config(path: str | Path) -> TrainingConfig:
 class ModelSourceConfig(StrictModel):
     """Which model to serve: a registry alias, a registry version, or a local MLflow model dir."""
 
-    name: str = "zenloop"
-    alias: str = "champion"
+    name: str = DEFAULT_MODEL_NAME
+    alias: str = DEFAULT_ALIAS
     version: str | None = Field(default=None, description="pins a version; overrides alias")
     local_path: str | None = Field(default=None, description="offline: an MLflow model folder")
 
@@ -267,8 +270,8 @@ def load_serving_config(path: str | Path | None) -> ServingConfig:
 class DeploymentConfig(StrictModel):
     """What the deployment pipeline deploys, how it checks it, and where the service runs."""
 
-    model_name: str = "zenloop"
-    alias: str = "champion"
+    model_name: str = DEFAULT_MODEL_NAME
+    alias: str = DEFAULT_ALIAS
     version: str | None = Field(
         default=None, description="deploy this version instead of the alias"
     )
@@ -278,7 +281,6 @@ class DeploymentConfig(StrictModel):
     max_p50_latency_ms: float = Field(
         default=20.0, gt=0.0, description="single-row median; a smoke check robust to busy hosts"
     )
-    start_service: bool = Field(default=True, description="start the service if none is running")
 
 
 class EventConfig(StrictModel):
@@ -337,8 +339,8 @@ class RetrainConfig(StrictModel):
 
 
 class MonitorConfig(StrictModel):
-    model_name: str = "zenloop"
-    alias: str = "champion"
+    model_name: str = DEFAULT_MODEL_NAME
+    alias: str = DEFAULT_ALIAS
     log_database_url: str | None = None
     window: WindowConfig = Field(default_factory=WindowConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)

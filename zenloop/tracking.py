@@ -14,12 +14,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from zenloop.bundle import ModelBundle
+from zenloop.config import DEFAULT_ALIAS
 from zenloop.pyfunc import BUNDLE_ARTIFACT
 from zenloop.training import CandidateResult
 
 logger = logging.getLogger(__name__)
 
-CHAMPION = "champion"
+CHAMPION = DEFAULT_ALIAS  # the winner's alias, and the one services follow by default
 ZENML_VERSION_TAG = "zenml_model_version_id"  # links a registry version to its ZenML one
 CHALLENGER = "challenger"
 MODEL_ARTIFACT = "model"

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 from sklearn.inspection import permutation_importance
-from sklearn.model_selection import RandomizedSearchCV, train_test_split
+from sklearn.model_selection import (
+    ParameterSampler,
+    check_cv,
+    cross_val_score,
+    train_test_split,
+)
 from sklearn.pipeline import Pipeline
 
 from zenloop import plots
@@ -80,23 +87,33 @@ def evaluate(bundle: ModelBundle, frame: pd.DataFrame) -> dict[str, float]:
     return classification_metrics(y, predicted, proba, len(bundle.schema.classes or []))
 
 
-def _fit(pipeline: Pipeline, candidate: CandidateConfig, X: pd.DataFrame, y, task, seed):
+Progress = Callable[[str], None]  # told what the fit is doing, e.g. a search iteration
+
+
+def _fit(
+    pipeline: Pipeline, candidate: CandidateConfig, X: pd.DataFrame, y, task, seed, on_progress
+) -> tuple[Pipeline, dict[str, Any]]:
+    """Fit as configured; with `search`, a seeded randomized search with cross-validation.
+
+    The search is a loop of its own rather than RandomizedSearchCV so that each
+    iteration can be reported while it runs; it samples and splits the same way.
+    """
     if candidate.search is None:
         return pipeline.fit(X, y), {}
     prefix = "model__linear__" if candidate.family == "linear" else "model__"
-    search = RandomizedSearchCV(
-        pipeline,
-        {prefix + k: v for k, v in candidate.search.param_distributions.items()},
-        n_iter=candidate.search.n_iter,
-        cv=candidate.search.cv,
-        scoring=SEARCH_SCORING[task],
-        random_state=seed,
-        n_jobs=1,
-    )
-    search.fit(X, y)
-    best = {k.removeprefix(prefix): v for k, v in search.best_params_.items()}
-    logger.info("%s: search picked %s (cv score %.4f)", candidate.name, best, search.best_score_)
-    return search.best_estimator_, best
+    space = {prefix + k: v for k, v in candidate.search.param_distributions.items()}
+    folds = check_cv(candidate.search.cv, y, classifier=task == "classification")
+    sampled = list(ParameterSampler(space, candidate.search.n_iter, random_state=seed))
+    best, best_score = sampled[0], -np.inf
+    for i, params in enumerate(sampled, start=1):
+        trial = clone(pipeline).set_params(**params)
+        score = float(np.mean(cross_val_score(trial, X, y, cv=folds, scoring=SEARCH_SCORING[task])))
+        if score > best_score:
+            best, best_score = params, score
+        on_progress(f"{candidate.name}: search {i}/{len(sampled)}, best cv {best_score:.4f}")
+    picked = {k.removeprefix(prefix): v for k, v in best.items()}
+    logger.info("%s: search picked %s (cv score %.4f)", candidate.name, picked, best_score)
+    return clone(pipeline).set_params(**best).fit(X, y), picked
 
 
 def _importances(bundle: ModelBundle, validation: pd.DataFrame, seed: int) -> tuple[list, Any]:
@@ -143,6 +160,7 @@ def fit_candidate(
     gates: GateConfig,
     splits: dict[str, pd.DataFrame],
     seed: int,
+    on_progress: Progress = lambda note: None,
 ) -> tuple[ModelBundle, CandidateResult]:
     """Fit the feature pipeline and model on train only, then score every split."""
     started = time.perf_counter()
@@ -154,7 +172,9 @@ def fit_candidate(
     )
     bundle = ModelBundle(pipeline=pipeline, schema=schema, candidate=candidate.name)
     train = splits["train"]
-    fitted, searched = _fit(pipeline, candidate, train, labels_of(bundle, train), schema.task, seed)
+    fitted, searched = _fit(
+        pipeline, candidate, train, labels_of(bundle, train), schema.task, seed, on_progress
+    )
     bundle.pipeline = fitted
     fit_seconds = time.perf_counter() - started
     bundle.metrics = {split: evaluate(bundle, splits[split]) for split in SPLITS}

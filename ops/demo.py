@@ -1,6 +1,8 @@
-"""One turn of the loop, driven from outside: normal traffic, then drift, until a new model serves.
+"""The demo driver: the whole loop on the embedded data, driven from outside like a user would.
 
-`make demo` and `benchmarks/loop.py` run this against the real service and monitor.
+`make demo` and `benchmarks/loop.py` run it against the real service and monitor: train,
+deploy, serve, replay normal traffic (no retrain expected), then drifted traffic with its
+ground truth as feedback until a new model serves, and summarise what happened.
 """
 
 from __future__ import annotations
@@ -9,20 +11,25 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
 from monitoring.policy import LAST_TRIGGER_FILE, monitor_dir
-from monitoring.replay import replay
-from monitoring.retraining import RetrainOutcome
-from monitoring.watcher import read_heartbeat
+from ops.monitor_service import read_heartbeat
+from ops.replay import replay
+from ops.retrain_runner import RetrainOutcome
 from zenloop.admin_token import resolve_admin_token
 from zenloop.data.generator import CLASSIFICATION_TARGET, REGRESSION_TARGET, generate_orders
+from zenloop.deployment import request_rows
 
 logger = logging.getLogger(__name__)
 
 CHECK_WAIT_S = 120.0
 POLL_S = 0.5
+SAMPLE_ROWS = 5
+SAMPLE_SEED = 2026
+REQUEST_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -45,7 +52,7 @@ class LoopSummary:
 
 
 def _served(url: str) -> str:
-    return httpx.get(f"{url}/model-info", timeout=10).json()["version"]
+    return httpx.get(f"{url}/model-info", timeout=REQUEST_TIMEOUT_S).json()["version"]
 
 
 def _wait_for_check(after_checks: int, timeout: float) -> dict | None:
@@ -56,6 +63,25 @@ def _wait_for_check(after_checks: int, timeout: float) -> dict | None:
             return beat.get("last_decision")
         time.sleep(POLL_S)
     return None
+
+
+def sample_requests(url: str) -> list[str]:
+    """A few real requests against the running service, as a client sees them."""
+    orders = generate_orders(SAMPLE_ROWS, seed=SAMPLE_SEED)
+    rows = request_rows(orders.drop(columns=[REGRESSION_TARGET, CLASSIFICATION_TARGET]))
+    lines = []
+    for row, truth in zip(rows[:3], orders[REGRESSION_TARGET], strict=False):
+        answer = httpx.post(f"{url}/predict", json=row, timeout=REQUEST_TIMEOUT_S).json()
+        lines.append(
+            f"POST /predict {row['category']}/{row['sub_category']} x{row['quantity']}"
+            f" -> {json.dumps(answer)}  (true total {truth:.2f})"
+        )
+    batch = httpx.post(
+        f"{url}/predict_batch", json={"rows": rows}, timeout=REQUEST_TIMEOUT_S
+    ).json()
+    values = [round(p["prediction"], 2) for p in batch["predictions"]]
+    lines.append(f"POST /predict_batch ({len(rows)} rows) -> v{batch['model_version']}: {values}")
+    return lines
 
 
 def run_loop(
@@ -94,7 +120,7 @@ def run_loop(
     onset_to_serving = time.monotonic() - onset if swapped else None
     fresh = generate_orders(2_000, seed=seed + 2, scenario=scenario).drop(columns=drop)
     after = replay(url, fresh, REGRESSION_TARGET, None)
-    trigger_path = monitor_dir() / LAST_TRIGGER_FILE
+    trigger_path: Path = monitor_dir() / LAST_TRIGGER_FILE
     return LoopSummary(
         version_before=before,
         version_after=after_version,

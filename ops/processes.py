@@ -1,4 +1,8 @@
-"""Background processes with a pid file and a log file (the service, the monitor)."""
+"""The one place that starts and stops background processes (service, monitor, retraining).
+
+A managed process has a pid file and a log file; `start` waits until it says it is ready,
+`stop` asks politely (SIGTERM) and insists (SIGKILL) only after a grace period.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,39 @@ from pathlib import Path
 STOP_TIMEOUT_S = 60.0
 KILL_WAIT_S = 10.0
 POLL_S = 0.25
+CLI_MODULE = "ops.cli"
 
 logger = logging.getLogger(__name__)
 
 
+def zenloop_command(*args: str) -> list[str]:
+    """`zenloop <args>` run by this interpreter, so children use the same environment."""
+    return [sys.executable, "-m", CLI_MODULE, *args]
+
+
+def spawn(command: list[str], log_file: Path) -> int:
+    """Start a detached process that outlives its parent; its output goes to `log_file`."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    return process.pid
+
+
+def _alive(pid: int) -> bool:
+    with suppress(ChildProcessError):  # reap it if it is our child: zombies look alive
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 class BackgroundProcess:
+    """A long-lived process known by its pid file (one per service port, one monitor)."""
+
     def __init__(self, pid_file: Path, log_file: Path):
         self.pid_file = pid_file
         self.log_file = log_file
@@ -42,41 +74,33 @@ class BackgroundProcess:
         """Called by the process itself when it runs in the foreground."""
         if (pid := self.running_pid()) is not None and pid != os.getpid():
             raise RuntimeError(f"already running (pid {pid}); stop it first")
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.pid_file.write_text(str(os.getpid()))
 
     def release(self) -> None:
         if self.running_pid() == os.getpid():
             self.pid_file.unlink(missing_ok=True)
 
-    def start(self, cli_args: list[str], ready: Callable[[], bool], timeout: float) -> int:
-        """Start `zenloop <cli_args>` detached and wait until `ready()` says so."""
+    def start(self, command: list[str], ready: Callable[[], bool], timeout: float) -> int:
+        """Start `command` detached and wait until `ready()` says so."""
         if (pid := self.running_pid()) is not None:
             raise RuntimeError(f"already running (pid {pid}); stop it first")
-        with self.log_file.open("ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "zenloop.cli", *cli_args],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        pid = spawn(command, self.log_file)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"it exited with code {process.returncode}; see {self.log_file}")
+            if not _alive(pid):
+                raise RuntimeError(f"it exited at start-up; see {self.log_file}")
             if ready():
-                return process.pid
+                return pid
             time.sleep(POLL_S)
-        process.terminate()
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
         raise RuntimeError(f"not ready within {timeout:.0f}s; see {self.log_file}")
 
     def _wait_gone(self, pid: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with suppress(ChildProcessError):  # reap it if it is our child: zombies look alive
-                os.waitpid(pid, os.WNOHANG)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if not _alive(pid):
                 return True
             time.sleep(POLL_S)
         return False

@@ -1,8 +1,9 @@
-"""`zenloop monitor --watch`: reacts to the service's events, with a periodic check as backstop.
+"""The monitor service (`zenloop monitor --watch`): checks on events, with a periodic backstop.
 
-Each check is one run of the monitoring pipeline (so every decision is in ZenML). Events
-that arrive during a check are coalesced into one more check. A heartbeat file and
-`GET /health` on the event port say the monitor is alive and what it decided last.
+Each check is one run of the monitoring pipeline (so every decision is in ZenML); when
+the run plans a retraining, this service launches the retrain runner. Events that arrive
+during a check are coalesced into one more check. A heartbeat file and `GET /health` on
+the event port say the monitor is alive and what it decided last.
 """
 
 from __future__ import annotations
@@ -16,19 +17,46 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from monitoring.policy import _write_json, monitor_dir
+from monitoring.policy import monitor_dir, write_json
+from monitoring.retraining import RetrainPlan
+from ops import runs
+from ops.processes import BackgroundProcess, zenloop_command
+from ops.retrain_runner import launch
 from zenloop.config import MonitorConfig
 from zenloop.paths import data_dir
-from zenloop.processes import BackgroundProcess
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_FILE = "heartbeat.json"
+START_TIMEOUT_S = 120.0
 JOIN_POLL_S = 0.2
 
 
 def monitor_process() -> BackgroundProcess:
     return BackgroundProcess(monitor_dir() / "monitor.pid", data_dir() / "monitor.log")
+
+
+def start_background(config_path: Path, max_seconds: float | None = None) -> int:
+    """`zenloop monitor --watch` detached; returns once its first heartbeat is written."""
+    args = ["monitor", "-c", str(config_path), "--watch"]
+    if max_seconds:
+        args += ["--max-seconds", str(max_seconds)]
+    before = (read_heartbeat() or {}).get("started_at", 0)
+
+    def started() -> bool:
+        return (read_heartbeat() or {}).get("started_at", 0) > before
+
+    return monitor_process().start(zenloop_command(*args), started, START_TIMEOUT_S)
+
+
+def check_once(config_path: Path, config: MonitorConfig) -> tuple[dict, RetrainPlan]:
+    """One monitoring run; a planned retraining is launched. Returns decision and plan."""
+    run = runs.monitor(config_path)
+    decision = runs.output(run, "decide_retraining", "decision")
+    plan = runs.output(run, "plan_retraining", "retrain_plan")
+    if plan.ready:
+        launch(plan, config.policy.stale_lock_s)
+    return decision.model_dump(mode="json"), plan
 
 
 def read_heartbeat() -> dict | None:
@@ -59,7 +87,7 @@ class Watcher:
             "events": self.events,
             "last_decision": self.last_decision,
         }
-        _write_json(monitor_dir() / HEARTBEAT_FILE, beat)
+        write_json(monitor_dir() / HEARTBEAT_FILE, beat)
         return beat
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -95,12 +123,8 @@ class Watcher:
         return Handler
 
     def check(self) -> None:
-        from pipelines.monitoring import monitoring_pipeline
-
         try:
-            run = monitoring_pipeline.with_options(config_path=str(self.config_path))()
-            decision = run.steps["decide_retraining"].outputs["decision"][0].load()
-            self.last_decision = decision.model_dump(mode="json")
+            self.last_decision, _ = check_once(self.config_path, self.config)
             self.checks += 1
         except Exception:  # e.g. no champion yet: keep watching
             self.failed_checks += 1

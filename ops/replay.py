@@ -15,6 +15,7 @@ import httpx
 import pandas as pd
 
 from zenloop.deployment import request_rows
+from zenloop.progress import progress
 
 REQUEST_TIMEOUT_S = 60.0
 
@@ -54,7 +55,10 @@ def replay(
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     features = frame.drop(columns=[target])
     started = time.monotonic()
-    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
+    with (
+        httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client,
+        progress(f"replaying {len(frame)} rows", len(frame)) as tracker,
+    ):
         for start in range(0, len(frame), batch_rows):
             if time.monotonic() - started > max_seconds:
                 break
@@ -67,6 +71,7 @@ def replay(
             body = response.json()
             version = body["model_version"]
             result.sent += len(rows)
+            tracker.advance(len(rows), f"served by v{version}")
             result.versions.append(version)
             errors = result.squared_errors.setdefault(version, [])
             for prediction, actual in zip(body["predictions"], truth, strict=True):

@@ -89,3 +89,14 @@ def stack_up_local() -> StackSummary:
     mlflow.set_tracking_uri(tracking_uri)
     ensure_experiment(EXPERIMENT_NAME, local_artifact_root())
     return StackSummary(LOCAL_STACK, tracking_uri, changed)
+
+
+def use_stack_tracking() -> str:
+    """Point MLflow at the active stack's tracking server or store; returns its URI."""
+    tracker = Client().active_stack.experiment_tracker
+    if tracker is None:
+        raise RuntimeError(
+            "the active stack has no experiment tracker: run `zenloop stack up local`"
+        )
+    tracker.configure_mlflow()
+    return mlflow.get_tracking_uri()

@@ -1,0 +1,1 @@
+"""The service's endpoints, one `APIRouter` per concern; `api.app` includes them all."""

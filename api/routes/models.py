@@ -1,0 +1,143 @@
+"""What is served and what could be: /model-info, /models, and the admin /models/load, /reload."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from mlflow.tracking import MlflowClient
+
+from api.model_state import ALIAS_PATTERN, VERSION_PATTERN, Selection, ServedModel
+from api.schemas import ModelInfo, ModelLoadResponse, RegisteredVersion
+from api.security import ADMIN_LOAD
+from api.service import Service, ServiceDep
+from zenloop.config import ColumnRole
+from zenloop.tracking import ZENML_VERSION_TAG
+
+logger = logging.getLogger(__name__)
+
+MISSING_ERROR_CODE = "RESOURCE_DOES_NOT_EXIST"  # MLflow's code for an unknown model version
+ZENML_VERSIONS_LISTED = 1000  # ZenML page size when looking up stages; more than ever trained
+
+router = APIRouter(tags=["models"])
+
+
+@router.get("/model-info")
+async def model_info(service: ServiceDep) -> ModelInfo:
+    model = service.model()
+    return ModelInfo(
+        name=model.name,
+        version=model.version,
+        alias=model.alias,
+        source=model.source,
+        mlflow_run_id=model.run_id,
+        zenml_model_version=model.zenml_model_version,
+        training_metrics=model.metrics,
+        task=model.schema.task,
+        target=model.schema.target,
+        classes=model.schema.classes,
+        feature_schema=[
+            {"name": c.name, "role": c.role.value, "dtype": c.dtype, "required": not c.nullable}
+            for c in model.schema.columns
+            if c.role != ColumnRole.IGNORE
+        ],
+        loaded_at=model.loaded_at,
+    )
+
+
+@router.get("/models")
+async def models(service: ServiceDep) -> list[RegisteredVersion]:
+    return await run_in_threadpool(_registered_versions, service)
+
+
+@router.post("/models/load", dependencies=ADMIN_LOAD)
+async def load_model(
+    service: ServiceDep,
+    alias: Annotated[str | None, Query(pattern=ALIAS_PATTERN.pattern)] = None,
+    version: Annotated[str | None, Query(pattern=VERSION_PATTERN.pattern)] = None,
+) -> ModelLoadResponse:
+    """Serve another registered version (by alias, which is then followed, or pinned)."""
+    if (alias is None) == (version is None):
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ["query"],
+                    "msg": "give exactly one of alias or version",
+                    "type": "value_error",
+                }
+            ]
+        )
+    previous = service.holder.current
+    try:
+        model = await service.load(Selection(alias=alias, version=version))
+    except Exception as exc:
+        missing = getattr(exc, "error_code", "") == MISSING_ERROR_CODE
+        raise HTTPException(
+            404 if missing else 502,
+            f"cannot load {service.config.model.name} {alias or version}: {exc}",
+        ) from None
+    return _load_response(model, previous)
+
+
+@router.post("/models/reload", dependencies=ADMIN_LOAD)
+async def reload_model(service: ServiceDep) -> ModelLoadResponse:
+    """Re-resolve the followed alias now instead of waiting for the next poll."""
+    previous = service.holder.current
+    try:
+        await service.refresh()
+    except Exception as exc:
+        raise HTTPException(502, f"reload failed, still serving the current model: {exc}") from None
+    return _load_response(service.model(), previous)
+
+
+def _load_response(model: ServedModel, previous: ServedModel | None) -> ModelLoadResponse:
+    before = previous.version if previous else None
+    return ModelLoadResponse(
+        model_version=model.version, previous_version=before, changed=before != model.version
+    )
+
+
+def _zenml_stages(name: str) -> dict[str, str]:
+    """ZenML model-version id -> stage; empty when the ZenML store cannot be reached.
+
+    ZenML is imported here, not at module level: importing it is slow and the hot path
+    never needs it.
+    """
+    try:
+        from zenml.client import Client
+
+        versions = Client().list_model_versions(name, size=ZENML_VERSIONS_LISTED)
+        return {str(v.id): str(v.stage) for v in versions}
+    except Exception:
+        logger.warning("ZenML stages unavailable for %s", name, exc_info=True)
+        return {}
+
+
+def _registered_versions(service: Service) -> list[RegisteredVersion]:
+    """The registry's versions of the served model's name, newest first (blocking calls)."""
+    name = service.config.model.name
+    client = MlflowClient()
+    try:
+        aliases = client.get_registered_model(name).aliases
+    except Exception:  # no such model registered yet
+        return []
+    by_version: dict[str, list[str]] = {}
+    for alias, version in aliases.items():
+        by_version.setdefault(str(version), []).append(alias)
+    stages = _zenml_stages(name)
+    serving = service.holder.current.version if service.holder.current else None
+    versions = client.search_model_versions(f"name='{name}'")
+    return [
+        RegisteredVersion(
+            version=str(v.version),
+            aliases=sorted(by_version.get(str(v.version), [])),
+            stage=stages.get((v.tags or {}).get(ZENML_VERSION_TAG, "")),
+            mlflow_run_id=v.run_id,
+            created_at=v.creation_timestamp / 1000,
+            serving=str(v.version) == serving,
+        )
+        for v in sorted(versions, key=lambda v: int(v.version), reverse=True)
+    ]

@@ -1,0 +1,118 @@
+"""The hot path: /predict and /predict_batch.
+
+Both validate the raw body against the served model's row schema in one pydantic-core pass,
+predict with the compiled model, hand the records to the log writer and answer with JSON
+serialized by pydantic-core: no pandas, no per-row scikit-learn validation, logging off the
+critical path. They differ only in the body's shape and the response's shape.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, TypeVar
+from uuid import uuid4
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError
+from pydantic_core import to_json
+
+from api.model_state import ServedModel
+from api.schemas import JSON_MEDIA_TYPE, PredictBatchResponse, PredictResponse
+from api.service import Service, ServiceDep
+from monitoring.log_store import PredictionRecord
+
+INLINE_BATCH_ROWS = 256  # larger batches are predicted in a worker thread
+# the documented error answers (FastAPI cannot infer them: the body is validated by hand)
+ROW_ERRORS = {422: {"description": "invalid row"}, 503: {"description": "not ready"}}
+BATCH_ERRORS = {413: {"description": "too many rows"}, 422: {"description": "invalid rows"}}
+M = TypeVar("M", bound=BaseModel)
+
+router = APIRouter(tags=["predictions"])
+
+
+@router.post("/predict", response_model=PredictResponse, responses=ROW_ERRORS)
+async def predict(request: Request, service: ServiceDep) -> Response:
+    return await respond(request, service, batch=False)
+
+
+@router.post("/predict_batch", response_model=PredictBatchResponse, responses=BATCH_ERRORS)
+async def predict_batch(request: Request, service: ServiceDep) -> Response:
+    return await respond(request, service, batch=True)
+
+
+async def respond(request: Request, service: Service, batch: bool) -> Response:
+    """The one path of both endpoints: validate the body, predict, log, answer.
+
+    A single row's answer is the prediction itself; a batch's lists them in row order.
+    """
+    model = service.model()
+    body = await request.body()
+    if batch:
+        rows = _parse(model.rows.batch, body, service.config.max_batch_rows).rows
+    else:
+        rows = [_parse(model.rows.row, body)]
+    out = await serve_rows(service, model, [row.__dict__ for row in rows])
+    if batch:
+        return _json({"model_version": model.version, "predictions": out})
+    return _json({**out[0], "model_version": model.version})
+
+
+async def serve_rows(
+    service: Service, model: ServedModel, values: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Predict validated rows, count and log them; the response items, in row order.
+
+    A single row or a small batch is predicted inline (a thread hop costs more than the
+    prediction); a large one in the threadpool, so it does not stall the event loop.
+    """
+    if len(values) > INLINE_BATCH_ROWS:
+        labels, probas = await run_in_threadpool(model.compiled.predict, values)
+    else:
+        labels, probas = model.compiled.predict(values)
+    records, out = _records(model, values, labels, probas)
+    service.metrics.predictions.labels(model.version).inc(len(values))
+    await service.log(records)
+    return out
+
+
+def _records(
+    model: ServedModel, values: list[dict[str, Any]], labels: list, probas: list | None
+) -> tuple[list[PredictionRecord], list[dict[str, Any]]]:
+    """Log records and response items; one request id per row (`<batch>-<i>` in a batch)."""
+    now = time.time()
+    batch_id = uuid4().hex
+    records, out = [], []
+    for i, (row, label) in enumerate(zip(values, labels, strict=True)):
+        request_id = f"{batch_id}-{i}" if len(values) > 1 else batch_id
+        proba = probas[i] if probas is not None else None
+        records.append(PredictionRecord(request_id, now, model.version, row, label, proba))
+        item = {"request_id": request_id, "prediction": label}
+        if proba is not None:
+            item["probabilities"] = proba
+        out.append(item)
+    return records, out
+
+
+def _parse(validator: type[M], body: bytes, max_rows: int | None = None) -> M:
+    """Parse and validate a body in one pass; 422 like FastAPI's, 413 past `max_rows` rows."""
+    try:
+        return validator.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors()
+        too_long = [e for e in errors if e["type"] == "too_long" and e["loc"] == ("rows",)]
+        if max_rows is not None and too_long:
+            rows = too_long[0]["ctx"]["actual_length"]
+            raise HTTPException(
+                413, f"batch of {rows} rows exceeds the limit of {max_rows} rows"
+            ) from None
+        # no input values in the details: they may be NaN or huge
+        details = [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in errors]
+        raise RequestValidationError(details) from None
+
+
+def _json(payload: dict[str, Any]) -> Response:
+    """JSON straight from pydantic-core, bypassing FastAPI's response-model pass."""
+    return Response(to_json(payload), media_type=JSON_MEDIA_TYPE)

@@ -1,0 +1,61 @@
+"""The `zenloop` command line: set up stacks, run the pipelines, serve, watch, demo.
+
+One command (or group) per module; each imports what it needs when it runs, so
+`zenloop --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from ops.cli.champion import champion
+from ops.cli.demo import demo
+from ops.cli.deploy import deploy
+from ops.cli.monitor import monitor
+from ops.cli.retrain import retrain
+from ops.cli.serve import serve, status
+from ops.cli.stack import stack
+from ops.cli.train import train
+from zenloop.config import ConfigError
+
+QUIET_LOGGERS = ("httpx",)  # one line per request is noise here
+
+
+class Zenloop(click.Group):
+    """Lists commands in the order of the loop; a user's fixable error is one line, exit 2."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise  # click's own control flow (--help, usage errors) stays click's
+        except (ConfigError, ValueError, RuntimeError, LookupError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=Zenloop, context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """zenloop: train, deploy, serve, watch and retrain a tabular model on a ZenML stack."""
+    os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+for command in (stack, train, deploy, serve, status, monitor, retrain, champion, demo):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="zenloop")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

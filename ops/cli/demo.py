@@ -1,0 +1,63 @@
+"""`zenloop demo`: the whole loop on the embedded data, start to finish, then clean up."""
+
+from __future__ import annotations
+
+import click
+
+from ops.cli.options import DEPLOYMENT_CONFIG, MONITORING_CONFIG, SERVING_CONFIG, TRAINING_CONFIG
+from zenloop.config import DEFAULT_MODEL_NAME
+from zenloop.data.generator import SCENARIOS
+
+DEFAULT_SCENARIO = "promotion_season"
+
+
+@click.command()
+@click.option(
+    "--scenario",
+    type=click.Choice(sorted(SCENARIOS)),
+    default=DEFAULT_SCENARIO,
+    show_default=True,
+    help="the drift the replayed traffic brings",
+)
+def demo(scenario: str) -> None:
+    """Run the whole loop on the embedded data.
+
+    Stack up, train, deploy, serve, watch; then normal traffic, drift, retraining and
+    the new model served without a restart. Stops what it started.
+    """
+    from ops import demo as driver
+    from ops import monitor_service, runs, service
+    from ops.cli.champion import print_champion
+    from ops.stacks import stack_up_local, use_stack_tracking
+    from zenloop.config import load_serving_config
+
+    for line in stack_up_local().changed or ["stack 'local' is set up"]:
+        click.echo(f"  {line}")
+    click.echo(f"training run: {runs.train(TRAINING_CONFIG).status}")
+    print_champion(DEFAULT_MODEL_NAME)
+    config = load_serving_config(SERVING_CONFIG)
+    service.ensure_running(SERVING_CONFIG, config)
+    click.echo(f"deployment run: {runs.deploy(DEPLOYMENT_CONFIG).status}")
+    url = service.status(config).url
+    click.echo(f"\nSample requests to {url}:")
+    for line in driver.sample_requests(url):
+        click.echo(f"  {line}")
+    monitor = monitor_service.monitor_process()
+    try:
+        monitor_service.start_background(MONITORING_CONFIG)
+        click.echo(f"\nReplaying normal traffic, then '{scenario}' drift, until a new model serves")
+        summary = driver.run_loop(url, scenario)
+        click.echo("\nLoop summary:")
+        click.echo("  " + driver.format_summary(summary).replace("\n", "\n  "))
+    finally:
+        for name, process in (("monitor", monitor), ("service", service.service_process(config))):
+            try:
+                process.stop()
+            except RuntimeError as exc:  # still stop the other one
+                click.echo(f"could not stop the {name}: {exc}", err=True)
+        click.echo("\nstopped the monitor and the service this demo started")
+    click.echo("\nWhere to look:")
+    click.echo(f"  MLflow UI:        mlflow ui --backend-store-uri {use_stack_tracking()}")
+    click.echo("  ZenML dashboard:  zenml login --local   (then open http://127.0.0.1:8237)")
+    click.echo(f"  Model versions:   zenml model version list --model={DEFAULT_MODEL_NAME}")
+    click.echo("  Run it yourself:  zenloop serve --detach; zenloop monitor --watch --detach")

@@ -1,0 +1,28 @@
+"""What the commands share: the shipped config files and the options that name them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from zenloop.paths import PROJECT_ROOT
+
+CONFIGS = PROJECT_ROOT / "configs"
+TRAINING_CONFIG = CONFIGS / "training.yaml"
+SERVING_CONFIG = CONFIGS / "serving.yaml"
+DEPLOYMENT_CONFIG = CONFIGS / "deployment.yaml"
+MONITORING_CONFIG = CONFIGS / "monitoring.yaml"
+
+
+def config_option(default: Path, what: str):
+    """`-c/--config FILE`, defaulting to the shipped file."""
+    return click.option(
+        "-c",
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=default,
+        show_default=True,
+        help=f"{what} (YAML)",
+    )

@@ -1,0 +1,98 @@
+"""Run the prediction service in the foreground or in the background; stop or inspect it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from api.app import CONFIG_ENV
+from api.client import base_url
+from ops.processes import STOP_TIMEOUT_S, BackgroundProcess, zenloop_command
+from zenloop.config import ServingConfig
+from zenloop.paths import data_dir
+
+logger = logging.getLogger(__name__)
+
+PROCESS_FILES = "serve-{port}"  # .pid and .log: one service per port
+START_TIMEOUT_S = 120.0
+PROBE_TIMEOUT_S = 2.0
+POLL_S = 0.25
+
+
+def service_process(config: ServingConfig) -> BackgroundProcess:
+    stem = PROCESS_FILES.format(port=config.port)
+    return BackgroundProcess(data_dir() / f"{stem}.pid", data_dir() / f"{stem}.log")
+
+
+def serve_foreground(config: ServingConfig) -> None:
+    os.environ[CONFIG_ENV] = config.model_dump_json()
+    process = service_process(config)
+    process.claim()
+    try:
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=config.host,
+            port=config.port,
+            workers=config.workers,
+            access_log=False,
+            log_level="info",
+            timeout_graceful_shutdown=int(STOP_TIMEOUT_S),
+        )
+    finally:
+        process.release()
+
+
+def answers(config: ServingConfig, path: str = "/health") -> bool:
+    try:
+        return httpx.get(base_url(config) + path, timeout=PROBE_TIMEOUT_S).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_ready(config: ServingConfig, timeout: float, require_model: bool = True) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if answers(config, "/ready" if require_model else "/health"):
+            return True
+        time.sleep(POLL_S)
+    return False
+
+
+def serve_background(config_path: Path | None, config: ServingConfig) -> int:
+    """Start `zenloop serve` detached, with its output in the data folder's serve-<port>.log."""
+    args = ["serve"] + (["-c", str(config_path)] if config_path else [])
+    return service_process(config).start(
+        zenloop_command(*args), lambda: answers(config), START_TIMEOUT_S
+    )
+
+
+def ensure_running(config_path: Path | None, config: ServingConfig) -> int | None:
+    """Start the service unless one answers already; the pid when this call started it."""
+    if answers(config):
+        return None
+    return serve_background(config_path, config)
+
+
+@dataclass
+class ServiceStatus:
+    pid: int | None
+    url: str
+    ready: bool
+    model: dict | None
+
+
+def status(config: ServingConfig) -> ServiceStatus:
+    url = base_url(config)
+    try:
+        info = httpx.get(url + "/model-info", timeout=PROBE_TIMEOUT_S)
+        model = info.json() if info.status_code == 200 else None
+    except httpx.HTTPError:
+        model = None
+    return ServiceStatus(service_process(config).running_pid(), url, model is not None, model)
