@@ -10,10 +10,14 @@ def test_search_reports_each_iteration_and_picks_from_the_space():
     data = DataConfig(n_rows=1_500, seed=5)
     frame = load_frame(data)
     schema = schema_for(frame, data)
-    splits = dict(zip(("train", "validation", "test"), split_frame(frame, schema, SplitConfig())))
+    splits = dict(
+        zip(("train", "validation", "test"), split_frame(frame, schema, SplitConfig()), strict=True)
+    )
     space = {"alpha": [0.01, 1.0, 100.0, 10_000.0]}
     candidate = CandidateConfig(
-        name="ridge", family="linear", search=SearchConfig(n_iter=3, cv=2, param_distributions=space)
+        name="ridge",
+        family="linear",
+        search=SearchConfig(n_iter=3, cv=2, param_distributions=space),
     )
     notes: list[str] = []
     runs = [
