@@ -105,22 +105,37 @@ class CandidateBoardMaterializer(ArtifactFiles, BaseMaterializer):
 
 
 class DriftCheckMaterializer(ArtifactFiles, BaseMaterializer):
-    """Our typed drift report as JSON and markdown, beside Evidently's own HTML report."""
+    """The typed drift report as JSON, with three views in the dashboard's order.
+
+    The static page comes first because it is the one the dashboard's script-blocking
+    iframe can show; Evidently's interactive report comes last, kept for download.
+    """
 
     ASSOCIATED_TYPES: ClassVar = (DriftCheck,)
     ASSOCIATED_ARTIFACT_TYPE: ClassVar = ArtifactType.DATA_ANALYSIS
     HTML_FILE: ClassVar = "evidently.html"
+    STATIC_HTML_FILE: ClassVar = "drift.html"
 
     def load(self, data_type: type) -> DriftCheck:
         report = DriftReport.model_validate_json(self._read(DATA_FILE))
-        return DriftCheck(report=report, html=self._read(self.HTML_FILE))
+        # artifacts stored before the static page existed have no file for it
+        static = os.path.join(self.uri, self.STATIC_HTML_FILE)
+        static_html = (
+            self._read(self.STATIC_HTML_FILE) if self.artifact_store.exists(static) else ""
+        )
+        return DriftCheck(report=report, html=self._read(self.HTML_FILE), static_html=static_html)
 
     def save(self, data: DriftCheck) -> None:
         self._write(DATA_FILE, data.report.model_dump_json(indent=2))
         self._write(self.HTML_FILE, data.html)
+        self._write(self.STATIC_HTML_FILE, data.static_html)
 
     def save_visualizations(self, data: DriftCheck) -> dict[str, VisualizationType]:
-        visualizations = self._markdown(data.report.to_markdown())
+        visualizations: dict[str, VisualizationType] = {}
+        if data.static_html:
+            path = os.path.join(self.uri, self.STATIC_HTML_FILE)
+            visualizations[path] = VisualizationType.HTML
+        visualizations |= self._markdown(data.report.to_markdown())
         if data.html:
             visualizations[os.path.join(self.uri, self.HTML_FILE)] = VisualizationType.HTML
         return visualizations

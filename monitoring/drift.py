@@ -17,6 +17,7 @@ from evidently import DataDefinition, Dataset, Report
 from evidently.metrics import DriftedColumnsCount, ValueDrift
 from pydantic import BaseModel
 
+from monitoring.drift_view import column_plots, render_static_page
 from zenloop.bundle import PREDICTION_COLUMN
 from zenloop.config import ColumnRole, DriftConfig
 from zenloop.metrics import regression_metrics
@@ -46,6 +47,7 @@ class PerformanceCheck(BaseModel):
     ratio: float  # > 1 means worse than at test time
     labelled_rows: int
     degraded: bool
+    max_ratio: float | None = None  # the configured limit; None in reports made before it
 
 
 class DriftReport(BaseModel):
@@ -66,18 +68,33 @@ class DriftReport(BaseModel):
     reason: str
     seconds: float
 
+    def rows(self) -> list[ColumnDrift]:
+        """The feature columns, then the prediction: the order every view lists them in."""
+        return self.columns + ([self.prediction] if self.prediction else [])
+
+    def _performance_line(self) -> str:
+        check = self.performance
+        if check is None:
+            return ""
+        return (
+            f"- performance: {check.metric} {check.window_value:.4g} on {check.labelled_rows} "
+            f"labelled rows vs {check.test_value:.4g} at test ({check.ratio:.2f}x): "
+            f"{'DEGRADED' if check.degraded else 'ok'}\n"
+        )
+
     def to_markdown(self) -> str:
         rows = "\n".join(
             f"| {c.column} | {c.kind} | {c.method} | {c.score:.4f} | {c.threshold} | "
             f"{'DRIFT' if c.drifted else 'ok'} |"
-            for c in self.columns + ([self.prediction] if self.prediction else [])
+            for c in self.rows()
         )
         return (
             f"## Drift check of `{self.model_name}` v{self.model_version}: "
             f"{'DRIFT' if self.drift else 'no drift'}\n\n{self.reason}\n\n"
             f"- window: {self.window_rows} rows (compared {self.compared_rows}, seed "
             f"{self.sample_seed}); reference: {self.reference_rows} rows\n"
-            f"- drifted columns: {self.drifted_count} ({self.drifted_share:.0%})\n\n"
+            f"- drifted columns: {self.drifted_count} ({self.drifted_share:.0%})\n"
+            f"{self._performance_line()}\n"
             f"| column | kind | method | score | threshold | verdict |\n|---|---|---|---|---|---|\n"
             f"{rows}\n"
         )
@@ -85,10 +102,15 @@ class DriftReport(BaseModel):
 
 @dataclass
 class DriftCheck:
-    """The typed report plus Evidently's own HTML, for the dashboard."""
+    """The typed report plus its views for the dashboard.
+
+    `static_html` renders in ZenML's sandboxed iframe (no scripts: a table and PNG plots);
+    `html` is Evidently's interactive report, all script, kept for download.
+    """
 
     report: DriftReport
     html: str
+    static_html: str = ""
 
 
 def monitored_columns(
@@ -185,6 +207,7 @@ def _performance(
         ratio=ratio,
         labelled_rows=len(labelled),
         degraded=ratio > config.max_error_ratio,
+        max_ratio=config.max_error_ratio,
     )
 
 
@@ -219,7 +242,8 @@ def check_drift(
             reason=reason,
             seconds=time.perf_counter() - started,
         )
-        return DriftCheck(report=report, html="")
+        static_html = render_static_page(report, {}) if with_html else ""
+        return DriftCheck(report=report, html="", static_html=static_html)
     numerical, categorical = monitored_columns(schema, reference, config.max_categories)
     prediction_kind = "numerical" if schema.task == "regression" else "categorical"
     kinds = {c: "numerical" for c in numerical} | {c: "categorical" for c in categorical}
@@ -268,6 +292,11 @@ def check_drift(
         reason="; ".join(reasons) or f"no drift: {count}/{len(columns)} columns drifted",
         seconds=time.perf_counter() - started,
     )
-    html = snapshot.get_html_str(as_iframe=False) if with_html else ""
     logger.info("drift check v%s: %s (%.2fs)", model_version, report.reason, report.seconds)
-    return DriftCheck(report=report, html=html)
+    if not with_html:  # benchmarks and tests: the verdict only, without any rendering
+        return DriftCheck(report=report, html="")
+    return DriftCheck(
+        report=report,
+        html=snapshot.get_html_str(as_iframe=False),
+        static_html=render_static_page(report, column_plots(report, current, baseline)),
+    )

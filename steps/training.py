@@ -14,7 +14,7 @@ from zenloop.metrics import GAP_METRIC
 from zenloop.progress import progress
 from zenloop.report import CandidateBoard
 from zenloop.schema import FeatureSchema
-from zenloop.tracking import log_candidate
+from zenloop.tracking import log_board, log_candidate
 from zenloop.training import fit_candidate
 
 
@@ -32,7 +32,10 @@ def train_candidates(
     Annotated[CandidateBoard, "candidate_board"],
     Annotated[ModelBundle, ArtifactConfig(name="model", artifact_type=ArtifactType.MODEL)],
 ]:
-    """Returns the board and the top-ranked bundle (a gate failure is recorded, not raised)."""
+    """Returns the board and the top-ranked bundle (a gate failure is recorded, not raised).
+
+    Each candidate is a nested MLflow run; the step's own run (the parent) gets the board.
+    """
     splits = {"train": train, "validation": validation, "test": test}
     enabled = [c for c in candidates if c.enabled]
     results, bundles = [], {}
@@ -52,6 +55,7 @@ def train_candidates(
         gap_metric,
     )
     board = CandidateBoard(task=schema.task, results=results, comparison_plot=comparison)
+    log_board(board)  # the parent MLflow run shows the comparison of its nested candidates
     log_metadata(
         {r.name: {**r.metrics["test"], "gap_pct": r.gap_pct, "passed": r.passed} for r in results}
     )

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import joblib
 import mlflow
+import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from zenloop.bundle import ModelBundle
 from zenloop.config import DEFAULT_ALIAS
+from zenloop.metrics import GAP_METRIC
 from zenloop.pyfunc import BUNDLE_ARTIFACT
+from zenloop.report import CandidateBoard
 from zenloop.training import CandidateResult
 
 logger = logging.getLogger(__name__)
@@ -31,6 +34,15 @@ SCHEMA_ARTIFACT = "feature_schema.json"
 PYFUNC_SOURCE = str(Path(__file__).with_name("pyfunc.py"))  # MLflow "models from code"
 # Declared, not inferred: inference loads the model in a subprocess and costs seconds.
 RUNTIME_PACKAGES = ("mlflow", "scikit-learn", "xgboost", "pandas", "numpy", "joblib")
+# the training run's comparison, logged on the parent run beside its nested candidate runs
+WINNER_TAG = "zenloop.winner"
+WINNER_PASSED_TAG = "zenloop.winner_passed"
+BEST_METRIC_PREFIX = "best_test_"
+BOARD_DIR = "board"
+BOARD_MARKDOWN = "candidates.md"
+BOARD_CSV = "candidates.csv"
+BOARD_TABLE = "candidates.json"  # MLflow's table artifact, shown in its artifact view
+COMPARISON_PNG = "train_vs_test.png"
 
 
 def ensure_experiment(name: str, artifact_root: str) -> str:
@@ -71,6 +83,60 @@ def log_candidate(result: CandidateResult, bundle: ModelBundle) -> None:
                 )
         result.mlflow_run_id = run.info.run_id
         result.model_uri = info.model_uri
+
+
+def board_frame(board: CandidateBoard) -> pd.DataFrame:
+    """One row per candidate, best first: ranks, test metrics, gates and the run to open."""
+    rows = []
+    for rank, result in enumerate(board.ranked(), start=1):
+        rows.append(
+            {
+                "rank": rank,
+                "candidate": result.name,
+                "family": result.family,
+                **{f"test_{k}": v for k, v in result.metrics["test"].items()},
+                **{f"train_{k}": v for k, v in result.metrics["train"].items()},
+                "gap_pct": result.gap_pct,
+                "fit_seconds": result.fit_seconds,
+                "gates": "passed" if result.passed else "; ".join(result.gate_failures),
+                "mlflow_run_id": result.mlflow_run_id,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def log_board(board: CandidateBoard) -> None:
+    """Log the comparison on the active (parent) run, so MLflow shows it without ZenML.
+
+    The candidates are nested runs; the parent gets the winner (tag and test metrics),
+    the board as a table, markdown and CSV, and the train-vs-test chart.
+    """
+    if mlflow.active_run() is None:
+        logger.warning("no active MLflow run: the candidate board is not logged")
+        return
+    winner = board.ranked()[0]
+    mlflow.set_tags({WINNER_TAG: winner.name, WINNER_PASSED_TAG: str(winner.passed).lower()})
+    mlflow.log_params(
+        {
+            "task": board.task,
+            "n_candidates": len(board.results),
+            "rank_metric": f"test_{board.metric}",
+            "gap_metric": GAP_METRIC[board.task],
+        }
+    )
+    mlflow.log_metrics(
+        {f"{BEST_METRIC_PREFIX}{k}": v for k, v in winner.metrics["test"].items()}
+        | {"best_gap_pct": winner.gap_pct, "n_passed": sum(r.passed for r in board.results)}
+    )
+    frame = board_frame(board)
+    mlflow.log_table(frame, f"{BOARD_DIR}/{BOARD_TABLE}")
+    mlflow.log_text(frame.to_csv(index=False), f"{BOARD_DIR}/{BOARD_CSV}")
+    mlflow.log_text(board.to_markdown(), f"{BOARD_DIR}/{BOARD_MARKDOWN}")
+    if board.comparison_plot:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / COMPARISON_PNG
+            path.write_bytes(board.comparison_plot)
+            mlflow.log_artifact(str(path), BOARD_DIR)
 
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
