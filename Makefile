@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BROWSER := /usr/bin/chromium
 PYTEST_ARGS ?=
+STACK ?= local
 
 export ZENML_ANALYTICS_OPT_IN := false
 export ZENML_LOGGING_COLORS_DISABLED := true
@@ -15,12 +17,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	touch $(STAMP)
 
+# The browser tests drive Debian's Chromium (never a downloaded browser).
+$(BROWSER):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/zenloop demo
+	$(BIN)/zenloop demo --stack $(STACK)
 
-test: $(STAMP)
+test: $(STAMP) $(BROWSER)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -33,4 +40,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) data .zen .pytest_cache
+	rm -rf $(VENV) data .zen .pytest_cache test-output

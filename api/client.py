@@ -1,19 +1,27 @@
 """A client for the service's admin API: how a validated version is handed to a running service.
 
 It only talks HTTP; starting a service is the operations layer's job. A service that is
-not running is not an error here: it follows the validated alias when it starts.
+not running is not an error here: it follows the validated alias when it starts. A busy
+service is retried with back-off until a deadline, never judged by one short timeout.
 """
 
 from __future__ import annotations
+
+import logging
+import time
 
 import httpx
 
 from zenloop.admin_token import ensure_admin_token
 from zenloop.config import ServingConfig
 
-HEALTH_TIMEOUT_S = 2.0
-INFO_TIMEOUT_S = 5.0
-LOAD_TIMEOUT_S = 120.0
+logger = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT_S = 30.0
+FIRST_BACKOFF_S = 0.5
+MAX_BACKOFF_S = 8.0
+RETRIED_STATUS = frozenset({502, 503, 504})
+NOT_READY = 503  # /model-info of a service that has no model yet
 
 
 def base_url(config: ServingConfig) -> str:
@@ -21,33 +29,51 @@ def base_url(config: ServingConfig) -> str:
 
 
 class ServiceUnavailable(RuntimeError):
-    """No service answers at the configured address."""
+    """Nothing listens at the service's address."""
 
 
-def served_version(config: ServingConfig) -> str | None:
-    """The version a running service serves (None when it has no model yet)."""
-    url = base_url(config)
-    try:
-        httpx.get(url + "/health", timeout=HEALTH_TIMEOUT_S).raise_for_status()
-        info = httpx.get(url + "/model-info", timeout=INFO_TIMEOUT_S)
-    except httpx.HTTPError as exc:
-        raise ServiceUnavailable(f"no service answers at {url}") from exc
-    return info.json()["version"] if info.status_code == 200 else None
+def _call(
+    client: httpx.Client,
+    method: str,
+    path: str,
+    deadline: float,
+    retried: frozenset[int] = RETRIED_STATUS,
+    **kwargs,
+) -> httpx.Response:
+    """One call, retried on timeouts and `retried` statuses with back-off until `deadline`."""
+    backoff = FIRST_BACKOFF_S
+    while True:
+        try:
+            response = client.request(method, path, **kwargs)
+            if response.status_code not in retried:
+                return response
+            problem = f"{response.status_code} {response.text[:200]}"
+        except httpx.ConnectError as exc:
+            raise ServiceUnavailable(f"no service answers at {client.base_url}") from exc
+        except httpx.TransportError as exc:  # a timeout or a dropped connection: it is busy
+            problem = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() + backoff > deadline:
+            raise RuntimeError(f"{method} {client.base_url}{path} kept failing: {problem}")
+        logger.info("%s %s: %s; retrying in %.1fs", method, path, problem, backoff)
+        time.sleep(backoff)
+        backoff = min(backoff * 2, MAX_BACKOFF_S)
 
 
-def hand_over(config: ServingConfig, version: str, alias: str | None) -> str | None:
-    """Make a running service serve `version`; returns the version it served before.
+def hand_over(
+    url: str, version: str, alias: str | None, timeout_s: float, token: str | None = None
+) -> str | None:
+    """Make the running service at `url` serve `version`; returns the version it served before.
 
     With `alias`, the service loads the alias (and keeps following it); it must resolve to
     `version`, otherwise the alias moved meanwhile and that is reported.
     """
-    previous = served_version(config)
-    url = base_url(config)
-    headers = {"Authorization": f"Bearer {ensure_admin_token(config.admin_token)}"}
-    params = {"alias": alias} if alias else {"version": version}
-    response = httpx.post(
-        url + "/models/load", params=params, headers=headers, timeout=LOAD_TIMEOUT_S
-    )
+    deadline = time.monotonic() + timeout_s
+    headers = {"Authorization": f"Bearer {token or ensure_admin_token(None)}"}
+    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
+        info = _call(client, "GET", "/model-info", deadline, RETRIED_STATUS - {NOT_READY})
+        previous = info.json()["version"] if info.status_code == 200 else None
+        params = {"alias": alias} if alias else {"version": version}
+        response = _call(client, "POST", "/models/load", deadline, params=params, headers=headers)
     if response.status_code != 200:
         raise RuntimeError(
             f"the service at {url} refused the model: {response.status_code} {response.text}"

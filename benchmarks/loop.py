@@ -48,7 +48,7 @@ def _isolated_configs(folder: Path, rows: int) -> dict[str, Path]:
         for name in ("training", "serving", "deployment", "monitoring")
     }
     deployment = yaml.safe_load((ROOT / "configs" / "deployment.yaml").read_text())
-    deployment["parameters"]["deploy"]["serving_config"] = str(paths["serving"])
+    deployment["parameters"]["deploy"]["service_url"] = f"http://127.0.0.1:{port}"
     monitoring = yaml.safe_load((ROOT / "configs" / "monitoring.yaml").read_text())
     monitor = monitoring["parameters"]["monitor"]
     monitor["events_port"] = events
@@ -79,7 +79,7 @@ def main() -> int:
         for step in (
             ["stack", "up", "local"],
             ["train", "-c", str(paths["training"])],
-            ["deploy", "-c", str(paths["deployment"])],
+            ["deploy", "-c", str(paths["deployment"]), "--serving-config", str(paths["serving"])],
         ):
             print("$ zenloop " + " ".join(step), flush=True)
             subprocess.run(cli + step, check=True, timeout=STEP_TIMEOUT_S, capture_output=True)
@@ -97,7 +97,7 @@ def main() -> int:
             capture_output=True,
         )
         try:
-            summary = run_loop(base_url(config), args.scenario)
+            summary = run_loop(base_url(config), args.scenario, None)
         finally:
             monitor_process().stop()
             service_process(config).stop()

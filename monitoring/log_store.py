@@ -78,12 +78,18 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.close()
 
 
+def make_engine(url: str | None = None) -> Engine:
+    """An engine on the log's database (default: SQLite in WAL mode in the data folder)."""
+    engine = sa.create_engine(url or default_log_url())
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
 class PredictionLogStore:
     def __init__(self, url: str | None = None):
         self.url = url or default_log_url()
-        self.engine: Engine = sa.create_engine(self.url)
-        if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.engine = make_engine(self.url)
         metadata.create_all(self.engine)
 
     def append(self, records: Sequence[PredictionRecord]) -> None:

@@ -1,52 +1,47 @@
-"""Retraining plans: the data a retraining learns from and the run configs it follows.
+"""Retraining plans: what a retraining learns from and why it was asked for.
 
-The monitoring pipeline writes a plan; it starts nothing. The monitor service (operations
-layer) launches the retrain runner on it, which trains and, when promoted, deploys.
+The monitoring pipeline returns a plan and the data beside it as artifacts; it starts
+nothing. The monitor service (operations layer) launches the retrain runner on it, which
+trains on those artifacts and, when the new model is promoted, deploys it.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from pathlib import Path
 
 import pandas as pd
-import yaml
 from pydantic import BaseModel
 
 from monitoring.drift import GROUND_TRUTH_COLUMN
-from monitoring.policy import monitor_dir, write_json
-from zenloop.config import ColumnRole, RetrainConfig, read_run_config
+from zenloop.config import ColumnRole, RetrainConfig, Task
 from zenloop.data.loading import load_frame
-from zenloop.paths import project_path
 from zenloop.schema import FeatureSchema
 
 logger = logging.getLogger(__name__)
 
-PLAN_FILE = "plan.json"
-
 
 class RetrainPlan(BaseModel):
-    """What the monitor service launches; `plan` is None when there is nothing to run."""
+    """What the monitor service launches; the training and recent rows are artifacts beside it."""
 
+    ready: bool
     reason: str
-    plan: str | None = None
+    model_name: str
+    target: str | None = None
+    task: Task | None = None
+    lease_owner: str | None = None  # the runner renews and releases this lease
+    check_id: int | None = None  # the drift check that asked for it
     recent_source: str | None = None
     training_rows: int = 0
     recent_rows: int = 0
-
-    @property
-    def ready(self) -> bool:
-        return self.plan is not None
 
     def to_markdown(self) -> str:
         if not self.ready:
             return f"## No retraining\n\n{self.reason}\n"
         return (
-            f"## Retraining planned\n\n{self.reason}\n\n"
+            f"## Retraining planned for `{self.model_name}`\n\n{self.reason}\n\n"
             f"- training rows: {self.training_rows} (recent labelled data from "
             f"{self.recent_source})\n- recent evaluation rows: {self.recent_rows}\n"
-            f"- plan: `{self.plan}`\n"
+            "- data: the `retrain_train` and `retrain_recent` artifacts of this run\n"
         )
 
 
@@ -99,38 +94,3 @@ def build_training_sets(
     old = champion_train.sample(min(config.reference_rows, len(champion_train)), random_state=seed)
     train = pd.concat([old, recent_train], ignore_index=True)
     return train, holdout.reset_index(drop=True)
-
-
-def write_plan(
-    train: pd.DataFrame,
-    holdout: pd.DataFrame,
-    schema: FeatureSchema,
-    config: RetrainConfig,
-    model_name: str,
-    stale_lock_s: float,
-) -> Path:
-    """Data files and run configs for one retraining, in its own folder."""
-    folder = monitor_dir() / "retrains" / time.strftime("%Y%m%d-%H%M%S")
-    folder.mkdir(parents=True, exist_ok=True)
-    train_path, holdout_path = folder / "train.parquet", folder / "recent.parquet"
-    train.to_parquet(train_path)
-    holdout.to_parquet(holdout_path)
-    run_config = read_run_config(project_path(config.training_config))
-    run_config.setdefault("model", {})["name"] = model_name
-    params = run_config.setdefault("parameters", {}).setdefault("config", {})
-    data = {"source": "file", "target": schema.target, "task": schema.task}
-    params["data"] = {**data, "path": str(train_path)}
-    params.setdefault("promotion", {})["recent_data"] = {**data, "path": str(holdout_path)}
-    training_yaml = folder / "training.yaml"
-    training_yaml.write_text(yaml.safe_dump(run_config))
-    plan = folder / PLAN_FILE
-    write_json(
-        plan,
-        {
-            "training_config": str(training_yaml),
-            "deployment_config": str(project_path(config.deployment_config)),
-            "model_name": model_name,
-            "stale_lock_s": stale_lock_s,
-        },
-    )
-    return plan

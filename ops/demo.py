@@ -11,14 +11,12 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 
-from monitoring.policy import LAST_TRIGGER_FILE, monitor_dir
+from monitoring.state_store import MonitorStore
 from ops.monitor_service import read_heartbeat
 from ops.replay import replay
-from ops.retrain_runner import RetrainOutcome
 from zenloop.admin_token import resolve_admin_token
 from zenloop.data.generator import CLASSIFICATION_TARGET, REGRESSION_TARGET, generate_orders
 from zenloop.deployment import request_rows
@@ -87,6 +85,7 @@ def sample_requests(url: str) -> list[str]:
 def run_loop(
     url: str,
     scenario: str,
+    log_database_url: str | None,
     normal_rows: int = 1_500,
     drift_rows: int = 40_000,
     max_seconds: float = 300.0,
@@ -120,7 +119,9 @@ def run_loop(
     onset_to_serving = time.monotonic() - onset if swapped else None
     fresh = generate_orders(2_000, seed=seed + 2, scenario=scenario).drop(columns=drop)
     after = replay(url, fresh, REGRESSION_TARGET, None)
-    trigger_path: Path = monitor_dir() / LAST_TRIGGER_FILE
+    store = MonitorStore(log_database_url)
+    trigger = store.last_trigger()
+    outcomes = store.recent_retrains(1)
     return LoopSummary(
         version_before=before,
         version_after=after_version,
@@ -130,8 +131,8 @@ def run_loop(
         onset_to_serving_s=onset_to_serving,
         rmse_before=during.rmse(before),
         rmse_after=after.rmse(after_version),
-        trigger=json.loads(trigger_path.read_text()) if trigger_path.is_file() else None,
-        outcome=RetrainOutcome.load(),
+        trigger=trigger["report"] if trigger else None,
+        outcome=outcomes[0] if outcomes else None,
         notes=[] if swapped else [f"no new version served within {max_seconds:.0f}s"],
     )
 

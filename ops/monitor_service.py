@@ -12,12 +12,12 @@ import json
 import logging
 import os
 import signal
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from monitoring.policy import monitor_dir, write_json
 from monitoring.retraining import RetrainPlan
 from ops import runs
 from ops.processes import BackgroundProcess, zenloop_command
@@ -27,9 +27,24 @@ from zenloop.paths import data_dir
 
 logger = logging.getLogger(__name__)
 
+MONITOR_DIR = "monitor"  # the monitor process's own files: pid, heartbeat
 HEARTBEAT_FILE = "heartbeat.json"
 START_TIMEOUT_S = 120.0
 JOIN_POLL_S = 0.2
+
+
+def monitor_dir() -> Path:
+    path = data_dir() / MONITOR_DIR
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_json(path: Path, content: dict) -> None:
+    """Atomic replace via a temp file unique to this call (threads may write concurrently)."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(content, indent=2, default=str))
+    os.replace(temporary, path)
 
 
 def monitor_process() -> BackgroundProcess:
@@ -49,13 +64,13 @@ def start_background(config_path: Path, max_seconds: float | None = None) -> int
     return monitor_process().start(zenloop_command(*args), started, START_TIMEOUT_S)
 
 
-def check_once(config_path: Path, config: MonitorConfig) -> tuple[dict, RetrainPlan]:
+def check_once(config_path: Path) -> tuple[dict, RetrainPlan]:
     """One monitoring run; a planned retraining is launched. Returns decision and plan."""
     run = runs.monitor(config_path)
     decision = runs.output(run, "decide_retraining", "decision")
     plan = runs.output(run, "plan_retraining", "retrain_plan")
     if plan.ready:
-        launch(plan, config.policy.stale_lock_s)
+        launch(str(run.id), config_path)
     return decision.model_dump(mode="json"), plan
 
 
@@ -124,7 +139,7 @@ class Watcher:
 
     def check(self) -> None:
         try:
-            self.last_decision, _ = check_once(self.config_path, self.config)
+            self.last_decision, _ = check_once(self.config_path)
             self.checks += 1
         except Exception:  # e.g. no champion yet: keep watching
             self.failed_checks += 1

@@ -29,14 +29,26 @@ def zenloop_command(*args: str) -> list[str]:
     return [sys.executable, "-m", CLI_MODULE, *args]
 
 
-def spawn(command: list[str], log_file: Path) -> int:
-    """Start a detached process that outlives its parent; its output goes to `log_file`."""
+def spawn(command: list[str], log_file: Path, env: dict[str, str] | None = None) -> int:
+    """Start a detached process (its own session and process group) that outlives its
+    parent; its output goes to `log_file`."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
         process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
         )
     return process.pid
+
+
+def _signal(pid: int, signum: int) -> None:
+    """Signal a process and, when it leads its own group (as spawned ones do), its children."""
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signum)
+        else:
+            os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
 
 
 def _alive(pid: int) -> bool:
@@ -81,20 +93,28 @@ class BackgroundProcess:
         if self.running_pid() == os.getpid():
             self.pid_file.unlink(missing_ok=True)
 
-    def start(self, command: list[str], ready: Callable[[], bool], timeout: float) -> int:
+    def start(
+        self,
+        command: list[str],
+        ready: Callable[[], bool],
+        timeout: float,
+        env: dict[str, str] | None = None,
+    ) -> int:
         """Start `command` detached and wait until `ready()` says so."""
         if (pid := self.running_pid()) is not None:
             raise RuntimeError(f"already running (pid {pid}); stop it first")
-        pid = spawn(command, self.log_file)
+        pid = spawn(command, self.log_file, env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not _alive(pid):
                 raise RuntimeError(f"it exited at start-up; see {self.log_file}")
             if ready():
+                self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+                if not self.pid_file.exists():  # a process that does not claim its own file
+                    self.pid_file.write_text(str(pid))
                 return pid
             time.sleep(POLL_S)
-        with suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+        _signal(pid, signal.SIGTERM)
         raise RuntimeError(f"not ready within {timeout:.0f}s; see {self.log_file}")
 
     def _wait_gone(self, pid: int, timeout: float) -> bool:
@@ -110,10 +130,10 @@ class BackgroundProcess:
         pid = self.running_pid()
         if pid is None:
             return None
-        os.kill(pid, signal.SIGTERM)
+        _signal(pid, signal.SIGTERM)
         if not self._wait_gone(pid, timeout):
             logger.warning("pid %d ignored SIGTERM for %.0fs: killing it", pid, timeout)
-            os.kill(pid, signal.SIGKILL)
+            _signal(pid, signal.SIGKILL)
             if not self._wait_gone(pid, KILL_WAIT_S):
                 raise RuntimeError(f"pid {pid} survived SIGKILL")
         self.pid_file.unlink(missing_ok=True)

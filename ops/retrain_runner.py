@@ -1,82 +1,120 @@
 """The retrain runner: a process of its own that trains on a plan and deploys a winner.
 
-The monitor service launches it with the plan the monitoring pipeline wrote and hands it
-the retrain lock; it always records the outcome and releases the lock, even on failure.
+The monitor service launches it for a monitoring run whose plan is ready. It trains on
+the plan's data artifacts, deploys the new model when promoted, keeps the retrain lease
+renewed while it works, and always records the outcome and releases the lease, even when
+a run fails: then the champion keeps serving and the failing step's own error is kept.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import threading
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from monitoring.policy import RetrainLock, monitor_dir, write_json
+import yaml
+
 from monitoring.retraining import RetrainPlan
+from monitoring.state_store import MonitorStore, RetrainLease
 from ops import runs
 from ops.processes import spawn, zenloop_command
+from zenloop.config import MonitorConfig, load_pipeline_parameter, read_run_config
+from zenloop.paths import data_dir, project_path
 
 logger = logging.getLogger(__name__)
 
-OUTCOME_FILE = "last_retrain.json"
-RUNNER_LOG = "retrain.log"
+RETRAINS_DIR = "retrains"
+RENEWALS_PER_TIMEOUT = 4  # the lease is renewed this often within its timeout
+PLAN_STEP = "plan_retraining"
+# a retraining's run is named after the check that asked for it: the run list reads like a log
+RUN_PREFIX = "retrain-after-"
 
 
-@dataclass
-class RetrainOutcome:
-    plan: str
-    started_at: float
-    finished_at: float
-    promoted: bool
-    deployed_version: str | None
-    summary: str
-
-    def save(self) -> None:
-        write_json(monitor_dir() / OUTCOME_FILE, asdict(self))
-
-    @staticmethod
-    def load() -> dict | None:
-        path = monitor_dir() / OUTCOME_FILE
-        return json.loads(path.read_text()) if path.is_file() else None
-
-
-def launch(plan: RetrainPlan, stale_lock_s: float) -> int:
-    """Start `zenloop retrain --plan …` detached; the lock passes to it."""
-    lock = RetrainLock(stale_lock_s)
-    try:
-        plan_path = Path(str(plan.plan))
-        pid = spawn(
-            zenloop_command("retrain", "--plan", str(plan_path)), plan_path.parent / RUNNER_LOG
-        )
-    except Exception:
-        lock.release()
-        raise
-    lock.hand_to(pid)
-    logger.info("retraining started: pid %d, plan %s", pid, plan.plan)
+def launch(monitoring_run_id: str, monitor_config: Path) -> int:
+    """Start `zenloop retrain` detached for a monitoring run; the lease passes to it."""
+    log = data_dir() / RETRAINS_DIR / f"{monitoring_run_id}.log"
+    pid = spawn(
+        zenloop_command("retrain", "--run", monitoring_run_id, "-c", str(monitor_config)), log
+    )
+    logger.info("retraining started: pid %d, log %s", pid, log)
     return pid
 
 
-def run_plan(plan_path: Path) -> RetrainOutcome:
-    """Train, and deploy when promoted; always record the outcome and release the lock."""
-    plan = json.loads(plan_path.read_text())
-    lock = RetrainLock(plan["stale_lock_s"])
-    started = time.time()
+class LeaseKeeper:
+    """Renews the retrain lease in the background while the retraining runs."""
+
+    def __init__(self, lease: RetrainLease):
+        self.lease = lease
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="retrain-lease", daemon=True)
+
+    def _run(self) -> None:
+        interval = self.lease.timeout_s / RENEWALS_PER_TIMEOUT
+        while not self._stop.wait(interval):
+            if not self.lease.renew(time.time()):
+                logger.error("the retrain lease was lost; another retraining may start")
+                return
+
+    def __enter__(self) -> LeaseKeeper:
+        self.lease.renew(time.time())
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.lease.release()
+
+
+def training_config(plan: RetrainPlan, base: Path, data_ids: dict[str, str], folder: Path) -> Path:
+    """The configured training run, pointed at the plan's data artifacts."""
+    run_config = read_run_config(base)
+    run_config.setdefault("model", {})["name"] = plan.model_name
+    params = run_config.setdefault("parameters", {}).setdefault("config", {})
+    data = {"source": "artifact", "target": plan.target, "task": plan.task}
+    params["data"] = {**data, "artifact_id": data_ids["retrain_train"]}
+    params.setdefault("promotion", {})["recent_data"] = {
+        **data,
+        "artifact_id": data_ids["retrain_recent"],
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "training.yaml"
+    path.write_text(yaml.safe_dump(run_config))
+    return path
+
+
+def run_retrain(monitoring_run_id: str, monitor_config: Path) -> str:
+    """Train, and deploy when promoted; always record the outcome and release the lease."""
+    config = load_pipeline_parameter(monitor_config, "monitor", MonitorConfig)
+    run = runs.get(monitoring_run_id)
+    plan: RetrainPlan = runs.output(run, PLAN_STEP, "retrain_plan")
+    if not plan.ready:
+        return f"nothing to retrain: {plan.reason}"
+    store = MonitorStore(config.log_database_url)
+    lease = RetrainLease(store, config.policy.lease_timeout_s, owner=plan.lease_owner)
+    retrain_id = store.start_retrain(plan.model_name, plan.check_id)
     promoted, version = False, None
-    try:
-        run = runs.train(plan["training_config"])
-        decision = runs.output(run, "promote_candidate", "promotion_decision")
-        promoted, summary = decision.promoted, decision.reason
-        if promoted:
-            runs.deploy(plan["deployment_config"])
-            version = decision.champion_after
-            summary = f"v{version} promoted and deployed: {decision.reason}"
-    except Exception as exc:  # recorded as the outcome: the champion keeps serving
-        logger.exception("retraining failed")
-        summary = f"retraining failed, the champion keeps serving: {exc}"
-    finally:
-        lock.release()
-    outcome = RetrainOutcome(str(plan_path), started, time.time(), promoted, version, summary)
-    outcome.save()
+    with LeaseKeeper(lease):
+        try:
+            data_ids = {
+                name: str(run.steps[PLAN_STEP].outputs[name][0].id)
+                for name in ("retrain_train", "retrain_recent")
+            }
+            folder = data_dir() / RETRAINS_DIR / monitoring_run_id
+            base = project_path(config.retrain.training_config)
+            trained = runs.train(
+                training_config(plan, base, data_ids, folder), f"{RUN_PREFIX}{run.name}"
+            )
+            decision = runs.output(trained, "promote_candidate", "promotion_decision")
+            promoted, summary = decision.promoted, decision.reason
+            if promoted:
+                runs.deploy(project_path(config.retrain.deployment_config))
+                version = decision.champion_after
+                summary = f"v{version} promoted and deployed: {decision.reason}"
+        except Exception as exc:  # recorded as the outcome: the champion keeps serving
+            logger.exception("retraining failed")
+            summary = f"retraining failed, the champion keeps serving: {exc}"
+        store.finish_retrain(retrain_id, promoted, version, summary)
     logger.info("retrain outcome: %s", summary)
-    return outcome
+    return summary

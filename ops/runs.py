@@ -1,7 +1,8 @@
 """The one place that starts pipeline runs and reads their outputs.
 
 The CLI, the monitor service and the retrain runner all run pipelines through here, so a
-run is always started the same way: from a run-config file, on the active stack.
+run is always started the same way: from a run-config file, on the active stack. A
+failed run is reported with its failing steps' own errors, not only "a step failed".
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from zenml.client import Client
+from zenml.enums import ExecutionStatus
 from zenml.models import PipelineRunResponse
 
 from zenloop.config import (
@@ -19,27 +22,65 @@ from zenloop.config import (
 )
 
 
+class RunFailed(RuntimeError):
+    """A pipeline run failed; the message carries the failing steps' errors."""
+
+
 def output(run: PipelineRunResponse, step: str, name: str) -> Any:
     """The loaded value of one step output of a finished run."""
     return run.steps[step].outputs[name][0].load()
 
 
-def train(config_path: Path | str) -> PipelineRunResponse:
+def get(run_id: str) -> PipelineRunResponse:
+    return Client().get_pipeline_run(run_id)
+
+
+def step_errors(run: PipelineRunResponse) -> list[str]:
+    """`step: message` for every failed step of a run."""
+    return [
+        f"{name}: {step.exception_info.message if step.exception_info else 'no message'}"
+        for name, step in run.steps.items()
+        if step.status == ExecutionStatus.FAILED
+    ]
+
+
+def _latest_run(pipeline_name: str) -> PipelineRunResponse | None:
+    pipeline = Client().get_pipeline(pipeline_name)
+    found = Client().list_pipeline_runs(pipeline_id=pipeline.id, sort_by="desc:created", size=1)
+    return found.items[0] if found.items else None
+
+
+def _run(
+    pipeline: Any, config_path: Path | str, run_name: str | None = None
+) -> PipelineRunResponse:
+    options = {"config_path": str(config_path)} | ({"run_name": run_name} if run_name else {})
+    try:
+        return pipeline.with_options(**options)()
+    except Exception as exc:
+        latest = _latest_run(pipeline.name)
+        errors = step_errors(latest) if latest is not None else []
+        if errors:
+            raise RunFailed(f"{pipeline.name} failed: " + "; ".join(errors)) from exc
+        raise
+
+
+def train(config_path: Path | str, run_name: str | None = None) -> PipelineRunResponse:
+    """A training run; `run_name` overrides the config's (retrainings say what caused them)."""
     load_training_config(config_path)  # fail fast, naming the field, before ZenML starts
     from pipelines.training import training_pipeline
 
-    return training_pipeline.with_options(config_path=str(config_path))()
+    return _run(training_pipeline, config_path, run_name)
 
 
 def deploy(config_path: Path | str) -> PipelineRunResponse:
     load_pipeline_parameter(config_path, "deploy", DeploymentConfig)
     from pipelines.deployment import deployment_pipeline
 
-    return deployment_pipeline.with_options(config_path=str(config_path))()
+    return _run(deployment_pipeline, config_path)
 
 
 def monitor(config_path: Path | str) -> PipelineRunResponse:
     load_pipeline_parameter(config_path, "monitor", MonitorConfig)
     from pipelines.monitoring import monitoring_pipeline
 
-    return monitoring_pipeline.with_options(config_path=str(config_path))()
+    return _run(monitoring_pipeline, config_path)

@@ -14,6 +14,7 @@ import uvicorn
 from api.app import CONFIG_ENV
 from api.client import base_url
 from ops.processes import STOP_TIMEOUT_S, BackgroundProcess, zenloop_command
+from ops.stacks import use_stack_tracking
 from zenloop.config import ServingConfig
 from zenloop.paths import data_dir
 
@@ -31,6 +32,9 @@ def service_process(config: ServingConfig) -> BackgroundProcess:
 
 
 def serve_foreground(config: ServingConfig) -> None:
+    """Serve in this process; the registry is the active stack's unless the config names one."""
+    if config.tracking_uri is None:
+        config = config.model_copy(update={"tracking_uri": use_stack_tracking()})
     os.environ[CONFIG_ENV] = config.model_dump_json()
     process = service_process(config)
     process.claim()

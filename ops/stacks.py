@@ -1,94 +1,305 @@
-"""Register and activate ZenML stacks by name; idempotent, so running it twice changes nothing."""
+"""Stacks by name: one file each under configs/stacks/, set up and torn down idempotently.
+
+`up` starts the servers a stack needs (a ZenML server with its dashboard, an MLflow
+tracking server), registers what is missing, and activates the stack; running it twice
+changes nothing. `down` stops what `up` started. Pipelines never change between stacks.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+import socket
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
+import httpx
 import mlflow
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from zenml.client import Client
 from zenml.constants import ENV_ZENML_REPOSITORY_PATH
 from zenml.enums import StackComponentType
-from zenml.exceptions import EntityExistsError
 
-from zenloop.paths import PROJECT_ROOT, local_artifact_root, local_tracking_uri
+from ops.processes import BackgroundProcess
+from zenloop.config import ConfigError, format_validation_error
+from zenloop.paths import PROJECT_ROOT, data_dir
 from zenloop.tracking import ensure_experiment
 
 logger = logging.getLogger(__name__)
 
-EXPERIMENT_NAME = "zenloop"
-LOCAL_STACK = "local"
-TRACKER = "zenloop_mlflow_tracker"
-REGISTRY = "zenloop_mlflow_registry"
-DEFAULT_COMPONENT = "default"
+STACKS_DIR_ENV = "ZENLOOP_STACKS_DIR"  # tests point this at stack files with free ports
+LOCALHOST = "127.0.0.1"
+FALLBACK_STACK = "local"  # what `down` activates instead of a stack it stopped
+MLFLOW_START_TIMEOUT_S = 120.0
+ZENML_START_TIMEOUT_S = 180.0
+ZENML_STOP_TIMEOUT_S = 60.0
+PROBE_TIMEOUT_S = 2.0
+DEFAULT_COMPONENT = "default"  # ZenML's own local orchestrator and artifact store
+
+ComponentKind = Literal["orchestrator", "artifact_store", "experiment_tracker", "model_registry"]
+
+
+class StrictSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ComponentSpec(StrictSpec):
+    name: str
+    flavor: str
+    configuration: dict[str, Any] = Field(default_factory=dict)
+
+
+class SecretValue(StrictSpec):
+    """A secret's value is never in the file: it comes from `env` (or a placeholder)."""
+
+    env: str
+    default: str | None = None
+
+
+class ServerSpec(StrictSpec):
+    port: int = Field(ge=1, le=65535)
+
+
+class MLflowServerSpec(ServerSpec):
+    backend_store: str
+    artifacts: str
+
+
+class ExperimentSpec(StrictSpec):
+    name: str = "zenloop"
+    artifact_root: str | None = None
+
+
+class StackFile(StrictSpec):
+    name: str
+    description: str = ""
+    zenml_server: ServerSpec | None = None
+    mlflow_server: MLflowServerSpec | None = None
+    components: dict[ComponentKind, ComponentSpec]
+    secrets: dict[str, dict[str, SecretValue]] = Field(default_factory=dict)
+    experiment: ExperimentSpec = Field(default_factory=ExperimentSpec)
+
+    @property
+    def mlflow_url(self) -> str | None:
+        return f"http://{LOCALHOST}:{self.mlflow_server.port}" if self.mlflow_server else None
+
+    @property
+    def dashboard_url(self) -> str | None:
+        return f"http://{LOCALHOST}:{self.zenml_server.port}" if self.zenml_server else None
+
+    def render(self, value: Any) -> Any:
+        """Fill `{data_dir}` and `{mlflow_url}`; ZenML's `{{secret.key}}` references stay."""
+        if not isinstance(value, str):
+            return value
+        return value.replace("{data_dir}", str(data_dir())).replace(
+            "{mlflow_url}", self.mlflow_url or ""
+        )
 
 
 @dataclass
 class StackSummary:
     name: str
     tracking_uri: str
-    changed: list[str]
+    dashboard_url: str | None
+    changed: list[str] = field(default_factory=list)
 
 
-def _ensure_component(
-    client: Client, name: str, kind: StackComponentType, configuration: dict, changed: list[str]
-) -> None:
+def stacks_dir() -> Path:
+    return Path(os.environ.get(STACKS_DIR_ENV, PROJECT_ROOT / "configs" / "stacks"))
+
+
+def stack_names() -> list[str]:
+    return sorted(path.stem for path in stacks_dir().glob("*.yaml"))
+
+
+def load_stack_file(name: str) -> StackFile:
+    path = stacks_dir() / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such stack file; stacks are {stack_names()}")
     try:
-        existing = client.get_stack_component(kind, name, allow_name_prefix_match=False)
-    except KeyError:
-        client.create_stack_component(name, "mlflow", kind, configuration)
-        changed.append(f"registered {kind.value} {name}")
-        return
-    if any(existing.configuration.get(k) != v for k, v in configuration.items()):
-        client.update_stack_component(name, kind, configuration=configuration)
-        changed.append(f"updated {kind.value} {name}")
+        stack = StackFile.model_validate(yaml.safe_load(path.read_text()) or {})
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(path))) from exc
+    if stack.name != name:
+        raise ConfigError(f"{path}: name is {stack.name!r}, the file says {name!r}")
+    return stack
 
 
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=PROBE_TIMEOUT_S).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _port_busy(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex((LOCALHOST, port)) == 0
+
+
+# -- the MLflow tracking server -----------------------------------------------------------
+def mlflow_process(spec: MLflowServerSpec) -> BackgroundProcess:
+    stem = f"mlflow-server-{spec.port}"
+    return BackgroundProcess(data_dir() / f"{stem}.pid", data_dir() / f"{stem}.log")
+
+
+def start_mlflow_server(stack: StackFile) -> str | None:
+    """Start the stack's MLflow server unless it runs; what changed, or None."""
+    spec, url = stack.mlflow_server, stack.mlflow_url
+    process = mlflow_process(spec)
+    if process.running_pid() is not None and _answers(f"{url}/health"):
+        return None
+    if _port_busy(spec.port):
+        raise RuntimeError(
+            f"port {spec.port} is busy and it is not this stack's MLflow server: free it or "
+            f"change mlflow_server.port in {stacks_dir() / stack.name}.yaml"
+        )
+    artifacts = Path(stack.render(spec.artifacts))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    backend = stack.render(spec.backend_store)
+    if backend.startswith("sqlite:///"):
+        Path(backend.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", backend,
+        "--serve-artifacts", "--artifacts-destination", str(artifacts),
+        "--host", LOCALHOST, "--port", str(spec.port),
+        "--workers", "1",
+    ]  # fmt: skip
+    # no job-runner processes: this server only tracks and serves artifacts
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    pid = process.start(command, lambda: _answers(f"{url}/health"), MLFLOW_START_TIMEOUT_S, env)
+    return f"started the MLflow server at {url} (pid {pid}, log {process.log_file})"
+
+
+# -- the ZenML server --------------------------------------------------------------------
+def _zenml_server_url() -> str | None:
+    """The server this client is connected to, if it is a local one that answers."""
+    from zenml.zen_server.deploy.deployer import LocalServerDeployer
+
+    server = LocalServerDeployer().get_server() if _has_local_server() else None
+    url = server.status.url if server is not None and server.status else None
+    return url if url and _answers(f"{url}/health") else None
+
+
+def _has_local_server() -> bool:
+    from zenml.zen_server.deploy.deployer import LocalServerDeployer
+    from zenml.zen_server.deploy.exceptions import ServerDeploymentNotFoundError
+
+    try:
+        LocalServerDeployer().get_server()
+    except ServerDeploymentNotFoundError:
+        return False
+    return True
+
+
+def start_zenml_server(stack: StackFile) -> str | None:
+    """Start the local ZenML server (dashboard) and connect this client to it."""
+    from zenml.enums import ServerProviderType
+    from zenml.zen_server.deploy.deployer import LocalServerDeployer
+    from zenml.zen_server.deploy.deployment import LocalServerDeploymentConfig
+
+    expected = stack.dashboard_url
+    deployer = LocalServerDeployer()
+    if _zenml_server_url() == expected:
+        if not deployer.is_connected_to_server():
+            deployer.connect_to_server()
+        return None
+    if _port_busy(stack.zenml_server.port):
+        raise RuntimeError(
+            f"port {stack.zenml_server.port} is busy and it is not this stack's ZenML server: "
+            f"free it or change zenml_server.port in {stacks_dir() / stack.name}.yaml"
+        )
+    config = LocalServerDeploymentConfig(
+        provider=ServerProviderType.DAEMON, port=stack.zenml_server.port, ip_address=LOCALHOST
+    )
+    deployer.deploy_server(config, timeout=int(ZENML_START_TIMEOUT_S))
+    deployer.connect_to_server()
+    if not _answers(f"{expected}/health"):
+        raise RuntimeError(f"the ZenML server did not come up at {expected}")
+    return f"started the ZenML server at {expected} (dashboard)"
+
+
+def stop_zenml_server() -> str | None:
+    from zenml.zen_server.deploy.deployer import LocalServerDeployer
+
+    if not _has_local_server():
+        return None
+    LocalServerDeployer().remove_server(timeout=int(ZENML_STOP_TIMEOUT_S))
+    return "stopped the ZenML server"
+
+
+# -- registration ------------------------------------------------------------------------
 def repository_root() -> Path:
     """The checkout, unless ZENML_REPOSITORY_PATH points ZenML elsewhere (as tests do)."""
     return Path(os.environ.get(ENV_ZENML_REPOSITORY_PATH, PROJECT_ROOT))
 
 
-def stack_up_local() -> StackSummary:
-    """`zenml init` if needed, an MLflow tracker and registry on SQLite, and a `local` stack."""
-    changed: list[str] = []
-    repo_root = repository_root()
-    if not Client.is_repository_directory(repo_root):
-        Client.initialize(root=repo_root)
-        changed.append(f"initialized ZenML repository at {repo_root}")
-    client = Client()
-    tracking_uri = local_tracking_uri()
-    _ensure_component(
-        client,
-        TRACKER,
-        StackComponentType.EXPERIMENT_TRACKER,
-        {"tracking_uri": tracking_uri},
-        changed,
-    )
-    _ensure_component(client, REGISTRY, StackComponentType.MODEL_REGISTRY, {}, changed)
-    components = {
-        StackComponentType.ORCHESTRATOR: DEFAULT_COMPONENT,
-        StackComponentType.ARTIFACT_STORE: DEFAULT_COMPONENT,
-        StackComponentType.EXPERIMENT_TRACKER: TRACKER,
-        StackComponentType.MODEL_REGISTRY: REGISTRY,
-    }
+def _ensure_secret(client: Client, name: str, values: dict[str, SecretValue]) -> str | None:
+    resolved = {}
+    for key, value in values.items():
+        resolved[key] = os.environ.get(value.env, value.default)
+        if resolved[key] is None:
+            raise RuntimeError(f"secret {name}.{key}: set the environment variable {value.env}")
     try:
-        client.create_stack(LOCAL_STACK, components)
-        changed.append(f"registered stack {LOCAL_STACK}")
-    except EntityExistsError:
-        stack = client.get_stack(LOCAL_STACK, allow_name_prefix_match=False)
-        current = {kind: comps[0].name for kind, comps in stack.components.items()}
+        existing = client.get_secret(name, allow_partial_name_match=False)
+    except KeyError:
+        client.create_secret(name, values=resolved)
+        return f"created secret {name}"
+    if existing.secret_values != resolved:
+        client.update_secret(name, add_or_update_values=resolved)
+        return f"updated secret {name}"
+    return None
+
+
+def _ensure_component(
+    client: Client, kind: StackComponentType, spec: ComponentSpec, stack: StackFile
+) -> str | None:
+    configuration = {key: stack.render(value) for key, value in spec.configuration.items()}
+    try:
+        existing = client.get_stack_component(kind, spec.name, allow_name_prefix_match=False)
+    except KeyError:
+        client.create_stack_component(spec.name, spec.flavor, kind, configuration)
+        return f"registered {kind.value} {spec.name}"
+    if spec.name == DEFAULT_COMPONENT:
+        return None  # ZenML's own defaults are used as they are
+    if any(existing.configuration.get(k) != v for k, v in configuration.items()):
+        client.update_stack_component(spec.name, kind, configuration=configuration)
+        return f"updated {kind.value} {spec.name}"
+    return None
+
+
+def _ensure_stack(client: Client, stack: StackFile) -> list[str]:
+    changed = [
+        note
+        for name, values in stack.secrets.items()
+        if (note := _ensure_secret(client, name, values))
+    ]
+    components = {}
+    for kind_name, spec in stack.components.items():
+        kind = StackComponentType(kind_name)
+        if note := _ensure_component(client, kind, spec, stack):
+            changed.append(note)
+        components[kind] = spec.name
+    try:
+        registered = client.get_stack(stack.name, allow_name_prefix_match=False)
+    except KeyError:
+        client.create_stack(stack.name, components)
+        changed.append(f"registered stack {stack.name}")
+    else:
+        current = {kind: comps[0].name for kind, comps in registered.components.items()}
         if current != components:
-            client.update_stack(LOCAL_STACK, component_updates=components)
-            changed.append(f"updated stack {LOCAL_STACK}")
-    if client.active_stack_model.name != LOCAL_STACK:
-        client.activate_stack(LOCAL_STACK)
-        changed.append(f"activated stack {LOCAL_STACK}")
-    mlflow.set_tracking_uri(tracking_uri)
-    ensure_experiment(EXPERIMENT_NAME, local_artifact_root())
-    return StackSummary(LOCAL_STACK, tracking_uri, changed)
+            client.update_stack(stack.name, component_updates=components)
+            changed.append(f"updated stack {stack.name}")
+    if client.active_stack_model.name != stack.name:
+        client.activate_stack(stack.name)
+        changed.append(f"activated stack {stack.name}")
+    return changed
 
 
 def use_stack_tracking() -> str:
@@ -100,3 +311,85 @@ def use_stack_tracking() -> str:
         )
     tracker.configure_mlflow()
     return mlflow.get_tracking_uri()
+
+
+# -- the commands ------------------------------------------------------------------------
+def stack_up(name: str) -> StackSummary:
+    """Start what stack `name` needs, register what is missing, activate it."""
+    stack = load_stack_file(name)
+    changed: list[str] = []
+    repo_root = repository_root()
+    if not Client.is_repository_directory(repo_root):
+        Client.initialize(root=repo_root)
+        changed.append(f"initialized ZenML repository at {repo_root}")
+    if stack.mlflow_server and (note := start_mlflow_server(stack)):
+        changed.append(note)
+    if stack.zenml_server and (note := start_zenml_server(stack)):
+        changed.append(note)
+    changed += _ensure_stack(Client(), stack)
+    tracking_uri = use_stack_tracking()
+    ensure_experiment(stack.experiment.name, stack.render(stack.experiment.artifact_root))
+    return StackSummary(stack.name, tracking_uri, stack.dashboard_url, changed)
+
+
+def stack_down(name: str) -> list[str]:
+    """Stop what `up` started; the fallback stack is activated if this one was active."""
+    stack = load_stack_file(name)
+    stopped = []
+    if stack.zenml_server and (note := stop_zenml_server()):
+        stopped.append(note)
+    if stack.mlflow_server and (pid := mlflow_process(stack.mlflow_server).stop()):
+        stopped.append(f"stopped the MLflow server (pid {pid})")
+    client = Client()
+    if client.active_stack_model.name == stack.name and name != FALLBACK_STACK:
+        try:
+            client.activate_stack(FALLBACK_STACK)
+            stopped.append(f"activated stack {FALLBACK_STACK}")
+        except KeyError:
+            client.activate_stack(DEFAULT_COMPONENT)
+            stopped.append(f"activated stack {DEFAULT_COMPONENT}")
+    return stopped
+
+
+def stack_use(name: str) -> None:
+    """Activate a stack that `up` set up; its servers must be running."""
+    stack = load_stack_file(name)
+    if stack.mlflow_server and not _answers(f"{stack.mlflow_url}/health"):
+        raise RuntimeError(
+            f"the MLflow server of stack {name} is not running: zenloop stack up {name}"
+        )
+    if stack.zenml_server and _zenml_server_url() != stack.dashboard_url:
+        raise RuntimeError(
+            f"the ZenML server of stack {name} is not running: zenloop stack up {name}"
+        )
+    try:
+        Client().activate_stack(name)
+    except KeyError:
+        raise RuntimeError(f"stack {name} is not registered: zenloop stack up {name}") from None
+
+
+@dataclass
+class StackState:
+    name: str
+    description: str
+    registered: bool
+    active: bool
+    servers: dict[str, bool]
+
+
+def stack_states() -> list[StackState]:
+    client = Client()
+    registered = {s.name for s in client.list_stacks(size=100).items}
+    active = client.active_stack_model.name
+    states = []
+    for name in stack_names():
+        stack = load_stack_file(name)
+        servers = {}
+        if stack.zenml_server:
+            servers[f"ZenML {stack.dashboard_url}"] = _answers(f"{stack.dashboard_url}/health")
+        if stack.mlflow_server:
+            servers[f"MLflow {stack.mlflow_url}"] = _answers(f"{stack.mlflow_url}/health")
+        states.append(
+            StackState(name, stack.description, name in registered, name == active, servers)
+        )
+    return states

@@ -11,5 +11,5 @@ def monitoring_pipeline(monitor: MonitorConfig | None = None) -> None:
     monitor = monitor or MonitorConfig()
     window, reference, champion = load_window(monitor)
     check = check_window_drift(window, reference, champion, monitor)
-    decision = decide_retraining(check, monitor)
+    decision = decide_retraining(check, window, monitor)
     plan_retraining(decision, champion, window, monitor)

@@ -4,17 +4,26 @@ from typing import Annotated
 
 import pandas as pd
 from zenml import log_metadata, step
+from zenml.client import Client
 
 from zenloop.config import DataConfig, FeatureConfig, ProfileConfig, SplitConfig
-from zenloop.data.loading import load_frame, source_label, target_column
+from zenloop.data.loading import load_frame, source_label, target_column, validate_frame
 from zenloop.schema import FeatureSchema, infer_schema
 from zenloop.training import split_frame
 
 
 @step(enable_cache=False)
 def load_dataset(data: DataConfig) -> Annotated[pd.DataFrame, "dataset"]:
-    """Never cached: a file may change under the same path."""
-    frame = load_frame(data)
+    """Never cached: a file may change under the same path.
+
+    An artifact source (a retraining's data, written by the monitoring pipeline) is read
+    through the ZenML store, so it reaches any orchestrator.
+    """
+    if data.source == "artifact":
+        frame = Client().get_artifact_version(data.artifact_id).load()
+        validate_frame(frame, data)
+    else:
+        frame = load_frame(data)
     log_metadata(
         {"source": source_label(data), "rows": len(frame), "columns": frame.shape[1]},
         infer_artifact=True,

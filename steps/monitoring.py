@@ -1,6 +1,9 @@
 """Monitoring steps: window -> drift check -> decision -> (maybe) a retraining plan.
 
-The steps start nothing: the monitor service launches the plan.
+The steps start nothing and keep nothing on the machine they run on: the window comes
+from the prediction log's database, the champion from the run's model version, and the
+policy state, the retrain lease and the check history go back to that database. The run
+is tagged with what it found, so the dashboard's run list reads like a log.
 """
 
 import logging
@@ -8,35 +11,27 @@ import time
 from typing import Annotated
 
 import pandas as pd
-from mlflow.tracking import MlflowClient
-from zenml import log_metadata, step
+from zenml import add_tags, get_step_context, log_metadata, step
 
 import materializers  # noqa: F401
 from monitoring.champion import ChampionInfo
 from monitoring.drift import DriftCheck, check_drift
 from monitoring.log_store import PredictionLogStore
-from monitoring.policy import (
-    LAST_CHECK_FILE,
-    LAST_TRIGGER_FILE,
-    Decision,
-    MonitorState,
-    RetrainLock,
-    decide,
-    monitor_dir,
-)
-from monitoring.retraining import RetrainPlan, build_training_sets, recent_labelled, write_plan
-from steps.registry import configure_mlflow, version_artifact
+from monitoring.policy import Decision, decide
+from monitoring.retraining import RetrainPlan, build_training_sets, recent_labelled
+from monitoring.state_store import MonitorStore, RetrainLease
+from steps.hooks import record_failure
+from steps.registry import configure_mlflow, linked_version
 from zenloop.config import MonitorConfig
-from zenloop.tracking import ZENML_VERSION_TAG, load_bundle
+from zenloop.tracking import load_bundle
 
 logger = logging.getLogger(__name__)
 
+LOG_ID_COLUMN = "log_id"
+TAG_NO_DRIFT, TAG_DRIFT, TAG_RETRAIN = "no-drift", "drift", "retrain"
 
-def _champion_artifact(champion: ChampionInfo, name: str) -> pd.DataFrame:
-    return version_artifact(champion.name, champion.zenml_model_version, name)
 
-
-@step(enable_cache=False)
+@step(enable_cache=False, on_failure=record_failure)
 def load_window(
     monitor: MonitorConfig,
 ) -> tuple[
@@ -46,28 +41,26 @@ def load_window(
 ]:
     """The champion's latest logged traffic and its reference sample (never cached)."""
     configure_mlflow()
-    registered = MlflowClient().get_model_version_by_alias(monitor.model_name, monitor.alias)
-    version = str(registered.version)
-    bundle = load_bundle(f"models:/{monitor.model_name}/{version}")
+    version = linked_version(monitor.model_name, monitor.alias)
+    bundle = load_bundle(f"models:/{version.name}/{version.registry_version}")
     champion = ChampionInfo(
-        name=monitor.model_name,
-        version=version,
-        zenml_model_version=registered.tags[ZENML_VERSION_TAG],
+        name=version.name,
+        version=version.registry_version,
+        zenml_model_version=version.zenml_version_id,
         feature_schema=bundle.schema,
         test_metrics=bundle.metrics["test"],
     )
     store = PredictionLogStore(monitor.log_database_url)
     if monitor.window.last_rows is not None:
-        window = store.last_rows(monitor.window.last_rows, version)
+        window = store.last_rows(monitor.window.last_rows, champion.version)
     else:
         now = time.time()
-        window = store.rows_between(now - monitor.window.seconds, now, version)
-    reference = _champion_artifact(champion, "reference_data")
-    log_metadata({"window_rows": len(window), "model_version": version})
-    return window, reference, champion
+        window = store.rows_between(now - monitor.window.seconds, now, champion.version)
+    log_metadata({"window_rows": len(window), "model_version": champion.version})
+    return window, version.artifact("reference_data"), champion
 
 
-@step(enable_cache=False)
+@step(enable_cache=False, on_failure=record_failure)
 def check_window_drift(
     window: pd.DataFrame, reference: pd.DataFrame, champion: ChampionInfo, monitor: MonitorConfig
 ) -> Annotated[DriftCheck, "drift_check"]:
@@ -87,53 +80,76 @@ def check_window_drift(
     return check
 
 
-@step(enable_cache=False)
-def decide_retraining(check: DriftCheck, monitor: MonitorConfig) -> Annotated[Decision, "decision"]:
-    """Every decision, retrain or not, is recorded with its reason."""
-    state = MonitorState.load()
-    lock = RetrainLock(monitor.policy.stale_lock_s)
-    decision = decide(check.report, state, lock, monitor.policy)
-    state.save()
-    (monitor_dir() / LAST_CHECK_FILE).write_text(check.report.model_dump_json(indent=2))
-    if decision.retrain:
-        (monitor_dir() / LAST_TRIGGER_FILE).write_text(check.report.model_dump_json(indent=2))
+@step(enable_cache=False, on_failure=record_failure)
+def decide_retraining(
+    check: DriftCheck, window: pd.DataFrame, monitor: MonitorConfig
+) -> Annotated[Decision, "decision"]:
+    """Every decision, retrain or not, is recorded with its reason, and the run is tagged."""
+    store = MonitorStore(monitor.log_database_url)
+    report = check.report
+    state = store.load_state(report.model_name)
+    ids = window[LOG_ID_COLUMN] if LOG_ID_COLUMN in window else pd.Series(dtype=int)
+    new_rows = int((ids > state.last_log_id).sum())
+    last_log_id = int(ids.max()) if len(ids) else state.last_log_id
+    lease = RetrainLease(store, monitor.policy.lease_timeout_s)
+    decision = decide(report, new_rows, last_log_id, state, lease, monitor.policy)
+    store.save_state(report.model_name, state)
+    decision.check_id = store.record_check(
+        report.model_dump(mode="json"), decision.retrain, decision.reason
+    )
+    tag = TAG_RETRAIN if decision.retrain else TAG_DRIFT if report.drift else TAG_NO_DRIFT
+    add_tags(tags=[tag], run=get_step_context().pipeline_run.id)
     logger.info("monitor decision: %s", decision.reason)
     log_metadata({"decision": decision.model_dump(mode="json")})
     return decision
 
 
-@step(enable_cache=False)
+@step(enable_cache=False, on_failure=record_failure)
 def plan_retraining(
     decision: Decision, champion: ChampionInfo, window: pd.DataFrame, monitor: MonitorConfig
-) -> Annotated[RetrainPlan, "retrain_plan"]:
-    """The data and run configs of a retraining; the retrain lock stays taken for it."""
+) -> tuple[
+    Annotated[RetrainPlan, "retrain_plan"],
+    Annotated[pd.DataFrame, "retrain_train"],
+    Annotated[pd.DataFrame, "retrain_recent"],
+]:
+    """What a retraining learns from, as artifacts; the lease stays taken for it."""
+    empty = window.head(0)  # no rows, but columns: ZenML describes it for the dashboard
+    base = {"model_name": champion.name, "check_id": decision.check_id}
     if not decision.retrain:
-        return RetrainPlan(reason=decision.reason)
-    lock = RetrainLock(monitor.policy.stale_lock_s)
+        return RetrainPlan(ready=False, reason=decision.reason, **base), empty, empty
+    lease = RetrainLease(
+        MonitorStore(monitor.log_database_url),
+        monitor.policy.lease_timeout_s,
+        owner=decision.lease_owner,
+    )
     try:
         schema = champion.feature_schema
         store = PredictionLogStore(monitor.log_database_url)
         logged = store.labelled_rows(since=(window["logged_at"].min() if len(window) else 0.0))
         recent, source = recent_labelled(logged, schema, monitor.retrain)
         if len(recent) < monitor.retrain.min_labelled_rows:
-            lock.release()
-            return RetrainPlan(reason=f"drift, but no data to retrain on: {source}")
-        champion_train = _champion_artifact(champion, "train")
+            lease.release()
+            reason = f"drift, but no data to retrain on: {source}"
+            return RetrainPlan(ready=False, reason=reason, **base), empty, empty
+        champion_train = linked_version(champion.name, monitor.alias, champion.version).artifact(
+            "train"
+        )
         train, holdout = build_training_sets(
             champion_train, recent, schema, monitor.retrain, seed=0
         )
-        plan = write_plan(
-            train, holdout, schema, monitor.retrain, champion.name, monitor.policy.stale_lock_s
-        )
     except Exception:
-        lock.release()
+        lease.release()
         raise
-    retrain_plan = RetrainPlan(
+    plan = RetrainPlan(
+        ready=True,
         reason=decision.reason,
-        plan=str(plan),
+        target=schema.target,
+        task=schema.task,
+        lease_owner=decision.lease_owner,
         recent_source=source,
         training_rows=len(train),
         recent_rows=len(holdout),
+        **base,
     )
-    log_metadata({"retrain_plan": retrain_plan.model_dump(mode="json")})
-    return retrain_plan
+    log_metadata({"retrain_plan": plan.model_dump(mode="json")})
+    return plan, train, holdout

@@ -3,6 +3,7 @@
 from typing import Annotated
 from uuid import UUID
 
+import mlflow
 import pandas as pd
 import zenml
 from mlflow.tracking import MlflowClient
@@ -26,9 +27,15 @@ from zenloop.tracking import (
 
 
 def _register(name: str, model_uri: str, run_id: str, description: str) -> str:
+    """Register the logged model in the stack's MLflow registry, tagged with its ZenML run.
+
+    Through MLflow's own `register_model`: it names the logged model the source comes
+    from, which a tracking server requires (ZenML's registry wrapper does not).
+    """
     registry = Client().active_stack.model_registry
     if registry is None:
         raise RuntimeError("the active stack has no model registry: run `zenloop stack up local`")
+    registry.configure_mlflow()
     context = get_step_context()
     metadata = ModelRegistryModelMetadata(
         zenml_version=zenml.__version__,
@@ -38,9 +45,9 @@ def _register(name: str, model_uri: str, run_id: str, description: str) -> str:
         zenml_step_name=context.step_run.name,
         mlflow_run_id=run_id,
     )
-    registered = registry.register_model_version(
-        name=name, model_source_uri=model_uri, description=description, metadata=metadata
-    )
+    tags = {k: str(v) for k, v in metadata.model_dump(exclude_none=True).items()}
+    registered = mlflow.register_model(model_uri, name, tags=tags)
+    MlflowClient().update_model_version(name, registered.version, description=description)
     return str(registered.version)
 
 

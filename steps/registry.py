@@ -1,11 +1,17 @@
 """What steps share to reach the model registry and the ZenML model versions linked to it."""
 
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from mlflow.tracking import MlflowClient
+from zenml import get_step_context
 from zenml.client import Client
+from zenml.exceptions import StepContextError
 
 from zenloop.tracking import ZENML_VERSION_TAG
+
+PROMOTION_METADATA = "promotion"  # the training run's decision, on its model version
 
 
 def configure_mlflow() -> None:
@@ -16,9 +22,51 @@ def configure_mlflow() -> None:
     registry.configure_mlflow()
 
 
-def version_artifact(name: str, zenml_version_id: str | None, artifact: str) -> Any:
-    """An artifact of the ZenML model version that a registry version is tagged with."""
-    if zenml_version_id is None:
-        raise RuntimeError(f"{name}: the registry version has no {ZENML_VERSION_TAG} tag")
-    version = Client().get_model_version(name, UUID(zenml_version_id))
-    return version.get_artifact(artifact).load()
+@dataclass(frozen=True)
+class LinkedVersion:
+    """A registry version and the ZenML model version it was trained as."""
+
+    name: str
+    registry_version: str
+    zenml_version_id: str
+
+    def artifact(self, artifact: str) -> Any:
+        """An artifact of the ZenML model version (its test split, reference sample, …)."""
+        version = Client().get_model_version(self.name, UUID(self.zenml_version_id))
+        return version.get_artifact(artifact).load()
+
+
+def _run_model():
+    """The run's ZenML model version (`model:` in the run config), or None."""
+    try:
+        return get_step_context().model
+    except StepContextError:
+        return None
+
+
+def linked_version(name: str, alias: str, pinned: str | None = None) -> LinkedVersion:
+    """The version a deployment or monitoring run acts on.
+
+    A pinned registry version wins. Otherwise, with `model:` in the run config (the Model
+    Control Plane: e.g. `{name: zenloop, version: production}`), the run's model version
+    decides and the run is listed under it; without it, the registry alias decides.
+    """
+    client = MlflowClient()
+    model = _run_model() if pinned is None else None
+    if model is not None:
+        promotion = model.run_metadata.get(PROMOTION_METADATA) or {}
+        registered = promotion.get("registered_version")
+        if registered is None:
+            raise RuntimeError(
+                f"ZenML model {model.name} version {model.number} ({model.stage}) was never "
+                "registered: its training run promoted nothing"
+            )
+        return LinkedVersion(model.name, str(registered), str(model.id))
+    if pinned is not None:
+        registered = client.get_model_version(name, pinned)
+    else:
+        registered = client.get_model_version_by_alias(name, alias)
+    zenml_id = (registered.tags or {}).get(ZENML_VERSION_TAG)
+    if zenml_id is None:
+        raise RuntimeError(f"{name} v{registered.version} has no {ZENML_VERSION_TAG} tag")
+    return LinkedVersion(name, str(registered.version), zenml_id)

@@ -12,9 +12,12 @@ RUN_TIMEOUT = 600
 MODEL = "zenloop"
 
 
-def run_command(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+def run_command(
+    *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """A real command, in this session's stores unless `env` points elsewhere."""
     result = subprocess.run(
-        args, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=os.environ.copy()
+        args, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env or os.environ.copy()
     )
     if check:
         assert result.returncode == 0, (
@@ -30,11 +33,11 @@ def run_config(path: Path, config: dict, model: str = MODEL, key: str = "config"
         "settings": {"experiment_tracker": {"experiment_name": "zenloop"}},
         "parameters": {key: config},
     }
-    if key != "config":  # only the training pipeline has a model and an experiment tracker
-        content = {"parameters": {key: config}}
+    if key != "config":  # deployment and monitoring act on the model's production version
+        content = {"model": {"name": model, "version": "production"}, "parameters": {key: config}}
     path.write_text(yaml.safe_dump(content))
     return path
 
 
-def stack_up() -> subprocess.CompletedProcess:
-    return run_command(str(BIN / "zenloop"), "stack", "up", "local")
+def stack_up(name: str = "local", env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return run_command(str(BIN / "zenloop"), "stack", "up", name, env=env)

@@ -33,7 +33,7 @@ def test_deploy_hands_over_to_the_service_and_a_failed_check_leaves_it_untouched
             }
         )
     )
-    deploy = {"model_name": MODEL, "serving_config": str(serving), "latency_samples": 50}
+    deploy = {"model_name": MODEL, "service_url": f"http://127.0.0.1:{port}", "latency_samples": 50}
     url = f"http://127.0.0.1:{port}"
     try:
         run_command(str(BIN / "zenloop"), "serve", "--detach", "-c", str(serving))
@@ -45,7 +45,7 @@ def test_deploy_hands_over_to_the_service_and_a_failed_check_leaves_it_untouched
             "run",
             "pipelines.deployment.deployment_pipeline",
             "-c",
-            str(run_config(tmp_path / "d.yaml", deploy, key="deploy")),
+            str(run_config(tmp_path / "d.yaml", deploy, MODEL, key="deploy")),
         )
         assert httpx.get(f"{url}/ready").json() == {"status": "ready", "model_version": "1"}
         row = {
@@ -71,7 +71,9 @@ def test_deploy_hands_over_to_the_service_and_a_failed_check_leaves_it_untouched
             str(BIN / "zenloop"),
             "deploy",
             "-c",
-            str(run_config(tmp_path / "d2.yaml", impossible, key="deploy")),
+            str(run_config(tmp_path / "d2.yaml", impossible, MODEL, key="deploy")),
+            "--serving-config",
+            str(serving),
             check=False,
         )
         assert refused.returncode != 0

@@ -1,16 +1,20 @@
-"""The trigger policy: minimum window, consecutive windows, cooldown, one retrain in flight."""
+"""The trigger policy and the retrain lease, on a real database (SQLite in WAL mode)."""
 
-import json
 import subprocess
 import sys
 import threading
 import time
 
 from monitoring.drift import DriftReport
-from monitoring.policy import MonitorState, RetrainLock, decide
+from monitoring.policy import decide
+from monitoring.state_store import MonitorStore, PolicyState, RetrainLease
 from zenloop.config import PolicyConfig
 
-POLICY = PolicyConfig(min_window_rows=500, consecutive_windows=2, cooldown_s=60, stale_lock_s=30)
+POLICY = PolicyConfig(
+    min_window_rows=500, min_new_rows=100, consecutive_windows=2, cooldown_s=60, lease_timeout_s=30
+)
+DECIDERS = 16
+NEW = 1_000  # new rows in a window that counts
 
 
 def _report(drift: bool, rows: int = 2_000) -> DriftReport:
@@ -34,71 +38,126 @@ def _report(drift: bool, rows: int = 2_000) -> DriftReport:
     )
 
 
-def _lock(tmp_path, stale_after: float = POLICY.stale_lock_s) -> RetrainLock:
-    return RetrainLock(stale_after, tmp_path / "retrain.lock")
+def _store(tmp_path) -> MonitorStore:
+    return MonitorStore(f"sqlite:///{tmp_path / 'log.db'}")
+
+
+class Checks:
+    """Successive windows of fresh rows, as the monitoring step would see them."""
+
+    def __init__(self, tmp_path, policy: PolicyConfig = POLICY):
+        self.store = _store(tmp_path)
+        self.state = PolicyState()
+        self.lease = RetrainLease(self.store, policy.lease_timeout_s)
+        self.policy = policy
+        self.last_id = 0
+
+    def check(self, drift: bool, rows: int = 2_000, new_rows: int = NEW):
+        self.last_id += new_rows
+        return decide(
+            _report(drift, rows), new_rows, self.last_id, self.state, self.lease, self.policy
+        )
 
 
 def test_small_windows_never_trigger(tmp_path):
-    state, lock = MonitorState(), _lock(tmp_path)
+    checks = Checks(tmp_path)
     for _ in range(5):
-        decision = decide(_report(True, rows=499), state, lock, POLICY)
+        decision = checks.check(True, rows=499)
         assert not decision.retrain and "below min_window_rows" in decision.reason
 
 
 def test_consecutive_rule_and_reset(tmp_path):
-    state, lock = MonitorState(), _lock(tmp_path)
-    assert "1/2 consecutive" in decide(_report(True), state, lock, POLICY).reason
-    assert not decide(_report(False), state, lock, POLICY).retrain  # resets the count
-    assert "1/2 consecutive" in decide(_report(True), state, lock, POLICY).reason
-    assert decide(_report(True), state, lock, POLICY).retrain
-    assert len(state.history) == 4
+    checks = Checks(tmp_path)
+    assert "1/2 consecutive" in checks.check(True).reason
+    assert not checks.check(False).retrain  # resets the count
+    assert "1/2 consecutive" in checks.check(True).reason
+    assert checks.check(True).retrain
+
+
+def test_the_same_window_is_not_counted_twice(tmp_path):
+    checks = Checks(tmp_path)
+    assert "1/2 consecutive" in checks.check(True).reason
+    again = checks.check(True, new_rows=0)  # a backstop check after a burst and silence
+    assert not again.retrain and "same window is not counted twice" in again.reason
+    assert checks.state.consecutive_drifted == 1, "neither counted nor reset"
+    assert checks.check(True).retrain, "a window with new rows counts again"
 
 
 def test_cooldown_after_a_retrain(tmp_path):
-    state, lock = MonitorState(), _lock(tmp_path)
     policy = POLICY.model_copy(update={"consecutive_windows": 1})
-    assert decide(_report(True), state, lock, policy).retrain
-    lock.release()
-    cooled = decide(_report(True), state, lock, policy)
+    checks = Checks(tmp_path, policy)
+    assert checks.check(True).retrain
+    checks.lease.release()
+    cooled = checks.check(True)
     assert not cooled.retrain and "cooling down" in cooled.reason
-    state.last_retrain_at -= policy.cooldown_s + 1
-    assert decide(_report(True), state, lock, policy).retrain
+    checks.state.last_retrain_at -= policy.cooldown_s + 1
+    assert checks.check(True).retrain
 
 
-def test_single_flight_under_concurrent_events(tmp_path):
+def test_single_flight_under_concurrent_deciders(tmp_path):
     policy = POLICY.model_copy(update={"consecutive_windows": 1, "cooldown_s": 0})
-    barrier = threading.Barrier(16)
+    _store(tmp_path)  # tables exist before the race
+    barrier = threading.Barrier(DECIDERS)
     results = []
 
     def monitor_instance():
-        state = MonitorState()  # as separate monitor processes would have
+        store = _store(tmp_path)  # as separate monitor processes would have
+        lease = RetrainLease(store, policy.lease_timeout_s)
         barrier.wait()
-        results.append(decide(_report(True), state, _lock(tmp_path), policy).retrain)
+        results.append(decide(_report(True), NEW, NEW, PolicyState(), lease, policy).retrain)
 
-    threads = [threading.Thread(target=monitor_instance) for _ in range(16)]
+    threads = [threading.Thread(target=monitor_instance) for _ in range(DECIDERS)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(10)
+        t.join(30)
     assert sum(results) == 1, results
 
 
-def test_lock_of_a_dead_process_or_too_old_is_recovered(tmp_path):
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
-    )
-    lock = _lock(tmp_path)
-    lock.path.write_text(json.dumps({"pid": int(dead.stdout), "since": time.time()}))
-    assert lock.acquire(time.time(), "after a crash"), "a dead holder's lock must be taken over"
-    lock.release()
-    lock.path.write_text(json.dumps({"pid": 1, "since": time.time() - POLICY.stale_lock_s - 1}))
-    assert lock.acquire(time.time(), "stale"), "a lock older than stale_lock_s is taken over"
-    assert not _lock(tmp_path).acquire(time.time(), "second"), "a live, fresh lock holds"
+ACQUIRE = """
+import sys, time
+from monitoring.state_store import MonitorStore, RetrainLease
+lease = RetrainLease(MonitorStore(sys.argv[1]), 30)
+start = float(sys.argv[2])
+while time.time() < start:
+    time.sleep(0.001)
+print(int(lease.acquire(time.time(), "race")))
+"""
+
+
+def test_exactly_one_of_many_processes_takes_the_lease(tmp_path):
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    _store(tmp_path)
+    start = time.time() + 3.0  # every process is up and waiting by then
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", ACQUIRE, url, str(start)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(8)
+    ]
+    won = [int(p.communicate(timeout=60)[0].strip()) for p in processes]
+    assert sum(won) == 1, won
+
+
+def test_a_stale_lease_is_taken_over_and_a_renewed_one_never(tmp_path):
+    store = _store(tmp_path)
+    holder = RetrainLease(store, timeout_s=30)
+    other = RetrainLease(store, timeout_s=30)
+    now = time.time()
+    assert holder.acquire(now - 3_600, "a retraining that runs for an hour")
+    for minutes in range(1, 61):  # it keeps renewing: never taken, however long it runs
+        holder.renew(now - 3_600 + minutes * 60)
+    assert not other.acquire(now, "another"), "a live, renewed lease holds"
+    assert holder.holder()["owner"] == holder.owner
+    assert other.acquire(now + 31, "after the holder went silent"), "a stale lease is taken over"
+    assert not holder.renew(now + 32), "the old holder learns it lost the lease"
+    holder.release()  # not the owner any more: changes nothing
+    assert other.holder()["owner"] == other.owner
 
 
 def test_state_survives_a_restart(tmp_path):
-    state = MonitorState()
-    decide(_report(True), state, _lock(tmp_path), POLICY)
-    state.save(tmp_path / "state.json")
-    restored = MonitorState.load(tmp_path / "state.json")
-    assert restored.consecutive_drifted == 1 and len(restored.history) == 1
+    checks = Checks(tmp_path)
+    checks.check(True)
+    checks.store.save_state("m", checks.state)
+    restored = _store(tmp_path).load_state("m")
+    assert restored.consecutive_drifted == 1 and restored.last_log_id == NEW

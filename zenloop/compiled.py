@@ -28,7 +28,9 @@ Rows = Sequence[dict[str, Any]]
 Block = Callable[[Rows], np.ndarray]
 UNKNOWN_PROBE = "\x00zenloop-unseen-category\x00"
 NAN = float("nan")
-FOREST_OWN_PREDICT_ROWS = 256  # from here on, the forest's own (parallel) predict is faster
+# From here on, a model's own parallel predict is faster; below it, one thread is: thread
+# start-up and OpenMP barriers cost milliseconds per call on a busy machine.
+PARALLEL_PREDICT_ROWS = 256
 
 
 def _floats(rows: Rows, columns: list[str]) -> np.ndarray:
@@ -215,6 +217,10 @@ class CompiledModel:
         self._booster = (
             self._estimator.get_booster() if isinstance(self._estimator, XGBModel) else None
         )
+        self._booster_one_thread = None
+        if self._booster is not None:
+            self._booster_one_thread = self._booster.copy()
+            self._booster_one_thread.set_param({"nthread": 1})
         self.classes = list(self.schema.classes or [])
 
     def transform(self, rows: Rows) -> np.ndarray:
@@ -226,11 +232,13 @@ class CompiledModel:
     def _scores(self, X: np.ndarray) -> np.ndarray:
         """Regression values, or class probabilities of shape (n, k)."""
         if self._booster is not None:
-            raw = np.asarray(self._booster.inplace_predict(X, validate_features=False))
+            small = len(X) < PARALLEL_PREDICT_ROWS
+            booster = self._booster_one_thread if small else self._booster
+            raw = np.asarray(booster.inplace_predict(X, validate_features=False))
             if not self.classes:
                 return raw.reshape(len(X))
             return np.column_stack([1 - raw, raw]) if raw.ndim == 1 else raw
-        if self._forest is not None and len(X) < FOREST_OWN_PREDICT_ROWS:
+        if self._forest is not None and len(X) < PARALLEL_PREDICT_ROWS:
             scores = self._forest.predict(X)
             return scores[:, 0] if not self.classes else scores
         if not self.classes:

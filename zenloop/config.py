@@ -42,8 +42,13 @@ class ColumnRole(StrEnum):
 class DataConfig(StrictModel):
     """Where the rows come from: the embedded generator or a user's CSV/Parquet file."""
 
-    source: Literal["generator", "file"] = "generator"
-    path: str | None = None
+    source: Literal["generator", "file", "artifact"] = "generator"
+    path: str | None = Field(
+        default=None, description="a local path or an fsspec URI (s3://, gs://, https://)"
+    )
+    artifact_id: str | None = Field(
+        default=None, description="with source 'artifact': a ZenML artifact version id"
+    )
     target: str | None = Field(
         default=None,
         description="Target column; the generator defaults to order_total or is_returned.",
@@ -56,11 +61,13 @@ class DataConfig(StrictModel):
     max_missing_fraction: float = Field(default=0.6, gt=0.0, le=1.0)
 
     @model_validator(mode="after")
-    def _file_needs_path_and_target(self) -> DataConfig:
+    def _sources_need_their_fields(self) -> DataConfig:
         if self.source == "file" and not self.path:
             raise ValueError("data.path is required when data.source is 'file'")
-        if self.source == "file" and not self.target:
-            raise ValueError("data.target is required when data.source is 'file'")
+        if self.source == "artifact" and not self.artifact_id:
+            raise ValueError("data.artifact_id is required when data.source is 'artifact'")
+        if self.source != "generator" and not self.target:
+            raise ValueError(f"data.target is required when data.source is '{self.source}'")
         return self
 
 
@@ -252,7 +259,9 @@ class ServingConfig(StrictModel):
         default=True,
         description="hot-reload only versions the deployment pipeline validated",
     )
-    tracking_uri: str | None = Field(default=None, description="default: the local SQLite store")
+    tracking_uri: str | None = Field(
+        default=None, description="the MLflow registry; default: the active stack's"
+    )
     log: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
     events: EventConfig = Field(default_factory=lambda: EventConfig())
 
@@ -275,7 +284,12 @@ class DeploymentConfig(StrictModel):
     version: str | None = Field(
         default=None, description="deploy this version instead of the alias"
     )
-    serving_config: str = Field(default="configs/serving.yaml", description="the service's config")
+    service_url: str = Field(
+        default="http://127.0.0.1:8000", description="the service the version is handed to"
+    )
+    handover_timeout_s: float = Field(
+        default=120.0, gt=0.0, description="retries with back-off until this deadline"
+    )
     holdout_rows: int = Field(default=500, ge=10)
     latency_samples: int = Field(default=200, ge=10)
     max_p50_latency_ms: float = Field(
@@ -320,9 +334,16 @@ class DriftConfig(StrictModel):
 
 class PolicyConfig(StrictModel):
     min_window_rows: int = Field(default=500, ge=1)
+    min_new_rows: int = Field(
+        default=100, ge=1, description="rows logged since the last check for a window to count"
+    )
     consecutive_windows: int = Field(default=2, ge=1)
     cooldown_s: float = Field(default=300.0, ge=0.0)
-    stale_lock_s: float = Field(default=1_800.0, gt=0.0)
+    lease_timeout_s: float = Field(
+        default=300.0,
+        gt=0.0,
+        description="a retrain lease not renewed for this long may be taken over",
+    )
 
 
 class RetrainConfig(StrictModel):

@@ -45,12 +45,17 @@ BOARD_TABLE = "candidates.json"  # MLflow's table artifact, shown in its artifac
 COMPARISON_PNG = "train_vs_test.png"
 
 
-def ensure_experiment(name: str, artifact_root: str) -> str:
-    """Create the experiment with an explicit artifact root, never MLflow's ./mlruns."""
+def ensure_experiment(name: str, artifact_root: str | None) -> str:
+    """Create the experiment once; on a local store with an explicit artifact root.
+
+    A local store would otherwise put artifacts in ./mlruns; a tracking server chooses
+    its own root (artifacts it serves over HTTP), so `artifact_root` is None there.
+    """
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    return mlflow.create_experiment(name, artifact_location=f"{artifact_root}/{name}")
+    location = f"{artifact_root}/{name}" if artifact_root else None
+    return mlflow.create_experiment(name, artifact_location=location)
 
 
 def log_candidate(result: CandidateResult, bundle: ModelBundle) -> None:

@@ -13,13 +13,20 @@ DEFAULT_SCENARIO = "promotion_season"
 
 @click.command()
 @click.option(
+    "--stack",
+    "stack_name",
+    default="local",
+    show_default=True,
+    help="the stack to run on (configs/stacks/NAME.yaml)",
+)
+@click.option(
     "--scenario",
     type=click.Choice(sorted(SCENARIOS)),
     default=DEFAULT_SCENARIO,
     show_default=True,
     help="the drift the replayed traffic brings",
 )
-def demo(scenario: str) -> None:
+def demo(stack_name: str, scenario: str) -> None:
     """Run the whole loop on the embedded data.
 
     Stack up, train, deploy, serve, watch; then normal traffic, drift, retraining and
@@ -28,10 +35,11 @@ def demo(scenario: str) -> None:
     from ops import demo as driver
     from ops import monitor_service, runs, service
     from ops.cli.champion import print_champion
-    from ops.stacks import stack_up_local, use_stack_tracking
-    from zenloop.config import load_serving_config
+    from ops.stacks import stack_up, use_stack_tracking
+    from zenloop.config import MonitorConfig, load_pipeline_parameter, load_serving_config
 
-    for line in stack_up_local().changed or ["stack 'local' is set up"]:
+    stack = stack_up(stack_name)
+    for line in stack.changed or [f"stack '{stack_name}' is set up"]:
         click.echo(f"  {line}")
     click.echo(f"training run: {runs.train(TRAINING_CONFIG).status}")
     print_champion(DEFAULT_MODEL_NAME)
@@ -46,7 +54,8 @@ def demo(scenario: str) -> None:
     try:
         monitor_service.start_background(MONITORING_CONFIG)
         click.echo(f"\nReplaying normal traffic, then '{scenario}' drift, until a new model serves")
-        summary = driver.run_loop(url, scenario)
+        monitor_config = load_pipeline_parameter(MONITORING_CONFIG, "monitor", MonitorConfig)
+        summary = driver.run_loop(url, scenario, monitor_config.log_database_url)
         click.echo("\nLoop summary:")
         click.echo("  " + driver.format_summary(summary).replace("\n", "\n  "))
     finally:
@@ -57,7 +66,13 @@ def demo(scenario: str) -> None:
                 click.echo(f"could not stop the {name}: {exc}", err=True)
         click.echo("\nstopped the monitor and the service this demo started")
     click.echo("\nWhere to look:")
-    click.echo(f"  MLflow UI:        mlflow ui --backend-store-uri {use_stack_tracking()}")
-    click.echo("  ZenML dashboard:  zenml login --local   (then open http://127.0.0.1:8237)")
+    tracking = use_stack_tracking()
+    if tracking.startswith("http"):
+        click.echo(f"  MLflow UI:        {tracking}")
+        click.echo(f"  ZenML dashboard:  {stack.dashboard_url}")
+        click.echo(f"  Stop the servers: zenloop stack down {stack_name}")
+    else:
+        click.echo(f"  MLflow UI:        mlflow ui --backend-store-uri {tracking}")
+        click.echo("  ZenML dashboard:  zenml login --local   (then open http://127.0.0.1:8237)")
     click.echo(f"  Model versions:   zenml model version list --model={DEFAULT_MODEL_NAME}")
     click.echo("  Run it yourself:  zenloop serve --detach; zenloop monitor --watch --detach")

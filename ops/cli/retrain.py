@@ -6,20 +6,18 @@ from pathlib import Path
 
 import click
 
+from ops.cli.options import MONITORING_CONFIG, config_option
+
 
 @click.command()
-@click.option(
-    "--plan",
-    "plan_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="plan.json written by the monitoring pipeline",
-)
-def retrain(plan_path: Path) -> None:
+@click.option("--run", "run_id", required=True, help="the monitoring run that planned it")
+@config_option(MONITORING_CONFIG, "monitoring run configuration")
+def retrain(run_id: str, config_path: Path) -> None:
     """Run a retraining plan (the monitor starts this).
 
-    Trains on the plan's data and deploys the new model when it is promoted.
+    Trains on the data the monitoring run planned and deploys the new model when it is
+    promoted; the outcome is recorded in the monitor's history either way.
     """
-    from ops.retrain_runner import run_plan
+    from ops.retrain_runner import run_retrain
 
-    click.echo(run_plan(plan_path).summary)
+    click.echo(run_retrain(run_id, config_path))

@@ -7,8 +7,10 @@ wrong, raised before anything is trained or registered.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from pathlib import PurePosixPath
+from urllib.parse import urlparse
 
+import fsspec
 import pandas as pd
 
 from zenloop.config import DataConfig
@@ -26,6 +28,8 @@ class DataValidationError(ValueError):
 def source_label(config: DataConfig) -> str:
     if config.source == "file":
         return str(config.path)
+    if config.source == "artifact":
+        return f"artifact {config.artifact_id}"
     scenario = f", scenario={config.scenario}@{config.scenario_strength}" if config.scenario else ""
     return f"generator(n_rows={config.n_rows}, seed={config.seed}{scenario})"
 
@@ -44,18 +48,38 @@ def read_frame(config: DataConfig) -> pd.DataFrame:
         )
         other_target = {REGRESSION_TARGET, CLASSIFICATION_TARGET} - {target_column(config)}
         return frame.drop(columns=list(other_target))
-    path = Path(str(config.path))
-    reader = READERS.get(path.suffix.lower())
+    if config.source == "artifact":
+        raise DataValidationError(
+            f"{source_label(config)}: artifacts are read by the pipeline's load step"
+        )
+    return read_file(str(config.path))
+
+
+def read_file(path: str) -> pd.DataFrame:
+    """A CSV or Parquet file from a local path or any fsspec URI (s3://, gs://, https://)."""
+    suffix = PurePosixPath(urlparse(path).path).suffix.lower()
+    reader = READERS.get(suffix)
     if reader is None:
         raise DataValidationError(
-            f"{path}: unsupported file type {path.suffix!r}; use one of {sorted(READERS)}"
+            f"{path}: unsupported file type {suffix!r}; use one of {sorted(READERS)}"
         )
-    if not path.is_file():
+    try:
+        fs, location = fsspec.core.url_to_fs(path)
+        exists = fs.exists(location)
+        size = fs.size(location) if exists else 0
+    except ImportError as exc:  # e.g. s3:// without s3fs installed
+        raise DataValidationError(f"{path}: cannot be opened here ({exc})") from exc
+    except Exception as exc:  # unreachable host, refused credentials, bad URI
+        raise DataValidationError(
+            f"{path}: cannot be reached ({type(exc).__name__}: {exc})"
+        ) from exc
+    if not exists:
         raise DataValidationError(f"{path}: file not found")
-    if path.stat().st_size == 0:
+    if size == 0:
         raise DataValidationError(f"{path}: file is empty")
     try:
-        frame = reader(path)
+        with fs.open(location, "rb") as handle:
+            frame = reader(handle)
     except Exception as exc:  # any parser failure is the file's fault, reported as such
         raise DataValidationError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from exc
     logger.info("Read %d rows x %d columns from %s", len(frame), frame.shape[1], path)

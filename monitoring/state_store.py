@@ -1,0 +1,227 @@
+"""The monitor's durable records, in the prediction log's own database.
+
+Every drift check, the policy's state, the retrain lease and every retraining outcome
+live beside the logged predictions, so they survive restarts, are shared by every
+process that reaches the database (PostgreSQL on a team's stack), and tie nothing to the
+machine a step runs on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+from uuid import uuid4
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from monitoring.log_store import make_engine
+
+LEASE_NAME = "retrain"
+OWNER_LENGTH = 64
+NAME_LENGTH = 128
+
+metadata = sa.MetaData()
+checks = sa.Table(
+    "monitor_checks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("checked_at", sa.Float, nullable=False, index=True),
+    sa.Column("model_name", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("model_version", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("window_rows", sa.Integer, nullable=False),
+    sa.Column("new_rows", sa.Integer, nullable=False),
+    sa.Column("drifted_share", sa.Float, nullable=False),
+    sa.Column("drift", sa.Boolean, nullable=False),
+    sa.Column("retrain", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("report", sa.Text, nullable=False),
+)
+policy_state = sa.Table(
+    "monitor_state",
+    metadata,
+    sa.Column("model_name", sa.String(NAME_LENGTH), primary_key=True),
+    sa.Column("consecutive_drifted", sa.Integer, nullable=False),
+    sa.Column("last_retrain_at", sa.Float, nullable=True),
+    sa.Column("last_log_id", sa.Integer, nullable=False),
+)
+leases = sa.Table(
+    "monitor_leases",
+    metadata,
+    sa.Column("name", sa.String(NAME_LENGTH), primary_key=True),
+    sa.Column("owner", sa.String(OWNER_LENGTH), nullable=True),
+    sa.Column("purpose", sa.Text, nullable=True),
+    sa.Column("acquired_at", sa.Float, nullable=True),
+    sa.Column("renewed_at", sa.Float, nullable=True),
+)
+retrains = sa.Table(
+    "monitor_retrains",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_name", sa.String(NAME_LENGTH), nullable=False),
+    sa.Column("check_id", sa.Integer, nullable=True),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Column("promoted", sa.Boolean, nullable=True),
+    sa.Column("deployed_version", sa.String(NAME_LENGTH), nullable=True),
+    sa.Column("summary", sa.Text, nullable=True),
+)
+
+
+@dataclass
+class PolicyState:
+    """What the trigger policy remembers between checks."""
+
+    consecutive_drifted: int = 0
+    last_retrain_at: float | None = None
+    last_log_id: int = 0
+
+
+class MonitorStore:
+    """Checks, policy state, the retrain lease and retraining outcomes of one database."""
+
+    def __init__(self, url: str | None = None):
+        self.engine = make_engine(url)
+        metadata.create_all(self.engine)
+
+    # -- policy state -------------------------------------------------------------------
+    def load_state(self, model_name: str) -> PolicyState:
+        query = sa.select(policy_state).where(policy_state.c.model_name == model_name)
+        with self.engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+        if row is None:
+            return PolicyState()
+        return PolicyState(row["consecutive_drifted"], row["last_retrain_at"], row["last_log_id"])
+
+    def save_state(self, model_name: str, state: PolicyState) -> None:
+        values = {
+            "consecutive_drifted": state.consecutive_drifted,
+            "last_retrain_at": state.last_retrain_at,
+            "last_log_id": state.last_log_id,
+        }
+        with self.engine.begin() as connection:
+            updated = connection.execute(
+                policy_state.update().where(policy_state.c.model_name == model_name), values
+            )
+            if updated.rowcount == 0:
+                connection.execute(policy_state.insert(), {"model_name": model_name, **values})
+
+    # -- checks -------------------------------------------------------------------------
+    def record_check(self, report: dict[str, Any], retrain: bool, reason: str) -> int:
+        row = {
+            "checked_at": time.time(),
+            "model_name": report["model_name"],
+            "model_version": report["model_version"],
+            "window_rows": report["window_rows"],
+            "new_rows": report.get("new_rows", report["window_rows"]),
+            "drifted_share": report["drifted_share"],
+            "drift": report["drift"],
+            "retrain": retrain,
+            "reason": reason,
+            "report": json.dumps(report, default=str),
+        }
+        with self.engine.begin() as connection:
+            return connection.execute(checks.insert(), row).inserted_primary_key[0]
+
+    def recent_checks(self, limit: int, model_name: str | None = None) -> list[dict[str, Any]]:
+        """The newest checks first, each with its full drift report."""
+        query = sa.select(checks).order_by(checks.c.id.desc()).limit(limit)
+        if model_name is not None:
+            query = query.where(checks.c.model_name == model_name)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [{**row, "report": json.loads(row["report"])} for row in rows]
+
+    def last_trigger(self, model_name: str | None = None) -> dict[str, Any] | None:
+        """The newest check that decided to retrain."""
+        query = sa.select(checks).where(checks.c.retrain.is_(True))
+        if model_name is not None:
+            query = query.where(checks.c.model_name == model_name)
+        with self.engine.connect() as connection:
+            row = connection.execute(query.order_by(checks.c.id.desc()).limit(1)).mappings().first()
+        return None if row is None else {**row, "report": json.loads(row["report"])}
+
+    # -- retraining outcomes ------------------------------------------------------------
+    def start_retrain(self, model_name: str, check_id: int | None) -> int:
+        row = {"model_name": model_name, "check_id": check_id, "started_at": time.time()}
+        with self.engine.begin() as connection:
+            return connection.execute(retrains.insert(), row).inserted_primary_key[0]
+
+    def finish_retrain(
+        self, retrain_id: int, promoted: bool, deployed_version: str | None, summary: str
+    ) -> None:
+        values = {
+            "finished_at": time.time(),
+            "promoted": promoted,
+            "deployed_version": deployed_version,
+            "summary": summary,
+        }
+        with self.engine.begin() as connection:
+            connection.execute(retrains.update().where(retrains.c.id == retrain_id), values)
+
+    def recent_retrains(self, limit: int, model_name: str | None = None) -> list[dict[str, Any]]:
+        query = sa.select(retrains).order_by(retrains.c.id.desc()).limit(limit)
+        if model_name is not None:
+            query = query.where(retrains.c.model_name == model_name)
+        with self.engine.connect() as connection:
+            return [dict(row) for row in connection.execute(query).mappings().all()]
+
+
+class RetrainLease:
+    """At most one retraining at a time, across processes, machines and crashes.
+
+    A row with an owner and a renewal time. Taking it is one conditional UPDATE (free, or
+    not renewed for `timeout_s`), so two deciders can never both win; a holder that keeps
+    renewing is never taken over, however long it runs.
+    """
+
+    def __init__(self, store: MonitorStore, timeout_s: float, owner: str | None = None):
+        self.store = store
+        self.timeout_s = timeout_s
+        self.owner = owner or uuid4().hex
+
+    def _ensure_row(self) -> None:
+        try:
+            with self.store.engine.begin() as connection:
+                connection.execute(leases.insert(), {"name": LEASE_NAME})
+        except IntegrityError:  # it exists already (perhaps inserted concurrently)
+            pass
+
+    def acquire(self, now: float, purpose: str) -> bool:
+        self._ensure_row()
+        free = sa.or_(leases.c.owner.is_(None), leases.c.renewed_at < now - self.timeout_s)
+        query = (
+            leases.update()
+            .where(leases.c.name == LEASE_NAME, free)
+            .values(owner=self.owner, purpose=purpose, acquired_at=now, renewed_at=now)
+        )
+        with self.store.engine.begin() as connection:
+            return connection.execute(query).rowcount == 1
+
+    def renew(self, now: float) -> bool:
+        """False when the lease is no longer ours."""
+        query = (
+            leases.update()
+            .where(leases.c.name == LEASE_NAME, leases.c.owner == self.owner)
+            .values(renewed_at=now)
+        )
+        with self.store.engine.begin() as connection:
+            return connection.execute(query).rowcount == 1
+
+    def release(self) -> None:
+        """Give the lease up if it is still ours (a taken-over lease is not)."""
+        query = (
+            leases.update()
+            .where(leases.c.name == LEASE_NAME, leases.c.owner == self.owner)
+            .values(owner=None, purpose=None)
+        )
+        with self.store.engine.begin() as connection:
+            connection.execute(query)
+
+    def holder(self) -> dict[str, Any] | None:
+        query = sa.select(leases).where(leases.c.name == LEASE_NAME)
+        with self.store.engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+        return None if row is None or row["owner"] is None else dict(row)

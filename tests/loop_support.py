@@ -1,0 +1,178 @@
+"""The whole loop on small data, on any stack: real service, monitor and retraining processes.
+
+tests/test_loop.py runs it on the local stack, tests/test_server_stack.py on the server one.
+"""
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+import yaml
+
+from monitoring.state_store import MonitorStore
+from ops.replay import replay
+from tests.pipeline_support import BIN, run_command, run_config, stack_up
+from tests.serving_support import free_port
+from zenloop.admin_token import resolve_admin_token
+from zenloop.data.generator import generate_orders
+
+TARGET = "order_total"
+WAIT_S = 240.0
+POLL_S = 0.5
+# enough drifted traffic to outlast WAIT_S: if a first retrain loses (drift seen while the
+# window was still mostly normal rows), later windows must still arrive to retrain again
+DRIFT_ROWS = 40_000
+LENIENT = {"min_r2": 0.5, "max_gap_pct": None}
+
+
+def _training(gates: dict) -> dict:
+    return {
+        "data": {"n_rows": 3000, "seed": 11},
+        "candidates": [{"name": "xgboost", "family": "xgboost", "params": {"n_estimators": 60}}],
+        "gates": gates,
+        "reference": {"sample_size": 1000},
+    }
+
+
+@dataclass
+class Loop:
+    url: str
+    token: str
+    monitor_url: str
+    history: MonitorStore
+
+    def served(self) -> str:
+        return httpx.get(f"{self.url}/model-info", timeout=30).json()["version"]
+
+    def heartbeat(self) -> dict:
+        """The monitor's own view, over its HTTP health endpoint."""
+        try:
+            return httpx.get(self.monitor_url, timeout=5).json()
+        except httpx.HTTPError:
+            return {}
+
+    def outcome(self) -> dict | None:
+        """The newest finished retraining, if any."""
+        retrains = self.history.recent_retrains(1)
+        return retrains[0] if retrains and retrains[0]["finished_at"] else None
+
+
+def wait_for(condition, what: str, timeout: float = WAIT_S):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(POLL_S)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextmanager
+def loop_environment(
+    tmp_path, model: str, retrain_gates: dict, env: dict[str, str] | None = None
+) -> Iterator[Loop]:
+    """Train, deploy, serve and watch `model` on the active stack of `env` (default: local)."""
+    if env is None:
+        stack_up()
+    zenloop = str(BIN / "zenloop")
+    run_command(
+        zenloop, "train", "-c", str(run_config(tmp_path / "t.yaml", _training(LENIENT), model)),
+        env=env,
+    )  # fmt: skip
+    port, events = free_port(), free_port()
+    log_url = f"sqlite:///{tmp_path / 'log.db'}"
+    serving = tmp_path / "serving.yaml"
+    serving.write_text(
+        yaml.safe_dump(
+            {
+                "port": port,
+                "model": {"name": model},
+                "reload_interval_s": 1,
+                "log": {"database_url": log_url},
+                "events": {"url": f"http://127.0.0.1:{events}/events", "every_rows": 200},
+            }
+        )
+    )
+    deploy = run_config(
+        tmp_path / "d.yaml",
+        {"model_name": model, "service_url": f"http://127.0.0.1:{port}", "latency_samples": 50},
+        model,
+        key="deploy",
+    )
+    retrain = run_config(tmp_path / "r.yaml", _training(retrain_gates), model)
+    monitor = run_config(
+        tmp_path / "m.yaml",
+        {
+            "model_name": model,
+            "log_database_url": log_url,
+            "window": {"last_rows": 600},
+            "policy": {
+                "min_window_rows": 300,
+                "min_new_rows": 100,
+                "consecutive_windows": 2,
+                "cooldown_s": 0,
+            },
+            "retrain": {
+                "training_config": str(retrain),
+                "deployment_config": str(deploy),
+                "min_labelled_rows": 200,
+                "reference_rows": 2000,
+            },
+            "events_port": events,
+            "backstop_interval_s": 30,
+            "heartbeat_interval_s": 0.5,
+        },
+        model,
+        key="monitor",
+    )
+    try:  # from here on a service may run: it is stopped whatever happens
+        run_command(zenloop, "deploy", "-c", str(deploy), "--serving-config", str(serving), env=env)
+        run_command(
+            zenloop, "monitor", "-c", str(monitor), "--watch", "--detach", "--max-seconds", "600",
+            env=env,
+        )  # fmt: skip
+        token = (env or {}).get("ZENLOOP_ADMIN_TOKEN") or resolve_admin_token(None)
+        yield Loop(
+            f"http://127.0.0.1:{port}",
+            token,
+            f"http://127.0.0.1:{events}/health",
+            MonitorStore(log_url),
+        )
+    finally:
+        run_command(zenloop, "monitor", "--stop", "-c", str(monitor), check=False, env=env)
+        run_command(zenloop, "serve", "--stop", "-c", str(serving), check=False, env=env)
+
+
+def orders(n: int, seed: int, scenario: str | None = None):
+    return generate_orders(n, seed=seed, scenario=scenario).drop(columns="is_returned")
+
+
+def drift_retrains_and_serves(loop: Loop) -> None:
+    """Normal traffic: no retrain. Drifted traffic: a better model serves, no restart."""
+    assert loop.served() == "1"
+    normal = replay(loop.url, orders(700, 101), TARGET, loop.token)
+    assert normal.failed == 0
+    wait_for(lambda: loop.heartbeat().get("checks", 0) >= 1, "a check of the undrifted traffic")
+    decision = loop.heartbeat()["last_decision"]
+    assert decision["retrain"] is False and "no drift" in decision["reason"]
+
+    onset = replay(
+        loop.url,
+        orders(DRIFT_ROWS, 202, "promotion_season"),
+        TARGET,
+        loop.token,
+        pause_s=0.3,
+        max_seconds=WAIT_S,
+        until=lambda v: v != "1",
+    )
+    assert onset.failed == 0
+    assert loop.served() != "1", f"no new version served: {loop.history.recent_retrains(3)}"
+    outcome = wait_for(loop.outcome, "the retrain outcome")
+    assert outcome["promoted"] and outcome["deployed_version"] == loop.served()
+    trigger = loop.history.last_trigger()
+    assert trigger is not None and trigger["retrain"] and trigger["report"]["drift"]
+    after = replay(loop.url, orders(600, 303, "promotion_season"), TARGET, None)
+    assert after.rmse(loop.served()) < onset.rmse("1"), (
+        "the retrained model is not better on drifted traffic"
+    )

@@ -1,0 +1,117 @@
+"""The same pipelines on the `local` and the `server` stack, read back through each stack's own
+stores and servers; the loop on the server stack; the dashboard and MLflow UI in a browser.
+
+One real ZenML server and one real MLflow server serve the whole module (set up and torn
+down with `zenloop stack up/down server`). Tests run in file order: the browser test looks
+at what the loop test left.
+"""
+
+import math
+
+import mlflow
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from tests.browser_support import dashboard_walkthrough
+from tests.loop_support import LENIENT, drift_retrains_and_serves, loop_environment
+from tests.pipeline_support import BIN, run_command, run_config, stack_up
+from tests.serving_support import free_port
+from tests.stack_support import ServerStack, server_stack
+
+pytestmark = pytest.mark.slow
+MODEL = "portable"
+LOOP_MODEL = "server-loop"
+TRAINING = {
+    "data": {"n_rows": 2500, "seed": 5},
+    "candidates": [
+        {"name": "xgboost", "family": "xgboost", "params": {"n_estimators": 50}},
+        {"name": "linear", "family": "linear"},
+    ],
+    "gates": {"min_r2": 0.5, "max_gap_pct": None},
+    "reference": {"sample_size": 400},
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with server_stack(tmp_path_factory.mktemp("server-stack")) as stack:
+        yield stack
+
+
+def _run_all_pipelines(folder, env) -> None:
+    """Train, deploy (to a running service) and monitor, from the same files on any stack."""
+    zenloop = str(BIN / "zenloop")
+    port = free_port()
+    serving = folder / "serving.yaml"
+    serving.write_text(
+        yaml.safe_dump({"port": port, "model": {"name": MODEL}, "events": {"url": None}, "log": {}})
+    )
+    deploy = run_config(
+        folder / "d.yaml",
+        {"model_name": MODEL, "service_url": f"http://127.0.0.1:{port}", "latency_samples": 50},
+        MODEL,
+        key="deploy",
+    )
+    monitor = run_config(folder / "m.yaml", {"model_name": MODEL}, MODEL, key="monitor")
+    run_command(
+        zenloop, "train", "-c", str(run_config(folder / "t.yaml", TRAINING, MODEL)), env=env
+    )
+    try:
+        run_command(zenloop, "deploy", "-c", str(deploy), "--serving-config", str(serving), env=env)
+        status = run_command(zenloop, "status", "-c", str(serving), env=env)
+        assert f"serving {MODEL} v1" in status.stdout
+        checked = run_command(zenloop, "monitor", "-c", str(monitor), env=env)
+        assert "monitoring:" in checked.stdout  # an empty window: nothing to compare yet
+    finally:
+        run_command(zenloop, "serve", "--stop", "-c", str(serving), env=env, check=False)
+
+
+def _local_champion_metrics() -> dict[str, float]:
+    import os
+
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    champion = client.get_model_version_by_alias(MODEL, "champion")
+    return {k: v for k, v in client.get_run(champion.run_id).data.metrics.items() if "test" in k}
+
+
+def _server_champion_metrics(server: ServerStack) -> dict[str, float]:
+    """Through the MLflow server's REST API."""
+    champion = server.mlflow_api("/registered-models/alias", name=MODEL, alias="champion")
+    run = server.mlflow_api("/runs/get", run_id=champion["model_version"]["run_id"])
+    return {m["key"]: m["value"] for m in run["run"]["data"]["metrics"] if "test" in m["key"]}
+
+
+def test_the_same_pipelines_on_local_and_server_give_the_same_champion(server, tmp_path):
+    stack_up()
+    (tmp_path / "local").mkdir()
+    (tmp_path / "server").mkdir()
+    _run_all_pipelines(tmp_path / "local", None)
+    _run_all_pipelines(tmp_path / "server", server.env)
+
+    local, remote = _local_champion_metrics(), _server_champion_metrics(server)
+    assert local.keys() == remote.keys() and "test_rmse" in local
+    for key, value in local.items():
+        assert math.isclose(value, remote[key], rel_tol=1e-9), (key, value, remote[key])
+
+    runs = server.zenml_api("/runs", sort_by="desc:created", size=50)["items"]
+    completed = [run["name"] for run in runs if run["body"]["status"] == "completed"]
+    for pipeline in ("training", "deployment", "monitoring"):
+        assert any(name.startswith(pipeline) for name in completed), (pipeline, completed)
+    versions = server.zenml_api("/model_versions", size=10, hydrate=True)["items"]
+    production = [v for v in versions if v["body"].get("stage") == "production"]
+    assert production, "the champion is the ZenML model's production version"
+    mlflow.set_tracking_uri(server.mlflow)  # the MLflow Python client reads the same server
+    assert MlflowClient().get_model_version_by_alias(MODEL, "champion").version == "1"
+
+
+def test_the_loop_closes_on_the_server_stack(server, tmp_path):
+    with loop_environment(tmp_path, LOOP_MODEL, LENIENT, server.env) as loop:
+        drift_retrains_and_serves(loop)
+
+
+def test_the_dashboard_and_mlflow_ui_show_runs_reports_and_the_champion(server, tmp_path):
+    shots = dashboard_walkthrough(server.dashboard, server.mlflow, LOOP_MODEL)
+    assert shots["candidate_board"].stat().st_size > 0
+    assert shots["drift_report"].stat().st_size > 0
+    assert shots["mlflow_champion"].stat().st_size > 0
