@@ -20,6 +20,7 @@ from ops.cli.retrain import retrain
 from ops.cli.serve import serve, status
 from ops.cli.stack import stack
 from ops.cli.train import train
+from ops.cli.ui import ui
 from zenloop.config import ConfigError
 
 QUIET_LOGGERS = ("httpx",)  # one line per request is noise here
@@ -49,7 +50,7 @@ def cli() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-for command in (stack, train, deploy, serve, status, monitor, retrain, champion, demo):
+for command in (stack, train, deploy, serve, status, ui, monitor, retrain, champion, demo):
     cli.add_command(command)
 
 

@@ -1,0 +1,105 @@
+"""`zenloop ui`: the operations page (ui/), in the foreground or in the background.
+
+The page sits below the operations layer, so this command fills in what only this
+layer knows: the active stack's name, its MLflow tracking URI and its server URLs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import httpx
+
+from ops.cli.options import CONFIGS, config_option
+from ops.processes import BackgroundProcess, zenloop_command
+from zenloop.paths import data_dir
+
+UI_CONFIG = CONFIGS / "ui.yaml"
+PROCESS_FILES = "ui-{port}"  # .pid and .log in the data folder: one page per port
+START_TIMEOUT_S = 120.0
+PROBE_TIMEOUT_S = 2.0
+HEALTH_PATH = "/api/health"
+
+
+def page_url(config) -> str:
+    return f"http://{config.host}:{config.port}"
+
+
+def page_process(config) -> BackgroundProcess:
+    stem = PROCESS_FILES.format(port=config.port)
+    return BackgroundProcess(data_dir() / f"{stem}.pid", data_dir() / f"{stem}.log")
+
+
+def _answers(config) -> bool:
+    try:
+        response = httpx.get(page_url(config) + HEALTH_PATH, timeout=PROBE_TIMEOUT_S)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+def load_page_config(config_path: Path | None):
+    """The page's config, with the active stack's tracking URI and links filled in."""
+    from zenml.client import Client
+
+    from ops.stacks import load_stack_file, stack_names, use_stack_tracking
+    from ui.config import load_ui_config
+
+    config = load_ui_config(config_path)
+    stack = Client().active_stack_model.name
+    updates: dict[str, str | None] = {"stack": config.stack or stack}
+    if config.tracking_uri is None:
+        updates["tracking_uri"] = use_stack_tracking()
+    if stack in stack_names():
+        stack_file = load_stack_file(stack)
+        updates["mlflow_url"] = config.mlflow_url or stack_file.mlflow_url
+        updates["zenml_url"] = config.zenml_url or stack_file.dashboard_url
+    return config.model_copy(update=updates)
+
+
+def start_background(config_path: Path | None) -> int:
+    """Start `zenloop ui` detached and wait until its /api/health answers."""
+    from ui.config import load_ui_config
+
+    config = load_ui_config(config_path)
+    args = ["ui"] + (["-c", str(config_path)] if config_path else [])
+    return page_process(config).start(
+        zenloop_command(*args), lambda: _answers(config), START_TIMEOUT_S
+    )
+
+
+def serve_foreground(config_path: Path | None) -> None:
+    import uvicorn
+
+    from ui.server import create_app
+
+    config = load_page_config(config_path)
+    process = page_process(config)
+    process.claim()
+    try:
+        uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="warning")
+    finally:
+        process.release()
+
+
+@click.command()
+@config_option(UI_CONFIG, "operations page configuration")
+@click.option("--detach", is_flag=True, help="Run in the background.")
+@click.option("--stop", is_flag=True, help="Stop the background page.")
+def ui(config_path: Path, detach: bool, stop: bool) -> None:
+    """The operations page: served model, traffic, drift, the loop's history."""
+    from ui.config import load_ui_config
+
+    if detach and stop:
+        raise click.UsageError("--detach and --stop exclude each other")
+    config = load_ui_config(config_path)
+    if stop:
+        pid = page_process(config).stop()
+        click.echo(f"stopped the operations page, pid {pid}" if pid else "no page is running")
+    elif detach:
+        pid = start_background(config_path)
+        click.echo(f"operations page: {page_url(config)}  (pid {pid}; stop: zenloop ui --stop)")
+    else:
+        click.echo(f"operations page: {page_url(config)}  (Ctrl+C stops it)")
+        serve_foreground(config_path)
