@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from api.docs import add_offline_docs
 from api.metrics import MetricsMiddleware
 from api.openapi import ModelOpenAPI
 from api.routes import feedback, models, operations, predictions
@@ -57,10 +58,13 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         description="Serves the zenloop champion, logs every prediction, hot-reloads.",
         version="1",
         lifespan=lifespan,
+        docs_url=None,  # the CDN-backed defaults are blank offline: api.docs serves them
+        redoc_url=None,
     )
     app.state.service = service
     for router in ROUTERS:
         app.include_router(router)
+    add_offline_docs(app)
     app.add_exception_handler(Exception, _unexpected)
     app.openapi = ModelOpenAPI(app, service)
     app.add_middleware(MetricsMiddleware, metrics=service.metrics, paths=_route_paths(app))
