@@ -39,7 +39,14 @@ ZENML_STOP_TIMEOUT_S = 60.0
 PROBE_TIMEOUT_S = 2.0
 DEFAULT_COMPONENT = "default"  # ZenML's own local orchestrator and artifact store
 
-ComponentKind = Literal["orchestrator", "artifact_store", "experiment_tracker", "model_registry"]
+ComponentKind = Literal[
+    "orchestrator",
+    "artifact_store",
+    "experiment_tracker",
+    "model_registry",
+    "image_builder",  # stacks that run steps in containers (docker, remote)
+    "container_registry",  # where a remote orchestrator pulls the step images from
+]
 
 
 class StrictSpec(BaseModel):
@@ -68,6 +75,16 @@ class MLflowServerSpec(ServerSpec):
     artifacts: str
 
 
+class DockerSpec(StrictSpec):
+    """A stack whose steps run in containers: `up` checks the daemon and builds the images."""
+
+    build_images: bool = Field(
+        default=True,
+        description="build the base image and zenloop's image at `up`, so a first run "
+        "only adds the code layer",
+    )
+
+
 class ExperimentSpec(StrictSpec):
     name: str = "zenloop"
     artifact_root: str | None = None
@@ -81,6 +98,7 @@ class StackFile(StrictSpec):
     components: dict[ComponentKind, ComponentSpec]
     secrets: dict[str, dict[str, SecretValue]] = Field(default_factory=dict)
     experiment: ExperimentSpec = Field(default_factory=ExperimentSpec)
+    docker: DockerSpec | None = None
 
     @property
     def mlflow_url(self) -> str | None:
@@ -234,6 +252,33 @@ def stop_zenml_server() -> str | None:
     return "stopped the ZenML server"
 
 
+# -- images ------------------------------------------------------------------------------
+def prepare_images(spec: DockerSpec) -> list[str]:
+    """The Docker daemon must answer; the base image and zenloop's image are built once."""
+    from ops.images import (
+        PROJECT_IMAGE,
+        build_project_image,
+        docker_available,
+        ensure_base_image,
+        image_exists,
+    )
+    from pipelines.docker_settings import base_image
+
+    if not docker_available():
+        raise RuntimeError(
+            "no Docker daemon answers: install docker.io and start dockerd "
+            "(make test does both), then run this again"
+        )
+    if not spec.build_images:
+        return []
+    changed = []
+    if not image_exists(base_image()):
+        changed.append(f"built base image {ensure_base_image()}")
+    if not image_exists(PROJECT_IMAGE):
+        changed.append(f"built image {build_project_image()}")
+    return changed
+
+
 # -- registration ------------------------------------------------------------------------
 def repository_root() -> Path:
     """The checkout, unless ZENML_REPOSITORY_PATH points ZenML elsewhere (as tests do)."""
@@ -326,6 +371,8 @@ def stack_up(name: str) -> StackSummary:
         changed.append(note)
     if stack.zenml_server and (note := start_zenml_server(stack)):
         changed.append(note)
+    if stack.docker:
+        changed += prepare_images(stack.docker)
     changed += _ensure_stack(Client(), stack)
     tracking_uri = use_stack_tracking()
     ensure_experiment(stack.experiment.name, stack.render(stack.experiment.artifact_root))

@@ -2,11 +2,15 @@
 
 from zenml import pipeline
 
+from pipelines.docker_settings import docker_settings
 from steps.deployment import deploy_to_service, validate_deployment
 from zenloop.config import DeploymentConfig
 
 
-@pipeline(enable_cache=False)
+@pipeline(
+    enable_cache=False,
+    settings={"docker": docker_settings()},  # used where steps run in containers
+)
 def deployment_pipeline(deploy: DeploymentConfig | None = None) -> None:
     deploy = deploy or DeploymentConfig()
     check = validate_deployment(deploy)

@@ -2,11 +2,15 @@
 
 from zenml import pipeline
 
+from pipelines.docker_settings import docker_settings
 from steps.monitoring import check_window_drift, decide_retraining, load_window, plan_retraining
 from zenloop.config import MonitorConfig
 
 
-@pipeline(enable_cache=False)
+@pipeline(
+    enable_cache=False,
+    settings={"docker": docker_settings()},  # used where steps run in containers
+)
 def monitoring_pipeline(monitor: MonitorConfig | None = None) -> None:
     monitor = monitor or MonitorConfig()
     window, reference, champion = load_window(monitor)

@@ -5,6 +5,7 @@ The best passing candidate becomes champion when it beats the current one.
 
 from zenml import Model, pipeline
 
+from pipelines.docker_settings import docker_settings
 from steps.data import load_dataset, profile_dataset, split_dataset
 from steps.promotion import promote_candidate
 from steps.reference import build_reference
@@ -13,6 +14,7 @@ from zenloop.config import DEFAULT_MODEL_NAME, TrainingConfig
 
 
 @pipeline(
+    settings={"docker": docker_settings()},  # used where steps run in containers
     model=Model(
         name=DEFAULT_MODEL_NAME,
         description="zenloop's tabular model: one version per training run",
