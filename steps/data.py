@@ -7,14 +7,26 @@ from zenml import log_metadata, step
 from zenml.client import Client
 
 from zenloop.config import DataConfig, FeatureConfig, ProfileConfig, SplitConfig
-from zenloop.data.loading import load_frame, source_label, target_column, validate_frame
+from zenloop.data.loading import (
+    data_fingerprint,
+    load_frame,
+    source_label,
+    target_column,
+    validate_frame,
+)
 from zenloop.schema import FeatureSchema, infer_schema
 from zenloop.training import split_frame
 
 
 @step(enable_cache=False)
-def load_dataset(data: DataConfig) -> Annotated[pd.DataFrame, "dataset"]:
-    """Never cached: a file may change under the same path.
+def fingerprint_data(data: DataConfig) -> Annotated[str, "data_fingerprint"]:
+    """Never cached: it looks at the data each run, so a changed file is never missed."""
+    return data_fingerprint(data)
+
+
+@step
+def load_dataset(data: DataConfig, fingerprint: str) -> Annotated[pd.DataFrame, "dataset"]:
+    """Cached by the data's fingerprint, so unchanged data is not read and checked again.
 
     An artifact source (a retraining's data, written by the monitoring pipeline) is read
     through the ZenML store, so it reaches any orchestrator.

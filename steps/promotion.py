@@ -71,7 +71,7 @@ def _set_stages(name: str, promoted: bool, previous: str | None) -> None:
         )
 
 
-@step(experiment_tracker=True)
+@step(experiment_tracker=True, enable_cache=False)  # it judges against today's champion
 def promote_candidate(
     board: CandidateBoard,
     candidate: ModelBundle,

@@ -6,6 +6,7 @@ wrong, raised before anything is trained or registered.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import PurePosixPath
 from urllib.parse import urlparse
@@ -19,6 +20,7 @@ from zenloop.data.generator import CLASSIFICATION_TARGET, REGRESSION_TARGET, gen
 logger = logging.getLogger(__name__)
 
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
+HASH_CHUNK_BYTES = 1 << 20
 
 
 class DataValidationError(ValueError):
@@ -38,6 +40,27 @@ def target_column(config: DataConfig) -> str:
     if config.target:
         return config.target
     return REGRESSION_TARGET if config.task == "regression" else CLASSIFICATION_TARGET
+
+
+def data_fingerprint(config: DataConfig) -> str:
+    """What the data is, not where it is: the key a cached load is looked up by.
+
+    A file's content hash (a changed file under the same path is new data), an artifact's
+    id, or the generator's arguments together with the rest of the data config.
+    """
+    digest = hashlib.sha256(config.model_dump_json().encode())
+    if config.source == "file":
+        path = str(config.path)
+        try:
+            fs, location = fsspec.core.url_to_fs(path)
+            with fs.open(location, "rb") as handle:
+                while chunk := handle.read(HASH_CHUNK_BYTES):
+                    digest.update(chunk)
+        except Exception as exc:  # reported here; loading would fail the same way
+            raise DataValidationError(
+                f"{path}: cannot be read ({type(exc).__name__}: {exc})"
+            ) from exc
+    return digest.hexdigest()
 
 
 def read_frame(config: DataConfig) -> pd.DataFrame:
