@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import warnings
 from importlib.metadata import version
 from pathlib import Path
 
@@ -12,13 +11,16 @@ import joblib
 import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
+from mlflow.types.schema import AnyType, ColSpec, DataType, Schema
 
-from zenloop.bundle import ModelBundle
-from zenloop.config import DEFAULT_ALIAS
+from zenloop.bundle import PREDICTION_COLUMN, PROBA_PREFIX, ModelBundle
+from zenloop.config import DEFAULT_ALIAS, ColumnRole
 from zenloop.metrics import GAP_METRIC
 from zenloop.pyfunc import BUNDLE_ARTIFACT
 from zenloop.report import CandidateBoard
+from zenloop.schema import FeatureSchema
 from zenloop.training import CandidateResult
 
 logger = logging.getLogger(__name__)
@@ -28,12 +30,26 @@ ZENML_VERSION_TAG = "zenml_model_version_id"  # links a registry version to its 
 CHALLENGER = "challenger"
 MODEL_ARTIFACT = "model"
 SCHEMA_ARTIFACT = "feature_schema.json"
-# No MLflow input signature: its enforcement refuses int64 -> double and any missing value
-# in a column the sample had complete. The bundle's FrameCoercer enforces our schema instead,
-# and the schema is logged beside the model as feature_schema.json.
 PYFUNC_SOURCE = str(Path(__file__).with_name("pyfunc.py"))  # MLflow "models from code"
+# The model carries zenloop's own code (the bundle pickles its classes), so it loads in a
+# process, or a fresh environment, that never installed zenloop.
+CODE_PACKAGE = str(Path(__file__).resolve().parent)
 # Declared, not inferred: inference loads the model in a subprocess and costs seconds.
-RUNTIME_PACKAGES = ("mlflow", "scikit-learn", "xgboost", "pandas", "numpy", "joblib")
+# Everything the unpickled bundle imports (zenloop's core imports pydantic, yaml, fsspec).
+RUNTIME_PACKAGES = (
+    "mlflow",
+    "scikit-learn",
+    "xgboost",
+    "pandas",
+    "numpy",
+    "joblib",
+    "pydantic",
+    "PyYAML",
+    "fsspec",
+    "matplotlib",
+)
+STRING_DTYPES = ("object", "string", "str", "category")
+EXAMPLE_NUMBER = 1.0
 # the training run's comparison, logged on the parent run beside its nested candidate runs
 WINNER_TAG = "zenloop.winner"
 WINNER_PASSED_TAG = "zenloop.winner_passed"
@@ -58,6 +74,49 @@ def ensure_experiment(name: str, artifact_root: str | None) -> str:
     return mlflow.create_experiment(name, artifact_location=location)
 
 
+def model_signature(schema: FeatureSchema) -> ModelSignature:
+    """Inputs from the feature schema, as permissive as the bundle's own coercion.
+
+    Every column is optional (a missing value or column is imputed). Numeric and other
+    non-text columns are `any`: MLflow refuses int64 -> double, and JSON integers arrive
+    as int64; the bundle's FrameCoercer converts them. Text columns are strings.
+    """
+    columns = [
+        ColSpec(
+            DataType.string if spec.dtype in STRING_DTYPES else AnyType(),
+            spec.name,
+            required=False,
+        )
+        for spec in schema.columns
+        if spec.name in schema.feature_names
+    ]
+    if schema.task == "classification":
+        outputs = [ColSpec(AnyType(), PREDICTION_COLUMN)] + [
+            ColSpec(DataType.double, f"{PROBA_PREFIX}{c}") for c in schema.classes or []
+        ]
+    else:
+        outputs = [ColSpec(DataType.double, PREDICTION_COLUMN)]
+    return ModelSignature(inputs=Schema(columns), outputs=Schema(outputs))
+
+
+def input_example(schema: FeatureSchema) -> pd.DataFrame:
+    """Two rows from the schema alone: typical values, then every value missing."""
+    typical: dict[str, object] = {}
+    for spec in schema.columns:
+        if spec.name not in schema.feature_names:
+            continue
+        if spec.categories:
+            typical[spec.name] = spec.categories[0]
+        elif spec.role == ColumnRole.DATETIME:
+            typical[spec.name] = "2024-01-01T00:00:00"
+        elif spec.dtype in STRING_DTYPES:
+            typical[spec.name] = "example"
+        else:
+            typical[spec.name] = EXAMPLE_NUMBER
+    missing = dict.fromkeys(typical)
+    return pd.DataFrame([typical, missing], columns=list(typical))
+
+
 def log_candidate(result: CandidateResult, bundle: ModelBundle) -> None:
     """Log one candidate as a nested MLflow run with params, metrics, plots and the model."""
     with mlflow.start_run(run_name=result.name, nested=True) as run:
@@ -78,14 +137,15 @@ def log_candidate(result: CandidateResult, bundle: ModelBundle) -> None:
             mlflow.log_artifacts(str(plots_dir), "plots")
             path = Path(tmp) / "bundle.joblib"
             joblib.dump(bundle, path)
-            with warnings.catch_warnings():  # "no input example": deliberate, see above
-                warnings.simplefilter("ignore", UserWarning)
-                info = mlflow.pyfunc.log_model(
-                    name=MODEL_ARTIFACT,
-                    python_model=PYFUNC_SOURCE,
-                    artifacts={BUNDLE_ARTIFACT: str(path)},
-                    pip_requirements=[f"{p}=={version(p)}" for p in RUNTIME_PACKAGES],
-                )
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_ARTIFACT,
+                python_model=PYFUNC_SOURCE,
+                artifacts={BUNDLE_ARTIFACT: str(path)},
+                code_paths=[CODE_PACKAGE],
+                pip_requirements=[f"{p}=={version(p)}" for p in RUNTIME_PACKAGES],
+                signature=model_signature(bundle.schema),
+                input_example=input_example(bundle.schema),
+            )
         result.mlflow_run_id = run.info.run_id
         result.model_uri = info.model_uri
 
