@@ -1,0 +1,111 @@
+"""The training pipeline on the `docker` stack: every step in its own container, the same
+champion as on the local stack for the same seed.
+
+The stack is set up with `zenloop stack up docker` (a ZenML server, an MLflow server, the
+local Docker orchestrator and image builder) in stores of its own; the image comes from the
+session's shared build, so ZenML's build only adds the code layer.
+"""
+
+import json
+import math
+import subprocess
+import time
+
+import pytest
+
+from tests.docker_support import docker_stack, project_image  # noqa: F401  (fixture)
+from tests.pipeline_support import BIN, run_command, run_config, stack_up
+from tests.stack_support import ServerStack
+
+pytestmark = pytest.mark.slow
+MODEL = "containers"
+TRAINING = {
+    "data": {"n_rows": 2000, "seed": 7},
+    "candidates": [
+        {"name": "xgboost", "family": "xgboost", "params": {"n_estimators": 40}},
+        {"name": "linear", "family": "linear"},
+    ],
+    "gates": {"min_r2": 0.5, "max_gap_pct": None},
+    "reference": {"sample_size": 300},
+}
+CONTAINER_RUN_TIMEOUT_S = 900
+
+
+@pytest.fixture(scope="module")
+def docker(project_image, tmp_path_factory):  # noqa: F811
+    with docker_stack(tmp_path_factory.mktemp("docker-stack")) as stack:
+        yield stack
+
+
+def _containers_since(marker: str | None) -> list[dict]:
+    """Containers of ZenML's pipeline images created after container `marker` (or all)."""
+    since = ["--filter", f"since={marker}"] if marker else []
+    listed = subprocess.run(
+        ["docker", "ps", "-a", *since, "--format", "{{json .}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = [json.loads(line) for line in listed.splitlines() if line.strip()]
+    return [row for row in rows if row["Image"].startswith("zenml:")]
+
+
+def _latest_container_id() -> str:
+    listed = subprocess.run(
+        ["docker", "ps", "-a", "-l", "-q"], capture_output=True, text=True, check=True
+    )
+    return listed.stdout.strip()
+
+
+def _champion_metrics(api) -> dict[str, float]:
+    champion = api("/registered-models/alias", name=MODEL, alias="champion")
+    run = api("/runs/get", run_id=champion["model_version"]["run_id"])
+    return {m["key"]: m["value"] for m in run["run"]["data"]["metrics"] if "test" in m["key"]}
+
+
+def _local_champion_metrics() -> dict[str, float]:
+    import os
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    champion = client.get_model_version_by_alias(MODEL, "champion")
+    return {k: v for k, v in client.get_run(champion.run_id).data.metrics.items() if "test" in k}
+
+
+def test_training_runs_every_step_in_a_container_with_the_local_champion(
+    docker: ServerStack, tmp_path
+):
+    zenloop = str(BIN / "zenloop")
+    config = run_config(tmp_path / "training.yaml", TRAINING, MODEL)
+    stack_up()  # the session's local stack
+    run_command(zenloop, "train", "-c", str(config))
+
+    marker = _latest_container_id() or None
+    started = time.monotonic()
+    result = subprocess.run(
+        [zenloop, "train", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        env=docker.env,
+        timeout=CONTAINER_RUN_TIMEOUT_S,
+    )
+    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    print(f"containerised training run: {time.monotonic() - started:.0f}s")
+
+    runs = docker.zenml_api("/runs", sort_by="desc:created", size=5, hydrate=True)["items"]
+    training = next(r for r in runs if r["name"].startswith("training"))
+    assert training["body"]["status"] == "completed"
+    steps = docker.zenml_api("/steps", pipeline_run_id=training["id"], size=50)["items"]
+    assert steps, "the run has steps"
+    containers = _containers_since(marker)
+    images = {c["Image"] for c in containers}
+    assert len(containers) == len(steps), (len(containers), [s["name"] for s in steps])
+    assert all(c["State"] == "exited" and "Exited (0)" in c["Status"] for c in containers)
+    assert images and all("training" in image for image in images), images
+
+    in_containers, local = _champion_metrics(docker.mlflow_api), _local_champion_metrics()
+    assert local.keys() == in_containers.keys() and "test_rmse" in local
+    for key, value in local.items():
+        assert math.isclose(value, in_containers[key], rel_tol=1e-9), (key, value)
+    subprocess.run(["docker", "rm", *[c["ID"] for c in containers]], capture_output=True)
