@@ -10,7 +10,7 @@ STACK ?= local
 export ZENML_ANALYTICS_OPT_IN := false
 export ZENML_LOGGING_COLORS_DISABLED := true
 
-.PHONY: install demo test lint format clean
+.PHONY: install demo test lint format clean containers
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,21 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/zenloop demo --stack $(STACK)
 
-test: $(STAMP) $(BROWSER)
+# The container tests need a Docker daemon (Debian's docker.io, started in the background
+# when none answers), the base image (built from Debian packages, about 2 minutes, once)
+# and uv (MLflow's env manager for `mlflow models serve`).
+DOCKERD := /usr/sbin/dockerd
+$(DOCKERD):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null
+
+containers: $(STAMP) $(DOCKERD)
+	docker info >/dev/null 2>&1 || { nohup $(DOCKERD) >/var/log/dockerd.log 2>&1 & \
+		for i in $$(seq 30); do docker info >/dev/null 2>&1 && break; sleep 1; done; }
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	scripts/base-image.sh
+
+test: $(STAMP) $(BROWSER) containers
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
