@@ -50,8 +50,9 @@ def docker_settings() -> DockerSettings:
         build_config=DockerBuildConfig(
             build_options=build_options(), dockerignore=str(DOCKERIGNORE)
         ),
-        # the Dockerfile pins everything; ZenML's integration extras would re-resolve mlflow
-        install_stack_requirements=False,
+        # the stack's integration packages on top of the pins: a no-op on `docker` (mlflow's
+        # are met), kubernetes, s3fs and boto3 on `remote`
+        install_stack_requirements=True,
         allow_including_files_in_images=True,
         allow_download_from_code_repository=False,
         allow_download_from_artifact_store=False,
