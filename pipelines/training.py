@@ -6,7 +6,7 @@ The best passing candidate becomes champion when it beats the current one.
 from zenml import Model, pipeline
 
 from pipelines.docker_settings import docker_settings
-from steps.data import load_dataset, profile_dataset, split_dataset
+from steps.data import fingerprint_data, load_dataset, profile_dataset, split_dataset
 from steps.promotion import promote_candidate
 from steps.reference import build_reference
 from steps.training import train_candidates
@@ -20,11 +20,11 @@ from zenloop.config import DEFAULT_MODEL_NAME, TrainingConfig
         description="zenloop's tabular model: one version per training run",
         tags=["zenloop"],
     ),
-    enable_cache=False,
+    enable_cache=True,  # steps that must look again (data, promotion) opt out
 )
 def training_pipeline(config: TrainingConfig | None = None) -> None:
     config = config or TrainingConfig()
-    dataset = load_dataset(config.data)
+    dataset = load_dataset(config.data, fingerprint_data(config.data))
     schema = profile_dataset(dataset, config.data, config.profile, config.features)
     train, validation, test = split_dataset(dataset, schema, config.split)
     board, bundle = train_candidates(
@@ -39,6 +39,11 @@ def training_pipeline(config: TrainingConfig | None = None) -> None:
     )
     recent = None
     if config.promotion.recent_data is not None:
-        recent = load_dataset(config.promotion.recent_data, id="load_recent_data")
+        recent_data = config.promotion.recent_data
+        recent = load_dataset(
+            recent_data,
+            fingerprint_data(recent_data, id="fingerprint_recent_data"),
+            id="load_recent_data",
+        )
     promote_candidate(board, bundle, test, recent, config.promotion)
     build_reference(train, bundle, config.reference)
