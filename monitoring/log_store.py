@@ -7,6 +7,7 @@ runs the same code.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,8 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 from pydantic_core import to_json
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 
 from zenloop.paths import data_dir
 
@@ -22,6 +24,10 @@ PREDICTION_LOG_DB = "predictions.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 REQUEST_ID_LENGTH = 64
 VERSION_LENGTH = 64
+# dialects whose INSERT can skip rows whose request id is already logged (idempotent replays)
+INSERT_IGNORING = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+logger = logging.getLogger(__name__)
 
 metadata = sa.MetaData()
 predictions = sa.Table(
@@ -91,11 +97,47 @@ class PredictionLogStore:
         self.url = url or default_log_url()
         self.engine = make_engine(self.url)
         metadata.create_all(self.engine)
+        # logged rows that could not be read back (bad JSON) and were left out of frames
+        self.unreadable_rows = 0
 
     def append(self, records: Sequence[PredictionRecord]) -> None:
         if records:
             with self.engine.begin() as connection:
                 connection.execute(predictions.insert(), [r.to_row() for r in records])
+
+    def append_rows(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert rows in `to_row` form, skipping request ids already logged; how many were new.
+
+        Replays (spill files) may repeat rows a crash left half-replayed: they must not fail.
+        """
+        if not rows:
+            return 0
+        with self.engine.begin() as connection:
+            insert = INSERT_IGNORING.get(self.engine.dialect.name)
+            if insert is not None:
+                statement = insert(predictions).on_conflict_do_nothing(
+                    index_elements=["request_id"]
+                )
+                return connection.execute(statement, list(rows)).rowcount
+            fresh = self._unlogged(connection, rows)
+            if fresh:
+                connection.execute(predictions.insert(), fresh)
+            return len(fresh)
+
+    @staticmethod
+    def _unlogged(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        ids = [row["request_id"] for row in rows]
+        known = set(
+            connection.execute(
+                sa.select(predictions.c.request_id).where(predictions.c.request_id.in_(ids))
+            ).scalars()
+        )
+        return [row for row in rows if row["request_id"] not in known]
+
+    def request_ids(self) -> set[str]:
+        """Every logged request id (for integrity checks of the log)."""
+        with self.engine.connect() as connection:
+            return set(connection.execute(sa.select(predictions.c.request_id)).scalars())
 
     def count(self) -> int:
         with self.engine.connect() as connection:
@@ -130,7 +172,12 @@ class PredictionLogStore:
         return [rid for rid in items if rid not in known]
 
     def _frame(self, query: sa.Select) -> pd.DataFrame:
-        """Logged rows as a frame: one column per feature plus the log's own columns."""
+        """Logged rows as a frame: one column per feature plus the log's own columns.
+
+        A row whose stored JSON cannot be read is left out and counted
+        (`unreadable_rows`, and `frame.attrs["unreadable_rows"]`): one bad row must never
+        cost the monitor its whole window.
+        """
         joined = predictions.outerjoin(feedback, predictions.c.request_id == feedback.c.request_id)
         query = query.select_from(joined).add_columns(
             predictions.c.id,
@@ -143,21 +190,26 @@ class PredictionLogStore:
         )
         with self.engine.connect() as connection:
             rows = connection.execute(query.order_by(predictions.c.id)).mappings().all()
-        features = pd.DataFrame([json.loads(r["features"]) for r in rows])
+        parsed = [p for p in map(_parse_logged, rows) if p is not None]
+        unreadable = len(rows) - len(parsed)
+        if unreadable:
+            self.unreadable_rows += unreadable
+            logger.warning("prediction log: %d unreadable rows left out of the frame", unreadable)
+        features = _uniform_columns(pd.DataFrame([p[0] for p in parsed]))
         meta = pd.DataFrame(
-            {
-                "log_id": [r["id"] for r in rows],
-                "request_id": [r["request_id"] for r in rows],
-                "logged_at": [r["created_at"] for r in rows],
-                "model_version": [r["model_version"] for r in rows],
-                "prediction": [json.loads(r["prediction"]) for r in rows],
-                "ground_truth": [
-                    None if r["ground_truth"] is None else json.loads(r["ground_truth"])
-                    for r in rows
-                ],
-            }
+            [p[1] for p in parsed],
+            columns=[
+                "log_id",
+                "request_id",
+                "logged_at",
+                "model_version",
+                "prediction",
+                "ground_truth",
+            ],
         )
-        return pd.concat([features, meta], axis=1)
+        frame = pd.concat([features, meta], axis=1)
+        frame.attrs["unreadable_rows"] = unreadable
+        return frame
 
     def last_rows(self, n: int, model_version: str | None = None) -> pd.DataFrame:
         """The newest n rows (of one model version), oldest first."""
@@ -174,8 +226,50 @@ class PredictionLogStore:
             query = query.where(predictions.c.model_version == model_version)
         return self._frame(query)
 
-    def labelled_rows(self, since: float = 0.0) -> pd.DataFrame:
+    def labelled_rows(self, since: float = 0.0, after_id: int = 0) -> pd.DataFrame:
+        """Rows with ground truth, logged at or after `since` and after log id `after_id`."""
         query = sa.select().where(
-            feedback.c.ground_truth.is_not(None), predictions.c.created_at >= since
+            feedback.c.ground_truth.is_not(None),
+            predictions.c.created_at >= since,
+            predictions.c.id > after_id,
         )
         return self._frame(query)
+
+
+def _parse_logged(row) -> tuple[dict[str, Any], tuple] | None:
+    """One logged row's features and its log columns; None when its JSON cannot be read."""
+    try:
+        features = json.loads(row["features"])
+        prediction = json.loads(row["prediction"])
+        truth = row["ground_truth"]
+        truth = None if truth is None else json.loads(truth)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(features, dict):
+        return None
+    meta = (row["id"], row["request_id"], row["created_at"], row["model_version"])
+    return features, (*meta, prediction, truth)
+
+
+def _uniform_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """One type per column, so a window always writes to Parquet.
+
+    Rows logged before values were normalised may mix numbers and strings in one column
+    (an id sent as 17 and as ""): such a column is read as strings.
+    """
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype != object:
+            continue
+        kinds = set(values.dropna().map(type).unique())
+        if len(kinds) <= 1 and not kinds & {dict, list}:
+            continue
+        if kinds <= {int, float}:
+            frame[column] = pd.to_numeric(values, errors="coerce")
+        else:
+            frame[column] = values.map(lambda v: None if _missing(v) else str(v))
+    return frame
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)  # NaN != NaN
