@@ -22,7 +22,7 @@ from xgboost import XGBModel
 
 from zenloop.bundle import ModelBundle
 from zenloop.config import ColumnRole
-from zenloop.features import MISSING_TOKEN, SignedLog
+from zenloop.features import MISSING_TOKEN, NUMERIC_LIMIT, SignedLog
 
 Rows = Sequence[dict[str, Any]]
 Block = Callable[[Rows], np.ndarray]
@@ -31,6 +31,9 @@ NAN = float("nan")
 # From here on, a model's own parallel predict is faster; below it, one thread is: thread
 # start-up and OpenMP barriers cost milliseconds per call on a busy machine.
 PARALLEL_PREDICT_ROWS = 256
+# Every feature the model sees stays inside this (a tenth of float32's largest value), so
+# no transform of any input can make a model's own input check fail.
+FEATURE_LIMIT = float(np.finfo(np.float32).max) / 10
 
 
 def _floats(rows: Rows, columns: list[str]) -> np.ndarray:
@@ -39,12 +42,14 @@ def _floats(rows: Rows, columns: list[str]) -> np.ndarray:
             return NAN
         try:
             return float(value)
+        except OverflowError:  # an integer beyond float: as large as a number may be
+            return NUMERIC_LIMIT if value > 0 else -NUMERIC_LIMIT
         except (TypeError, ValueError):
             return NAN
 
-    return np.array([[number(row.get(c)) for c in columns] for row in rows], dtype=float).reshape(
-        len(rows), len(columns)
-    )
+    values = np.array([[number(row.get(c)) for c in columns] for row in rows], dtype=float)
+    # clipped as FrameCoercer clips in training (NaN, for missing, stays NaN)
+    return np.clip(values.reshape(len(rows), len(columns)), -NUMERIC_LIMIT, NUMERIC_LIMIT)
 
 
 def _impute(imputer: SimpleImputer, X: np.ndarray) -> np.ndarray:
@@ -227,7 +232,7 @@ class CompiledModel:
         out = np.empty((len(rows), self.n_features))
         for block, columns in self._blocks:
             out[:, columns] = block(rows)
-        return out
+        return np.clip(out, -FEATURE_LIMIT, FEATURE_LIMIT, out=out)
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
         """Regression values, or class probabilities of shape (n, k)."""

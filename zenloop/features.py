@@ -24,6 +24,10 @@ from zenloop.config import ColumnRole, FeatureConfig
 from zenloop.schema import FeatureSchema
 
 MISSING_TOKEN = "__missing__"
+# The largest magnitude a numeric input keeps; larger values are clipped to it. Products of
+# two such values (1e36) stay inside float32 (3.4e38), to which tree models and
+# scikit-learn's input checks convert: a finite input can never make the model fail.
+NUMERIC_LIMIT = 1e18
 RATIO_EPSILON = 1e-6
 TARGET_ENCODER_FOLDS = 5
 TOKEN_PATTERN = re.compile(r"[^a-z0-9 ]+")
@@ -48,7 +52,8 @@ class FrameCoercer(BaseEstimator, TransformerMixin):
             values = frame[spec.name] if spec.name in frame else pd.Series([None] * len(frame))
             values = values.reset_index(drop=True)
             if spec.role == ColumnRole.NUMERIC:
-                out[spec.name] = pd.to_numeric(values, errors="coerce").astype(float)
+                numbers = pd.to_numeric(values, errors="coerce").astype(float)
+                out[spec.name] = numbers.clip(-NUMERIC_LIMIT, NUMERIC_LIMIT)
             elif spec.role == ColumnRole.DATETIME:
                 out[spec.name] = pd.to_datetime(values, errors="coerce", format="mixed")
             else:
