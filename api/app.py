@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from api.body_limit import BodyLimitMiddleware
 from api.docs import add_offline_docs
 from api.metrics import MetricsMiddleware
 from api.openapi import ModelOpenAPI
@@ -41,15 +42,19 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         mlflow.set_tracking_uri(config.tracking_uri or local_tracking_uri())
-        if service.writer is not None:
-            service.writer.start()
+        if service.writer is not None:  # replays spill files first: nothing is lost
+            await run_in_threadpool(service.writer.start)
         try:
             await service.load()
         except Exception as exc:  # e.g. no champion yet: start unready, the poller retries
             logger.warning("no model loaded at start-up (%s); /ready stays 503", exc)
-        poller = asyncio.create_task(service.poll_registry())
+        tasks = [
+            asyncio.create_task(service.poll_registry()),
+            asyncio.create_task(service.watch_writer()),
+        ]
         yield
-        poller.cancel()
+        for task in tasks:
+            task.cancel()
         if service.writer is not None:  # drain: every served prediction reaches the log
             await run_in_threadpool(service.writer.close)
 
@@ -67,6 +72,8 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     add_offline_docs(app)
     app.add_exception_handler(Exception, _unexpected)
     app.openapi = ModelOpenAPI(app, service)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=service.settings.max_body_bytes)
+    # outermost: a refused oversized body is counted too
     app.add_middleware(MetricsMiddleware, metrics=service.metrics, paths=_route_paths(app))
     return app
 

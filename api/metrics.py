@@ -34,6 +34,18 @@ class ServiceMetrics:
             "zenloop_model_version_served", "Registry version being served", registry=self.registry
         )
         self.reloads = Counter("zenloop_model_reloads", "Model swaps", registry=self.registry)
+        self.registry_polls = Counter(
+            "zenloop_registry_polls", "Polls of the followed alias", registry=self.registry
+        )
+        self.registry_errors = Counter(
+            "zenloop_registry_errors", "Failed registry polls", registry=self.registry
+        )
+        self.registry_reachable = Gauge(
+            "zenloop_registry_reachable",
+            "1 when the last registry poll worked",
+            registry=self.registry,
+        )
+        self.registry_reachable.set(1)
         self.registry.register(_LogCollector(log_stats))
 
 

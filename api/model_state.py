@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from api.schemas import RowModels, build_row_models
@@ -26,6 +27,12 @@ logger = logging.getLogger(__name__)
 
 ALIAS_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 VERSION_PATTERN = re.compile(r"^[0-9]{1,9}$")
+# MLflow's answers for "no such model" and "no such alias": the registry itself is fine
+MISSING_ERROR_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
+
+
+class RegistryUnavailable(RuntimeError):
+    """The registry could not be asked (unlike: it was asked and has no such alias)."""
 
 
 @dataclass(frozen=True)
@@ -111,12 +118,18 @@ def resolve_alias(name: str, alias: str, require_validation: bool) -> str | None
     """The version behind the alias, if it may go live; None when there is nothing to follow.
 
     With `require_validation`, a version the deployment pipeline has not validated is not
-    followed: a failed deployment check must leave the live model untouched.
+    followed: a failed deployment check must leave the live model untouched. Raises
+    `RegistryUnavailable` when the registry cannot be reached, so an outage is not
+    mistaken for "nothing to follow".
     """
     try:
         version = MlflowClient().get_model_version_by_alias(name, alias)
-    except Exception:  # no such alias or model yet
-        return None
+    except MlflowException as exc:
+        if exc.error_code in MISSING_ERROR_CODES:  # no such alias or model yet
+            return None
+        raise RegistryUnavailable(f"model registry unreachable: {exc}") from exc
+    except Exception as exc:  # e.g. the tracking database itself cannot be opened
+        raise RegistryUnavailable(f"model registry unreachable: {exc}") from exc
     if require_validation and VALIDATED_TAG not in (version.tags or {}):
         return None
     return str(version.version)
@@ -136,16 +149,11 @@ class ModelHolder:
         with self._swap_lock:
             selection = selection or self.selection
             model = load_served_model(self.config, selection)
+            before = self.current.version if self.current else "nothing"
             self.selection = selection
-            previous, self.current = self.current, model
-            gc.collect()
-            gc.freeze()  # the model's objects are long-lived: keep them out of GC scans
-        logger.info(
-            "serving %s v%s (was %s)",
-            model.name,
-            model.version,
-            previous.version if previous else "nothing",
-        )
+            self.current = model
+            _settle_heap()
+        logger.info("serving %s v%s (was %s)", model.name, model.version, before)
         return model
 
     def refresh(self) -> bool:
@@ -164,3 +172,15 @@ class ModelHolder:
                 return False
             self.load(Selection(alias=alias, version=target))
             return True
+
+
+def _settle_heap() -> None:
+    """Collect the replaced model, then freeze what is live again.
+
+    Frozen objects are left out of GC scans (the model's objects are long-lived, and
+    scanning them costs latency), but they are never collected either: unfreezing first
+    lets the previous model's cycles go, so memory stays flat across swaps.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()

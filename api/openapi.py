@@ -26,12 +26,12 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
 
 def request_bodies(max_batch_rows: int) -> dict[str, dict[str, Any]]:
     """Path -> request body of the endpoints that validate their raw body themselves."""
+    rows = {"type": "array", "items": {"$ref": ROW_SCHEMA_REF}, "minItems": 1}
     batch = {
         "type": "object",
         "required": ["rows"],
-        "properties": {
-            "rows": {"type": "array", "items": {"$ref": ROW_SCHEMA_REF}, "maxItems": max_batch_rows}
-        },
+        "additionalProperties": False,
+        "properties": {"rows": rows | {"maxItems": max_batch_rows}},
     }
     return {"/predict": _body({"$ref": ROW_SCHEMA_REF}), "/predict_batch": _body(batch)}
 

@@ -6,67 +6,165 @@ messages and the OpenAPI docs always describe the model that is actually serving
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, create_model
 
 from zenloop.config import ColumnRole
+from zenloop.features import NUMERIC_LIMIT
 from zenloop.schema import FeatureSchema
 
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# Strict: the schema says number, so `false` and "3.5" are refused. Bounded: larger values
+# would overflow the feature pipeline's float32 (it clips them anyway), so they get a 422.
+FiniteFloat = Annotated[
+    float,
+    Strict(),
+    Field(allow_inf_nan=False, ge=-NUMERIC_LIMIT, le=NUMERIC_LIMIT),
+]
 FEEDBACK_MAX_ITEMS = 10_000  # one statement per request; keeps SQL parameter lists bounded
 ROW_SCHEMA_NAME = "PredictRow"  # the row model's name, also its OpenAPI component
 JSON_MEDIA_TYPE = "application/json"
+FIELD_PREFIX = "c"  # internal field names are c0, c1, ...: any column name is an alias
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 class RowModels:
-    """Validators for one row and for a batch body `{"rows": [...]}` of a feature schema."""
+    """Validators for one row and for a batch body `{"rows": [...]}` of a feature schema.
 
-    def __init__(self, row: type[BaseModel], max_rows: int):
+    Fields have internal names with the column names as aliases, so a column may be called
+    anything (`_id`, `model_config`, `unit price`, `a.b`) without touching pydantic's own
+    attributes. `values` maps a validated row back to column names and the log's types.
+    """
+
+    def __init__(
+        self, row: type[BaseModel], max_rows: int, columns: list[tuple[str, str, Callable]]
+    ):
         self.row = row
+        self.columns = columns  # (field name, column name, normaliser)
         self.batch = create_model(
             "PredictBatchRequest",
             __config__=ConfigDict(extra="forbid"),
             rows=(list[row], Field(min_length=1, max_length=max_rows)),
         )
 
+    def values(self, row: BaseModel) -> dict[str, Any]:
+        """A validated row keyed by column name, in the schema's types.
+
+        Numbers are floats, everything the model reads as a category or text is a string,
+        timestamps stay datetimes (JSON writes them as ISO strings): so each logged column
+        holds one type, and what the service accepts, the monitor can read.
+        """
+        fields = row.__dict__
+        return {column: normalise(fields[name]) for name, column, normalise in self.columns}
+
     def json_schema(self) -> dict[str, Any]:
-        return self.row.model_json_schema()
+        return self.row.model_json_schema(by_alias=True)
 
 
-def _field_type(role: ColumnRole, dtype: str) -> Any:
+def _refuse_non_text(value: Any) -> Any:
+    """Timestamps come as ISO strings: a number is not one, whatever it would parse to."""
+    if not isinstance(value, str | datetime):
+        raise ValueError("expected an ISO 8601 date-time string")
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_refuse_non_text)]
+
+
+def _field(role: ColumnRole, dtype: str) -> tuple[Any, Callable[[Any], Any]]:
+    """The field's type, and how its validated value is normalised."""
     if role == ColumnRole.NUMERIC:
-        return FiniteFloat
+        return FiniteFloat, _number
     if role == ColumnRole.DATETIME:
-        return datetime
+        return Timestamp, _as_is
     if dtype.startswith(("int", "float", "bool")):  # e.g. integer codes used as categories
-        return str | int | float | bool
-    return str
+        return str | int | float | bool, _text
+    return str, _text
 
 
 def build_row_models(schema: FeatureSchema, extra: str, max_rows: int) -> RowModels:
     """Columns never missing in training are required; the others may be null or absent."""
     fields: dict[str, Any] = {}
-    for spec in schema.columns:
+    columns: list[tuple[str, str, Callable]] = []
+    for i, spec in enumerate(schema.columns):
+        name = f"{FIELD_PREFIX}{i}"
         if spec.role == ColumnRole.IGNORE:  # e.g. ids: accepted and logged, not used
-            fields[spec.name] = (
+            fields[name] = (
                 str | int | float | None,
-                Field(default=None, description="not used"),
+                Field(default=None, alias=spec.name, description="not used"),
             )
+            columns.append((name, spec.name, _text))
             continue
-        kind = _field_type(spec.role, spec.dtype)
+        kind, normalise = _field(spec.role, spec.dtype)
         description = f"{spec.role.value} column ({spec.dtype} in training)"
         if spec.nullable:
-            fields[spec.name] = (kind | None, Field(default=None, description=description))
+            field = Field(default=None, alias=spec.name, description=description)
+            fields[name] = (kind | None, field)
         else:
-            fields[spec.name] = (kind, Field(description=description))
+            fields[name] = (kind, Field(alias=spec.name, description=description))
+        columns.append((name, spec.name, normalise))
     row = create_model(
         ROW_SCHEMA_NAME,
-        __config__=ConfigDict(extra="forbid" if extra == "reject" else "ignore"),
+        __config__=ConfigDict(
+            extra="forbid" if extra == "reject" else "ignore", validate_by_name=False
+        ),
         **fields,
     )
-    return RowModels(row, max_rows)
+    return RowModels(row, max_rows, columns)
+
+
+class ErrorMessage(BaseModel):
+    """The body of every error answer except a 422."""
+
+    detail: str
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrors(BaseModel):
+    """A 422: one item per bad field, `loc` naming it (e.g. body, rows, 3, unit_price)."""
+
+    detail: list[ValidationIssue]
+
+
+ERROR_DESCRIPTIONS = {
+    401: "no admin token was sent",
+    403: "wrong admin token, or admin endpoints are disabled",
+    404: "no such model version or alias",
+    409: "refused in this configuration (several workers, or the log is disabled)",
+    413: "the body is over the byte limit, or the batch over the row limit; the answer says which",
+    422: "invalid request: each bad field is named",
+    502: "the model registry or the model failed; the current model keeps serving",
+    503: "not ready (no model, or the prediction log cannot take rows); retry",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the error statuses a route can answer."""
+    return {
+        code: {
+            "description": ERROR_DESCRIPTIONS[code],
+            "model": ValidationErrors if code == 422 else ErrorMessage,
+        }
+        for code in codes
+    }
 
 
 class PredictionOut(BaseModel):
@@ -101,6 +199,15 @@ class FeedbackResponse(BaseModel):
     unknown_request_ids: list[str]
 
 
+class RegistryState(BaseModel):
+    """Whether the model registry answered the service's last poll."""
+
+    reachable: bool
+    since: float | None = Field(default=None, description="when the current outage began")
+    error: str | None = None
+    checked_at: float | None = None
+
+
 class ModelInfo(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
     name: str
@@ -115,6 +222,7 @@ class ModelInfo(BaseModel):
     classes: list[Any] | None
     feature_schema: list[dict[str, Any]]
     loaded_at: datetime
+    registry: RegistryState
 
 
 class RegisteredVersion(BaseModel):

@@ -40,14 +40,17 @@ def require_admin(
             403,
             f"admin endpoints are disabled: no admin token is configured ({ADMIN_TOKEN_ENV})",
         )
-    given = header_token or (credentials.credentials if credentials else None)
+    # either way of sending it may carry the token: a stray second header does not veto it
+    given = [t for t in (header_token, credentials.credentials if credentials else None) if t]
     if not given:
         raise HTTPException(
             401,
             "admin token required: send 'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    if not hmac.compare_digest(given.encode(), expected.encode()):  # constant time
+    # constant time, and every candidate is compared
+    matches = [hmac.compare_digest(t.encode(), expected.encode()) for t in given]
+    if not any(matches):
         raise HTTPException(403, "invalid admin token")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import asdict
 from typing import Annotated
 
@@ -16,13 +17,57 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.metrics import ServiceMetrics
 from api.model_state import ModelHolder, Selection, ServedModel
+from api.schemas import RegistryState
+from api.settings import ServingSettings
 from monitoring.events import EventEmitter
 from monitoring.log_store import PredictionLogStore, PredictionRecord
-from monitoring.log_writer import PredictionLogWriter
+from monitoring.log_writer import PredictionLogWriter, Ticket, TicketState
 from zenloop.admin_token import resolve_admin_token
 from zenloop.config import ServingConfig
 
 logger = logging.getLogger(__name__)
+
+WATCHDOG_INTERVAL_S = 0.5  # how often a dead log writer is looked for
+# registry polls back off up to this many reload intervals (and this many seconds) in an outage
+REGISTRY_BACKOFF_FACTOR = 16
+MAX_REGISTRY_BACKOFF_S = 120.0
+UNAVAILABLE = 503
+
+
+class RegistryHealth:
+    """Whether the registry answers; an outage is logged once, when it starts and ends."""
+
+    def __init__(self, interval_s: float):
+        self.interval_s = interval_s
+        self.state = RegistryState(reachable=True)
+        self.delay_s = interval_s
+
+    def succeeded(self) -> float:
+        """Record a good poll; the delay until the next one."""
+        if not self.state.reachable:
+            logger.warning(
+                "model registry reachable again after %.0fs", time.time() - self.state.since
+            )
+        self.state = RegistryState(reachable=True, checked_at=time.time())
+        self.delay_s = self.interval_s
+        return self.delay_s
+
+    def failed(self, exc: Exception, serving: str | None) -> float:
+        """Record a failed poll; the (growing) delay until the next one."""
+        now = time.time()
+        if self.state.reachable:
+            logger.warning(
+                "model registry unreachable (%s); still serving %s; retrying with back-off",
+                exc,
+                f"v{serving}" if serving else "nothing",
+            )
+            self.state = RegistryState(reachable=False, since=now)
+        else:
+            logger.debug("model registry still unreachable: %s", exc)
+        self.state = self.state.model_copy(update={"error": str(exc), "checked_at": now})
+        cap = min(self.interval_s * REGISTRY_BACKOFF_FACTOR, MAX_REGISTRY_BACKOFF_S)
+        self.delay_s = min(self.delay_s * 2, max(cap, self.interval_s))
+        return self.delay_s
 
 
 class Service:
@@ -30,7 +75,9 @@ class Service:
 
     def __init__(self, config: ServingConfig):
         self.config = config
+        self.settings = ServingSettings.resolve(config)
         self.holder = ModelHolder(config)
+        self.registry = RegistryHealth(config.reload_interval_s)
         self.store = PredictionLogStore(config.log.database_url) if config.log.enabled else None
         self.events = EventEmitter(config.events)
         self.writer = (
@@ -58,13 +105,56 @@ class Service:
             raise HTTPException(503, "no model is loaded yet; see /ready")
         return model
 
+    def unready_reason(self) -> str | None:
+        """Why the service should not get traffic now; None when it may."""
+        if self.holder.current is None:
+            return "no model is loaded yet"
+        if self.writer is not None and not self.writer.alive:
+            return "the prediction log writer died; it restarts shortly"
+        if self.writer is not None and self.writer.failing:
+            return "the prediction log cannot be written; predictions are refused"
+        return None
+
     async def log(self, records: list[PredictionRecord]) -> None:
-        """Queue records; under back-pressure wait in a thread, then refuse with 503."""
-        if self.writer is None or self.writer.submit(records, wait=False):
+        """Hand records to the log; with durable acknowledgement, wait for their commit.
+
+        Under back-pressure it waits in a thread for room. When the rows cannot be queued
+        or committed in time, the answer is a 503 and the prediction is not returned.
+        """
+        writer = self.writer
+        if writer is None:
             return
-        if not await run_in_threadpool(self.writer.submit, records):
+        durable = self.settings.durable
+        ticket = writer.submit(records, wait=False, acknowledge=durable)
+        if ticket is None and not (durable and (writer.failing or not writer.alive)):
+            ticket = await run_in_threadpool(writer.submit, records, True, durable)
+        if ticket is None:
             raise HTTPException(
-                503, "the prediction log backlog is full; the prediction was not served, retry"
+                UNAVAILABLE,
+                "the prediction log cannot take rows now; the prediction was not served, retry",
+            )
+        if durable:
+            await self._committed(ticket)
+
+    async def _committed(self, ticket: Ticket) -> None:
+        """Wait for the commit; a ticket still queued at the deadline is withdrawn (503)."""
+        writer, timeout = self.writer, self.config.log.enqueue_timeout_s
+        state = None
+        try:
+            async with asyncio.timeout(timeout):
+                state = await writer.watch(ticket)
+        except TimeoutError:
+            if not writer.cancel(ticket):  # being written right now: wait for that write
+                try:
+                    async with asyncio.timeout(timeout):
+                        state = await writer.watch(ticket)
+                except TimeoutError:
+                    state = None
+        if state is not TicketState.COMMITTED:
+            raise HTTPException(
+                UNAVAILABLE,
+                "the prediction log did not commit the prediction in time; it was not served,"
+                " retry",
             )
 
     async def load(self, selection: Selection | None = None) -> ServedModel:
@@ -86,19 +176,36 @@ class Service:
             self.metrics.model_version.set(int(model.version))
 
     async def poll_registry(self) -> None:
-        """Hot reload: follow the alias every `reload_interval_s`; a failed poll changes nothing."""
+        """Hot reload: follow the alias every `reload_interval_s`; a failed poll changes nothing.
+
+        In a registry outage the polls back off, and the outage is logged once.
+        """
+        delay = self.config.reload_interval_s
         while True:
-            await asyncio.sleep(self.config.reload_interval_s)
-            try:
-                previous = self.holder.current
-                if await self.refresh():
-                    logger.info(
-                        "hot reload: %s -> %s",
-                        previous.version if previous else None,
-                        self.holder.current.version,
-                    )
-            except Exception:
-                logger.exception("registry poll failed; still serving the current model")
+            await asyncio.sleep(delay)
+            delay = await self.poll_once()
+
+    async def poll_once(self) -> float:
+        """One poll of the followed alias; the delay until the next one."""
+        previous = self.holder.current
+        self.metrics.registry_polls.inc()
+        try:
+            swapped = await self.refresh()
+        except Exception as exc:
+            self.metrics.registry_errors.inc()
+            self.metrics.registry_reachable.set(0)
+            return self.registry.failed(exc, previous.version if previous else None)
+        self.metrics.registry_reachable.set(1)
+        if swapped:
+            before = previous.version if previous else None
+            logger.info("hot reload: %s -> %s", before, self.holder.current.version)
+        return self.registry.succeeded()
+
+    async def watch_writer(self) -> None:
+        """Restart a dead log writer (after its back-off); /ready is 503 meanwhile."""
+        while self.writer is not None:
+            await asyncio.sleep(WATCHDOG_INTERVAL_S)
+            self.writer.revive()
 
 
 def get_service(request: Request) -> Service:

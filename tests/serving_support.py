@@ -8,9 +8,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import mlflow
@@ -29,6 +31,34 @@ from zenloop.training import fit_candidate, split_frame
 ADMIN_TOKEN = "test-admin-token"
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 60.0
+READY_TIMEOUT_S = 60.0
+POLL_S = 0.05  # how often `wait_for` looks again; every wait has a deadline
+
+
+# small and fast models: these tests are about serving, not accuracy
+SMALL_PARAMS = {
+    "xgboost": {"n_estimators": 40},
+    "random_forest": {"n_estimators": 40},
+    "hist_gradient_boosting": {"max_iter": 40},
+    "linear": {},
+}
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `condition` until it is truthy (returned) or the deadline fails the test."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        time.sleep(POLL_S)
+    return value
+
+
+def metric(client: httpx.Client, name: str) -> float:
+    """One unlabelled sample of the service's /metrics."""
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(f"{name} "):
+            return float(line.split()[1])
+    raise KeyError(name)
 
 
 @dataclass
@@ -38,24 +68,30 @@ class Registered:
     holdout: pd.DataFrame
 
 
-def register_models(name: str, data: DataConfig, families: list[str]) -> Registered:
-    """Train one small model per family and register each; the first becomes champion."""
+def register_models(
+    name: str,
+    data: DataConfig,
+    families: list[str],
+    frame: pd.DataFrame | None = None,
+    features: FeatureConfig | None = None,
+) -> Registered:
+    """Train one small model per family and register each; the first becomes champion.
+
+    `frame` replaces the generated data (a user's file), with `data.target` as its target.
+    """
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
     experiment = ensure_experiment("zenloop-tests", Path(os.environ["ZENLOOP_DATA_DIR"]).as_uri())
-    frame = load_frame(data)
-    schema = schema_for(frame, data)
+    frame = load_frame(data) if frame is None else frame
+    features = features or FeatureConfig()
+    schema = schema_for(frame, data, features)
     splits = dict(
         zip(("train", "validation", "test"), split_frame(frame, schema, SplitConfig()), strict=True)
     )
     client = MlflowClient()
     bundles = {}
     for family in families:
-        candidate = CandidateConfig(
-            name=family, family=family, params={"n_estimators": 40} if family != "linear" else {}
-        )
-        bundle, result = fit_candidate(
-            candidate, schema, FeatureConfig(), lenient_gates(), splits, 0
-        )
+        candidate = CandidateConfig(name=family, family=family, params=SMALL_PARAMS[family])
+        bundle, result = fit_candidate(candidate, schema, features, lenient_gates(), splits, 0)
         with mlflow.start_run(experiment_id=experiment):
             log_candidate(result, bundle)
         version = mlflow.register_model(result.model_uri, name).version
@@ -84,6 +120,14 @@ class Service:
     def admin(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
+        with self.client() as client:
+            wait_for(lambda: client.get("/ready").status_code == 200, timeout, "/ready")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -91,20 +135,23 @@ class Service:
 
 
 @contextmanager
-def running_service(tmp: Path, model_name: str, **overrides):
+def running_service(tmp: Path, model_name: str, env: dict[str, str] | None = None, **overrides):
+    """`zenloop serve` as a real process on 127.0.0.1; `overrides` go into its config."""
     port = free_port()
     log_db = tmp / f"log-{port}.db"
     config = {
         "port": port,
         "model": {"name": model_name},
         "reload_interval_s": 0.5,
+        # the session's registry, whatever stack is active (or none)
+        "tracking_uri": os.environ["MLFLOW_TRACKING_URI"],
         "max_batch_rows": 50,
         "log": {"database_url": f"sqlite:///{log_db}"},
         **overrides,
     }
     path = tmp / f"serving-{port}.yaml"
     path.write_text(yaml.safe_dump(config))
-    env = {**os.environ, "ZENLOOP_ADMIN_TOKEN": ADMIN_TOKEN}
+    env = {**os.environ, "ZENLOOP_ADMIN_TOKEN": ADMIN_TOKEN, **(env or {})}
     output = (tmp / f"serve-{port}.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "ops.cli", "serve", "-c", str(path)],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Any
@@ -11,9 +12,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
 from api.model_state import ServedModel
-from api.schemas import FeedbackRequest, FeedbackResponse
+from api.schemas import FeedbackRequest, FeedbackResponse, error_responses
 from api.security import ADMIN
-from api.service import ServiceDep
+from api.service import UNAVAILABLE, ServiceDep
+
+logger = logging.getLogger(__name__)
 
 # how long feedback waits for queued predictions to reach the log before refusing with 503
 FEEDBACK_FLUSH_TIMEOUT_S = 10.0
@@ -21,7 +24,9 @@ FEEDBACK_FLUSH_TIMEOUT_S = 10.0
 router = APIRouter(tags=["predictions"])
 
 
-@router.post("/feedback", dependencies=ADMIN)
+@router.post(
+    "/feedback", dependencies=ADMIN, responses=error_responses(401, 403, 409, 413, 422, 503)
+)
 async def feedback(body: FeedbackRequest, service: ServiceDep) -> FeedbackResponse:
     """Ground truth for earlier request ids; stored beside the logged predictions."""
     model = service.model()
@@ -30,13 +35,22 @@ async def feedback(body: FeedbackRequest, service: ServiceDep) -> FeedbackRespon
     errors = _ground_truth_errors(model, body)
     if errors:
         raise RequestValidationError(errors)
-    # the predictions being labelled may still be queued: feedback for them would be lost
-    if not await run_in_threadpool(service.writer.wait_written, FEEDBACK_FLUSH_TIMEOUT_S):
+    # with queued acknowledgement the predictions being labelled may not be in the log yet:
+    # feedback for them would be lost (durably acknowledged ones are there already)
+    if not service.settings.durable and not await run_in_threadpool(
+        service.writer.wait_written, FEEDBACK_FLUSH_TIMEOUT_S
+    ):
         raise HTTPException(
-            503, "the prediction log is behind; feedback was not stored, retry shortly"
+            UNAVAILABLE, "the prediction log is behind; feedback was not stored, retry shortly"
         )
     items = [(item.request_id, item.ground_truth) for item in body.items]
-    unknown = await run_in_threadpool(service.store.add_feedback, items, time.time())
+    try:
+        unknown = await run_in_threadpool(service.store.add_feedback, items, time.time())
+    except Exception as exc:  # the database is unavailable: nothing was stored
+        logger.warning("feedback not stored: %s", exc)
+        raise HTTPException(
+            UNAVAILABLE, "the prediction log cannot be written; feedback was not stored, retry"
+        ) from None
     return FeedbackResponse(
         stored=len(set(dict(items))) - len(unknown), unknown_request_ids=unknown
     )

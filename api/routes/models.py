@@ -8,10 +8,17 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from api.model_state import ALIAS_PATTERN, VERSION_PATTERN, Selection, ServedModel
-from api.schemas import ModelInfo, ModelLoadResponse, RegisteredVersion
+from api.model_state import (
+    ALIAS_PATTERN,
+    MISSING_ERROR_CODES,
+    VERSION_PATTERN,
+    Selection,
+    ServedModel,
+)
+from api.schemas import ModelInfo, ModelLoadResponse, RegisteredVersion, error_responses
 from api.security import ADMIN_LOAD
 from api.service import Service, ServiceDep
 from zenloop.config import ColumnRole
@@ -19,14 +26,14 @@ from zenloop.tracking import ZENML_VERSION_TAG
 
 logger = logging.getLogger(__name__)
 
-MISSING_ERROR_CODE = "RESOURCE_DOES_NOT_EXIST"  # MLflow's code for an unknown model version
 ZENML_VERSIONS_LISTED = 1000  # ZenML page size when looking up stages; more than ever trained
 
 router = APIRouter(tags=["models"])
 
 
-@router.get("/model-info")
+@router.get("/model-info", responses=error_responses(503))
 async def model_info(service: ServiceDep) -> ModelInfo:
+    """What is served, and whether the registry answered the last poll."""
     model = service.model()
     return ModelInfo(
         name=model.name,
@@ -45,15 +52,19 @@ async def model_info(service: ServiceDep) -> ModelInfo:
             if c.role != ColumnRole.IGNORE
         ],
         loaded_at=model.loaded_at,
+        registry=service.registry.state,
     )
 
 
-@router.get("/models")
+@router.get("/models", responses=error_responses(502))
 async def models(service: ServiceDep) -> list[RegisteredVersion]:
+    """The registered versions; 502 when the registry cannot be reached."""
     return await run_in_threadpool(_registered_versions, service)
 
 
-@router.post("/models/load", dependencies=ADMIN_LOAD)
+@router.post(
+    "/models/load", dependencies=ADMIN_LOAD, responses=error_responses(401, 403, 404, 409, 422, 502)
+)
 async def load_model(
     service: ServiceDep,
     alias: Annotated[str | None, Query(pattern=ALIAS_PATTERN.pattern)] = None,
@@ -74,7 +85,7 @@ async def load_model(
     try:
         model = await service.load(Selection(alias=alias, version=version))
     except Exception as exc:
-        missing = getattr(exc, "error_code", "") == MISSING_ERROR_CODE
+        missing = getattr(exc, "error_code", "") in MISSING_ERROR_CODES
         raise HTTPException(
             404 if missing else 502,
             f"cannot load {service.config.model.name} {alias or version}: {exc}",
@@ -82,14 +93,18 @@ async def load_model(
     return _load_response(model, previous)
 
 
-@router.post("/models/reload", dependencies=ADMIN_LOAD)
+@router.post(
+    "/models/reload", dependencies=ADMIN_LOAD, responses=error_responses(401, 403, 409, 502, 503)
+)
 async def reload_model(service: ServiceDep) -> ModelLoadResponse:
     """Re-resolve the followed alias now instead of waiting for the next poll."""
     previous = service.holder.current
     try:
         await service.refresh()
     except Exception as exc:
+        service.registry.failed(exc, previous.version if previous else None)
         raise HTTPException(502, f"reload failed, still serving the current model: {exc}") from None
+    service.registry.succeeded()
     return _load_response(service.model(), previous)
 
 
@@ -122,14 +137,18 @@ def _registered_versions(service: Service) -> list[RegisteredVersion]:
     client = MlflowClient()
     try:
         aliases = client.get_registered_model(name).aliases
-    except Exception:  # no such model registered yet
-        return []
+        versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException as exc:
+        if exc.error_code in MISSING_ERROR_CODES:  # no such model registered yet
+            return []
+        raise HTTPException(502, f"the model registry cannot be reached: {exc}") from None
+    except Exception as exc:
+        raise HTTPException(502, f"the model registry cannot be reached: {exc}") from None
     by_version: dict[str, list[str]] = {}
     for alias, version in aliases.items():
         by_version.setdefault(str(version), []).append(alias)
     stages = _zenml_stages(name)
     serving = service.holder.current.version if service.holder.current else None
-    versions = client.search_model_versions(f"name='{name}'")
     return [
         RegisteredVersion(
             version=str(v.version),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.service import ServiceDep
+from api.schemas import error_responses
+from api.service import UNAVAILABLE, ServiceDep
 
 router = APIRouter(tags=["service"])
 
@@ -16,10 +17,13 @@ async def health() -> dict[str, str]:  # the process answers; says nothing about
     return {"status": "ok"}
 
 
-@router.get("/ready", responses={503: {"description": "no model loaded"}})
+@router.get("/ready", responses=error_responses(503))
 async def ready(service: ServiceDep) -> dict[str, str]:
-    model = service.model()
-    return {"status": "ready", "model_version": model.version}
+    """503 without a model, with a dead log writer, or while the log cannot be written."""
+    reason = service.unready_reason()
+    if reason is not None:
+        raise HTTPException(UNAVAILABLE, reason)
+    return {"status": "ready", "model_version": service.model().version}
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

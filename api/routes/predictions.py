@@ -2,8 +2,9 @@
 
 Both validate the raw body against the served model's row schema in one pydantic-core pass,
 predict with the compiled model, hand the records to the log writer and answer with JSON
-serialized by pydantic-core: no pandas, no per-row scikit-learn validation, logging off the
-critical path. They differ only in the body's shape and the response's shape.
+serialized by pydantic-core: no pandas, no per-row scikit-learn validation. By default the
+answer waits for the log's commit (group commit: one short wait, shared by concurrent
+requests). They differ only in the body's shape and the response's shape.
 """
 
 from __future__ import annotations
@@ -20,14 +21,20 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 
 from api.model_state import ServedModel
-from api.schemas import JSON_MEDIA_TYPE, PredictBatchResponse, PredictResponse
+from api.schemas import (
+    JSON_MEDIA_TYPE,
+    PredictBatchResponse,
+    PredictResponse,
+    error_responses,
+)
 from api.service import Service, ServiceDep
 from monitoring.log_store import PredictionRecord
 
-INLINE_BATCH_ROWS = 256  # larger batches are predicted in a worker thread
-# the documented error answers (FastAPI cannot infer them: the body is validated by hand)
-ROW_ERRORS = {422: {"description": "invalid row"}, 503: {"description": "not ready"}}
-BATCH_ERRORS = {413: {"description": "too many rows"}, 422: {"description": "invalid rows"}}
+# Larger bodies are parsed and predicted in a worker thread, so single rows keep flowing;
+# smaller ones inline (a thread hop costs more than they do). About 200 rows of the orders.
+INLINE_BODY_BYTES = 64 * 1024
+ROW_ERRORS = error_responses(413, 422, 503)
+BATCH_ERRORS = ROW_ERRORS
 M = TypeVar("M", bound=BaseModel)
 
 router = APIRouter(tags=["predictions"])
@@ -46,36 +53,37 @@ async def predict_batch(request: Request, service: ServiceDep) -> Response:
 async def respond(request: Request, service: Service, batch: bool) -> Response:
     """The one path of both endpoints: validate the body, predict, log, answer.
 
-    A single row's answer is the prediction itself; a batch's lists them in row order.
+    The body arrives through the byte limit (api.body_limit). The answer is sent only
+    once the log has the rows (or, with `acknowledge: queued`, has queued them).
     """
     model = service.model()
     body = await request.body()
+    if len(body) > INLINE_BODY_BYTES:
+        records, payload = await run_in_threadpool(serve_body, service, model, body, batch)
+    else:
+        records, payload = serve_body(service, model, body, batch)
+    service.metrics.predictions.labels(model.version).inc(len(records))
+    await service.log(records)
+    return Response(payload, media_type=JSON_MEDIA_TYPE)
+
+
+def serve_body(
+    service: Service, model: ServedModel, body: bytes, batch: bool
+) -> tuple[list[PredictionRecord], bytes]:
+    """Parse, predict and answer (blocking): the log records and the JSON answer.
+
+    A single row's answer is the prediction itself; a batch's lists them in row order.
+    """
     if batch:
         rows = _parse(model.rows.batch, body, service.config.max_batch_rows).rows
     else:
         rows = [_parse(model.rows.row, body)]
-    out = await serve_rows(service, model, [row.__dict__ for row in rows])
-    if batch:
-        return _json({"model_version": model.version, "predictions": out})
-    return _json({**out[0], "model_version": model.version})
-
-
-async def serve_rows(
-    service: Service, model: ServedModel, values: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Predict validated rows, count and log them; the response items, in row order.
-
-    A single row or a small batch is predicted inline (a thread hop costs more than the
-    prediction); a large one in the threadpool, so it does not stall the event loop.
-    """
-    if len(values) > INLINE_BATCH_ROWS:
-        labels, probas = await run_in_threadpool(model.compiled.predict, values)
-    else:
-        labels, probas = model.compiled.predict(values)
+    values = [model.rows.values(row) for row in rows]
+    labels, probas = model.compiled.predict(values)
     records, out = _records(model, values, labels, probas)
-    service.metrics.predictions.labels(model.version).inc(len(values))
-    await service.log(records)
-    return out
+    if batch:
+        return records, to_json({"model_version": model.version, "predictions": out})
+    return records, to_json({**out[0], "model_version": model.version})
 
 
 def _records(
@@ -111,8 +119,3 @@ def _parse(validator: type[M], body: bytes, max_rows: int | None = None) -> M:
         # no input values in the details: they may be NaN or huge
         details = [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in errors]
         raise RequestValidationError(details) from None
-
-
-def _json(payload: dict[str, Any]) -> Response:
-    """JSON straight from pydantic-core, bypassing FastAPI's response-model pass."""
-    return Response(to_json(payload), media_type=JSON_MEDIA_TYPE)

@@ -1,0 +1,51 @@
+"""The service's reliability settings: how a prediction is acknowledged, how big a body may be.
+
+They belong in `ServingConfig` (`log.acknowledge`, `max_body_bytes`) and are read from it
+when it has them. Until then, and as an operator's override like the admin token, the
+environment sets them: `ZENLOOP_LOG_ACKNOWLEDGE` and `ZENLOOP_MAX_BODY_BYTES`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from zenloop.config import ServingConfig
+
+Acknowledge = Literal["committed", "queued"]
+COMMITTED: Acknowledge = "committed"  # a 200 means the prediction's log row is committed
+ACKNOWLEDGE_ENV = "ZENLOOP_LOG_ACKNOWLEDGE"
+MAX_BODY_BYTES_ENV = "ZENLOOP_MAX_BODY_BYTES"
+# the default body limit: room for max_batch_rows rows of this size, plus the envelope
+BODY_BYTES_PER_ROW = 2_048
+BODY_BYTES_OVERHEAD = 64 * 1_024
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    acknowledge: Acknowledge
+    max_body_bytes: int
+
+    @property
+    def durable(self) -> bool:
+        return self.acknowledge == COMMITTED
+
+    @classmethod
+    def resolve(
+        cls, config: ServingConfig, environ: Mapping[str, str] = os.environ
+    ) -> ServingSettings:
+        """The environment wins over the config, the config over the defaults."""
+        acknowledge = environ.get(ACKNOWLEDGE_ENV) or getattr(config.log, "acknowledge", COMMITTED)
+        if acknowledge not in get_args(Acknowledge):
+            raise ValueError(
+                f"{ACKNOWLEDGE_ENV}/log.acknowledge must be one of {get_args(Acknowledge)},"
+                f" not {acknowledge!r}"
+            )
+        limit = environ.get(MAX_BODY_BYTES_ENV) or getattr(config, "max_body_bytes", None)
+        if limit is None:
+            limit = config.max_batch_rows * BODY_BYTES_PER_ROW + BODY_BYTES_OVERHEAD
+        if int(limit) < 1:
+            raise ValueError(f"{MAX_BODY_BYTES_ENV}/max_body_bytes must be positive, not {limit}")
+        return cls(acknowledge=acknowledge, max_body_bytes=int(limit))
