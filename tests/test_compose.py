@@ -1,0 +1,120 @@
+"""The compose stack on the host network: PostgreSQL, MLflow and the service in containers.
+
+A model is registered into the compose MLflow server; the service in its container answers
+/ready and predicts; after a restart of the service container the prediction log (in the
+PostgreSQL volume) still holds the rows logged before.
+"""
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.docker_support import project_image  # noqa: F401  (fixture)
+from tests.serving_support import ADMIN_TOKEN, free_port, register_models
+from zenloop.config import DataConfig
+from zenloop.deployment import request_rows
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker" / "compose.yaml"
+MODEL = "composed"
+UP_TIMEOUT_S = 240.0
+SERVICES = ("postgres", "mlflow", "service")
+
+
+def _wait(url: str, timeout: float = UP_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise AssertionError(f"{url} did not answer 200")
+
+
+@pytest.fixture(scope="module")
+def compose(project_image, tmp_path_factory):  # noqa: F811
+    folder = tmp_path_factory.mktemp("compose")
+    ports = {"pg": free_port(), "mlflow": free_port(), "zenml": free_port(), "api": free_port()}
+    serving = folder / "serving.yaml"
+    serving.write_text(
+        yaml.safe_dump(
+            {
+                "port": ports["api"],
+                "model": {"name": MODEL},
+                "tracking_uri": f"http://127.0.0.1:{ports['mlflow']}",
+                "reload_interval_s": 1.0,
+                "log": {
+                    "database_url": f"postgresql+psycopg://zenloop@127.0.0.1:{ports['pg']}/zenloop"
+                },
+                "events": {"url": None},
+            }
+        )
+    )
+    env = {
+        **os.environ,
+        "ZENLOOP_PG_PORT": str(ports["pg"]),
+        "ZENLOOP_MLFLOW_PORT": str(ports["mlflow"]),
+        "ZENLOOP_ZENML_PORT": str(ports["zenml"]),
+        "ZENLOOP_ADMIN_TOKEN": ADMIN_TOKEN,
+        "ZENLOOP_SERVING_CONFIG": str(serving),
+    }
+    project = ["docker-compose", "-p", f"zenloop-test-{ports['api']}", "-f", str(COMPOSE_FILE)]
+
+    def compose_run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run([*project, *args], env=env, capture_output=True, text=True)
+        assert not check or result.returncode == 0, result.stderr[-3000:]
+        return result
+
+    compose_run("up", "-d", "--build", "postgres", "mlflow")
+    try:
+        mlflow_url = f"http://127.0.0.1:{ports['mlflow']}"
+        _wait(f"{mlflow_url}/health")
+        saved = os.environ.get("MLFLOW_TRACKING_URI")
+        os.environ["MLFLOW_TRACKING_URI"] = mlflow_url
+        try:
+            registered = register_models(MODEL, DataConfig(n_rows=1_500, seed=41), ["linear"])
+        finally:
+            os.environ["MLFLOW_TRACKING_URI"] = saved or ""
+        compose_run("up", "-d", "service")
+        yield compose_run, f"http://127.0.0.1:{ports['api']}", registered
+    finally:
+        logs = compose_run("logs", "--tail", "50", check=False).stdout
+        compose_run("down", "-v", check=False)
+        print(logs[-3000:])
+
+
+def test_the_service_container_predicts_and_keeps_its_log_across_a_restart(compose):
+    compose_run, url, registered = compose
+    _wait(f"{url}/ready")
+    rows = request_rows(registered.holdout.head(20))
+    response = httpx.post(f"{url}/predict_batch", json={"rows": rows}, timeout=30)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["predictions"]) == len(rows)
+    before = _logged_rows(compose_run)
+    assert before >= len(rows)
+    compose_run("restart", "service")
+    _wait(f"{url}/ready")
+    assert _logged_rows(compose_run) == before, "the prediction log survives a restart"
+
+
+def _logged_rows(compose_run) -> int:
+    deadline = time.monotonic() + 20
+    count = 0
+    while time.monotonic() < deadline:
+        result = compose_run(
+            "exec", "-T", "postgres", "sh", "-c",
+            'psql -h 127.0.0.1 -p "$PGPORT" -U zenloop -tAc "select count(*) from predictions"',
+            check=False,
+        )  # fmt: skip
+        if result.returncode == 0 and (count := int(result.stdout.strip() or 0)) > 0:
+            return count
+        time.sleep(1)
+    return count
