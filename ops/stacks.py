@@ -109,7 +109,14 @@ class StackFile(StrictSpec):
         return f"http://{LOCALHOST}:{self.zenml_server.port}" if self.zenml_server else None
 
     def render(self, value: Any) -> Any:
-        """Fill `{data_dir}` and `{mlflow_url}`; ZenML's `{{secret.key}}` references stay."""
+        """Fill `{data_dir}` and `{mlflow_url}`; ZenML's `{{secret.key}}` references stay.
+
+        Nested mappings and lists (e.g. the Docker orchestrator's `run_args`) are filled too.
+        """
+        if isinstance(value, dict):
+            return {self.render(k): self.render(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.render(item) for item in value]
         if not isinstance(value, str):
             return value
         return value.replace("{data_dir}", str(data_dir())).replace(

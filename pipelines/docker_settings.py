@@ -14,14 +14,13 @@ import os
 from zenml.config import DockerSettings
 from zenml.config.docker_settings import DockerBuildConfig
 
-from zenloop.paths import PROJECT_ROOT, data_dir
+from zenloop.paths import PROJECT_ROOT
 
 BASE_IMAGE_ENV = "ZENLOOP_BASE_IMAGE"  # e.g. python:3.11-slim-bookworm with registry access
 LOCAL_BASE_IMAGE = "zenloop-base:bookworm"  # built by scripts/base-image.sh from Debian
 DOCKERFILE = PROJECT_ROOT / "docker" / "Dockerfile"
 DOCKERIGNORE = PROJECT_ROOT / "docker" / "dockerignore"
 HOST_NETWORK = "host"  # containers talk to the servers on 127.0.0.1, never the bridge
-DATA_DIR_ENV = "ZENLOOP_DATA_DIR"
 
 
 def base_image() -> str:
@@ -34,13 +33,11 @@ def build_options() -> dict[str, object]:
 
 
 def docker_settings() -> DockerSettings:
-    """Steps in containers: the project image, the host network, the data folder mounted.
+    """How step images are built: the project image, on the host network.
 
-    The data folder is mounted at the same path so that the prediction log (SQLite by
-    default) and the admin token file mean the same on the host and in a step; a remote
-    stack points the log at PostgreSQL instead (`log_database_url`).
+    How containers run (host network, the data folder mounted) belongs to the stack: the
+    Docker orchestrator's `run_args` in configs/stacks/docker.yaml.
     """
-    folder = str(data_dir())
     return DockerSettings(
         dockerfile=str(DOCKERFILE),
         build_context_root=str(PROJECT_ROOT),
@@ -56,9 +53,4 @@ def docker_settings() -> DockerSettings:
         allow_including_files_in_images=True,
         allow_download_from_code_repository=False,
         allow_download_from_artifact_store=False,
-        run_args={
-            "network_mode": HOST_NETWORK,
-            "volumes": {folder: {"bind": folder, "mode": "rw"}},
-            "environment": {DATA_DIR_ENV: folder},
-        },
     )
