@@ -15,6 +15,7 @@ import click
 from ops.cli.champion import champion
 from ops.cli.demo import demo
 from ops.cli.deploy import deploy
+from ops.cli.image import image
 from ops.cli.monitor import monitor
 from ops.cli.retrain import retrain
 from ops.cli.serve import serve, status
@@ -50,7 +51,7 @@ def cli() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-for command in (stack, train, deploy, serve, status, ui, monitor, retrain, champion, demo):
+for command in (stack, image, train, deploy, serve, status, ui, monitor, retrain, champion, demo):
     cli.add_command(command)
 
 
