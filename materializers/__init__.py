@@ -4,6 +4,7 @@ Importing this package registers them with ZenML.
 """
 
 from materializers.bundle import ModelBundleMaterializer
+from materializers.history import DriftHistoryMaterializer
 from materializers.reports import (
     CandidateBoardMaterializer,
     DriftCheckMaterializer,
@@ -13,6 +14,7 @@ from materializers.reports import (
 __all__ = [
     "CandidateBoardMaterializer",
     "DriftCheckMaterializer",
+    "DriftHistoryMaterializer",
     "MarkdownReportMaterializer",
     "ModelBundleMaterializer",
 ]

@@ -3,7 +3,13 @@
 from zenml import pipeline
 
 from pipelines.docker_settings import docker_settings
-from steps.monitoring import check_window_drift, decide_retraining, load_window, plan_retraining
+from steps.monitoring import (
+    check_window_drift,
+    decide_retraining,
+    load_window,
+    plan_retraining,
+    plot_drift_history,
+)
 from zenloop.config import MonitorConfig
 
 
@@ -17,3 +23,4 @@ def monitoring_pipeline(monitor: MonitorConfig | None = None) -> None:
     check = check_window_drift(window, reference, champion, monitor)
     decision = decide_retraining(check, window, monitor)
     plan_retraining(decision, champion, window, monitor)
+    plot_drift_history(decision, monitor)

@@ -23,12 +23,14 @@ from monitoring.state_store import MonitorStore, RetrainLease
 from steps.hooks import record_failure
 from steps.registry import configure_mlflow, linked_version
 from zenloop.config import MonitorConfig
+from zenloop.history_plots import DriftHistory, build_drift_history
 from zenloop.tracking import load_bundle
 
 logger = logging.getLogger(__name__)
 
 LOG_ID_COLUMN = "log_id"
 TAG_NO_DRIFT, TAG_DRIFT, TAG_RETRAIN = "no-drift", "drift", "retrain"
+HISTORY_CHECKS = 200  # checks drawn in the drift-history plot
 
 
 @step(enable_cache=False, on_failure=record_failure)
@@ -102,6 +104,18 @@ def decide_retraining(
     logger.info("monitor decision: %s", decision.reason)
     log_metadata({"decision": decision.model_dump(mode="json")})
     return decision
+
+
+@step(enable_cache=False, on_failure=record_failure)
+def plot_drift_history(
+    decision: Decision, monitor: MonitorConfig
+) -> Annotated[DriftHistory, "drift_history"]:
+    """The stored checks and retrainings as a plot; after the decision, so it ends with
+    this run's own check."""
+    store = MonitorStore(monitor.log_database_url)
+    checks = store.recent_checks(HISTORY_CHECKS, monitor.model_name)
+    retrains = store.recent_retrains(HISTORY_CHECKS, monitor.model_name)
+    return build_drift_history(monitor.model_name, checks, retrains)
 
 
 @step(enable_cache=False, on_failure=record_failure)
