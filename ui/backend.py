@@ -18,6 +18,8 @@ from ui.traffic import TrafficSampler
 logger = logging.getLogger(__name__)
 
 LOGGED_MINUTES = 60  # the durable traffic series: logged predictions per minute, last hour
+BAD_GATEWAY = 502
+ERROR_CHARS = 300  # of a non-JSON answer, shown to the operator
 FAMILY_TAG = "zenloop.family"  # set on each candidate's MLflow run by zenloop.tracking
 
 
@@ -47,7 +49,10 @@ class OpsBackend:
             raise ServiceUnreachable(f"{self.config.service_url}{path}: {exc}") from exc
         if response.status_code != 200:
             raise ServiceUnreachable(f"{path} answered {response.status_code}")
-        return response.json()
+        try:
+            return response.json()
+        except ValueError as exc:  # e.g. a proxy's HTML error page
+            raise ServiceUnreachable(f"{path} answered with no JSON") from exc
 
     def predict(self, row: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """One row to the service's public /predict, exactly as any client sends it."""
@@ -59,16 +64,22 @@ class OpsBackend:
             )
         except httpx.HTTPError as exc:
             return 0, {"detail": f"the service did not answer: {exc}"}
-        return response.status_code, response.json()
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, {"detail": response.text[:ERROR_CHARS]}
 
     def reload(self, token: str) -> tuple[int, Any]:
         """The admin reload, forwarded with the caller's own token (the service checks it too)."""
-        response = httpx.post(
-            self.config.service_url + "/models/reload",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=self.config.request_timeout_s,
-        )
-        return response.status_code, response.json()
+        try:
+            response = httpx.post(
+                self.config.service_url + "/models/reload",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=self.config.request_timeout_s,
+            )
+            return response.status_code, response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            return BAD_GATEWAY, {"detail": f"the service did not answer: {exc}"}
 
     def family(self, run_id: str | None) -> str | None:
         """The candidate family of a training run (an MLflow tag; /model-info lacks it)."""

@@ -39,9 +39,8 @@ class UiConfig(StrictModel):
 
 def load_ui_config(path: str | Path | None) -> UiConfig:
     """The YAML file is the UiConfig itself (the page is not a ZenML run)."""
-    if path is None:
-        return UiConfig()
+    content = {} if path is None else read_run_config(path)
     try:
-        return UiConfig.model_validate(read_run_config(path))
+        return UiConfig.model_validate(content)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, str(path))) from exc
+        raise ConfigError(format_validation_error(exc, f"{path}")) from exc

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from ui.backend import OpsBackend
@@ -26,6 +26,23 @@ BEARER = "Bearer "
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="at most this many items")]
 Ordering = Annotated[Order, Query(description="newest first (default) or oldest first")]
+
+
+def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The service's own admin token: 401 when none was sent, 403 when wrong or unset."""
+    config: UiConfig = request.app.state.backend.config
+    expected = resolve_admin_token(config.admin_token)
+    if not expected:
+        raise HTTPException(403, f"no admin token is configured ({ADMIN_TOKEN_ENV})")
+    if not authorization or not authorization.startswith(BEARER):
+        raise HTTPException(401, "admin token required: send 'Authorization: Bearer <token>'")
+    given = authorization.removeprefix(BEARER)
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(403, "invalid admin token")
+    return given
+
+
+AdminToken = Annotated[str, Depends(require_admin)]
 
 
 def create_app(config: UiConfig) -> FastAPI:
@@ -47,17 +64,6 @@ def create_app(config: UiConfig) -> FastAPI:
         openapi_url="/api/openapi.json",
     )
     app.state.backend = backend
-
-    def require_admin(authorization: Annotated[str | None, Header()] = None) -> str:
-        expected = resolve_admin_token(config.admin_token)
-        if not expected:
-            raise HTTPException(403, f"no admin token is configured ({ADMIN_TOKEN_ENV})")
-        if not authorization or not authorization.startswith(BEARER):
-            raise HTTPException(401, "admin token required: send 'Authorization: Bearer <token>'")
-        given = authorization.removeprefix(BEARER)
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            raise HTTPException(403, "invalid admin token")
-        return given
 
     @app.get("/api/health")
     def health() -> dict[str, str]:
@@ -96,7 +102,7 @@ def create_app(config: UiConfig) -> FastAPI:
         return backend.traffic(limit)
 
     @app.post("/api/models/reload", status_code=200)
-    def reload(token: Annotated[str, Depends(require_admin)]) -> JSONResponse:
+    def reload(token: AdminToken) -> JSONResponse:
         """Admin: ask the service to re-resolve its followed alias now."""
         status, body = backend.reload(token)
         return JSONResponse(body, status_code=status)

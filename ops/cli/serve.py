@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -44,7 +45,8 @@ def status(config_path: Path) -> None:
     from ops import service
     from zenloop.config import load_serving_config
 
-    state = service.status(load_serving_config(config_path))
+    config = load_serving_config(config_path)
+    state = service.status(config)
     process = f"running, pid {state.pid}" if state.pid else "no pid file"
     click.echo(f"service: {process} at {state.url}")
     if state.model:
@@ -52,5 +54,35 @@ def status(config_path: Path) -> None:
         click.echo(f"  serving {model['name']} v{model['version']} (loaded {model['loaded_at']})")
     else:
         click.echo("  not ready (no answer, or no model loaded)")
+    print_history(config.log.database_url)
     if not state.ready:
         raise click.exceptions.Exit(1)
+
+
+def print_history(log_database_url: str | None) -> None:
+    """The loop's latest records, read from the log database: they outlive every process."""
+    from ui.records import Records
+
+    records = Records(log_database_url)
+    checks, retrains = records.checks(1), records.retrains(1)
+    if checks:
+        check = checks[0]
+        click.echo(
+            f"  last check: #{check['id']} at {_when(check['checked_at'])} on"
+            f" v{check['model_version']}, drifted share {check['drifted_share']:.0%}:"
+            f" {check['decision']} ({check['reason']})"
+        )
+    else:
+        click.echo("  last check: none recorded")
+    if retrains:
+        retrain = retrains[0]
+        onset = retrain["onset_to_serving_s"]
+        took = f"; drift onset to serving {onset:.0f} s" if onset is not None else ""
+        click.echo(
+            f"  last retraining: started {_when(retrain['started_at'])}: {retrain['outcome']}"
+            f" ({retrain['summary'] or 'running'}){took}"
+        )
+
+
+def _when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
