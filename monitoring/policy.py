@@ -43,13 +43,18 @@ def decide(
     state: PolicyState,
     lease: RetrainLease,
     policy: PolicyConfig,
+    labelled_rows: int | None = None,
+    required_labelled_rows: int = 0,
     now: float | None = None,
 ) -> Decision:
     """Apply the policy to one drift report; updates `state` and may take the lease.
 
     `new_rows` counts the window's rows logged after the previous check (up to
     `last_log_id`): a window without enough of them is the same traffic seen again and
-    neither counts as another drifted window nor resets the count.
+    neither counts as another drifted window nor resets the count. `labelled_rows` counts
+    the rows with ground truth since the drift began: with fewer than
+    `required_labelled_rows`, a confirmed drift waits for data instead of starting a
+    retraining that cannot learn the new traffic (and the cooldown does not start).
     """
     now = time.time() if now is None else now
 
@@ -90,6 +95,12 @@ def decide(
         left = policy.cooldown_s - (now - state.last_retrain_at)
         return verdict(
             False, f"cooling down after the last retrain ({left:.0f}s left): {report.reason}"
+        )
+    if labelled_rows is not None and labelled_rows < required_labelled_rows:
+        return verdict(
+            False,
+            f"drift confirmed, waiting for labelled data: {labelled_rows}/"
+            f"{required_labelled_rows} rows with feedback since it began: {report.reason}",
         )
     if not lease.acquire(now, f"drift on v{report.model_version}"):
         holder = lease.holder() or {}

@@ -34,6 +34,7 @@ checks = sa.Table(
     sa.Column("window_rows", sa.Integer, nullable=False),
     sa.Column("new_rows", sa.Integer, nullable=False),
     sa.Column("drifted_share", sa.Float, nullable=False),
+    sa.Column("last_log_id", sa.Integer, nullable=True),  # the newest logged row it saw
     sa.Column("drift", sa.Boolean, nullable=False),
     sa.Column("retrain", sa.Boolean, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
@@ -109,8 +110,11 @@ class MonitorStore:
                 connection.execute(policy_state.insert(), {"model_name": model_name, **values})
 
     # -- checks -------------------------------------------------------------------------
-    def record_check(self, report: dict[str, Any], retrain: bool, reason: str) -> int:
+    def record_check(
+        self, report: dict[str, Any], retrain: bool, reason: str, last_log_id: int | None = None
+    ) -> int:
         row = {
+            "last_log_id": last_log_id,
             "checked_at": time.time(),
             "model_name": report["model_name"],
             "model_version": report["model_version"],
@@ -133,6 +137,20 @@ class MonitorStore:
         with self.engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
         return [{**row, "report": json.loads(row["report"])} for row in rows]
+
+    def drift_onset_log_id(self, model_name: str, model_version: str) -> int:
+        """Where the current drift began: the end of this version's last clean window.
+
+        A retraining learns from the traffic after it, not from the normal rows that the
+        drifted windows still held.
+        """
+        query = sa.select(sa.func.max(checks.c.last_log_id)).where(
+            checks.c.model_name == model_name,
+            checks.c.model_version == model_version,
+            checks.c.drift.is_(False),
+        )
+        with self.engine.connect() as connection:
+            return connection.execute(query).scalar() or 0
 
     def last_trigger(self, model_name: str | None = None) -> dict[str, Any] | None:
         """The newest check that decided to retrain."""

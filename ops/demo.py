@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import httpx
 
@@ -28,6 +29,8 @@ POLL_S = 0.5
 SAMPLE_ROWS = 5
 SAMPLE_SEED = 2026
 REQUEST_TIMEOUT_S = 10.0
+TIMELINE_CHECKS = 50
+TIMELINE_RUNS = 20
 
 
 @dataclass
@@ -42,6 +45,7 @@ class LoopSummary:
     rmse_after: float
     trigger: dict | None
     outcome: dict | None
+    timeline: list[tuple[float, str]] = field(default_factory=list)  # seconds after onset
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -105,6 +109,7 @@ def run_loop(
 
     drifted = generate_orders(drift_rows, seed=seed + 1, scenario=scenario).drop(columns=drop)
     onset = time.monotonic()
+    onset_at = time.time()
     during = replay(
         url,
         drifted,
@@ -133,8 +138,47 @@ def run_loop(
         rmse_after=after.rmse(after_version),
         trigger=trigger["report"] if trigger else None,
         outcome=outcomes[0] if outcomes else None,
+        timeline=timeline(store, url, onset_at),
         notes=[] if swapped else [f"no new version served within {max_seconds:.0f}s"],
     )
+
+
+def _epoch(moment: datetime) -> float:
+    """ZenML's run times are UTC, without a time zone."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def timeline(store: MonitorStore, url: str, onset_at: float) -> list[tuple[float, str]]:
+    """Where the time from drift onset to the new version serving went, from the records.
+
+    The monitor's checks and retrainings (its history), the retraining's training and
+    deployment runs (ZenML), and the service's own load time.
+    """
+    from zenml.client import Client
+
+    events = [(0.0, "first drifted row sent")]
+    for check in reversed(store.recent_checks(TIMELINE_CHECKS)):
+        if check["checked_at"] >= onset_at:
+            verdict = "RETRAIN" if check["retrain"] else "drift" if check["drift"] else "no drift"
+            events.append((check["checked_at"] - onset_at, f"check: {verdict} ({check['reason']})"))
+    for retrain in store.recent_retrains(TIMELINE_CHECKS):
+        if retrain["started_at"] >= onset_at:
+            events.append((retrain["started_at"] - onset_at, "retraining started"))
+            if retrain["finished_at"]:
+                events.append((retrain["finished_at"] - onset_at, "retraining recorded"))
+    runs = Client().list_pipeline_runs(sort_by="desc:created", size=TIMELINE_RUNS, hydrate=True)
+    for run in runs.items:
+        if run.start_time is None or run.end_time is None:
+            continue
+        start, end = _epoch(run.start_time), _epoch(run.end_time)
+        if start >= onset_at:
+            events.append((start - onset_at, f"{run.name} started"))
+            events.append((end - onset_at, f"{run.name} finished ({run.status})"))
+    info = httpx.get(f"{url}/model-info", timeout=REQUEST_TIMEOUT_S).json()
+    loaded_at = datetime.fromisoformat(info["loaded_at"]).timestamp()
+    if loaded_at >= onset_at:
+        events.append((loaded_at - onset_at, f"service swapped to v{info['version']}"))
+    return sorted(events)
 
 
 def format_summary(summary: LoopSummary) -> str:
@@ -164,6 +208,9 @@ def format_summary(summary: LoopSummary) -> str:
         f" after {summary.rmse_after:.2f} (v{summary.version_after}):"
         f" ratio {summary.error_ratio:.2f}"
     )
+    if summary.timeline:
+        lines.append("timeline (seconds after the first drifted row):")
+        lines += [f"  {at:7.1f}  {what}" for at, what in summary.timeline]
     onset = summary.onset_to_serving_s
     lines.append(
         "drift onset -> new version serving: "

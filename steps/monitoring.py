@@ -82,6 +82,14 @@ def check_window_drift(
     return check
 
 
+def _labelled_since_onset(
+    store: MonitorStore, model_name: str, model_version: str, monitor: MonitorConfig
+) -> pd.DataFrame:
+    """Logged rows with feedback since the drift began (after the last clean window)."""
+    onset = store.drift_onset_log_id(model_name, model_version)
+    return PredictionLogStore(monitor.log_database_url).labelled_rows(after_id=onset)
+
+
 @step(enable_cache=False, on_failure=record_failure)
 def decide_retraining(
     check: DriftCheck, window: pd.DataFrame, monitor: MonitorConfig
@@ -94,10 +102,14 @@ def decide_retraining(
     new_rows = int((ids > state.last_log_id).sum())
     last_log_id = int(ids.max()) if len(ids) else state.last_log_id
     lease = RetrainLease(store, monitor.policy.lease_timeout_s)
-    decision = decide(report, new_rows, last_log_id, state, lease, monitor.policy)
+    labelled = len(_labelled_since_onset(store, report.model_name, report.model_version, monitor))
+    required = 0 if monitor.retrain.fallback is not None else monitor.retrain.min_labelled_rows
+    decision = decide(
+        report, new_rows, last_log_id, state, lease, monitor.policy, labelled, required
+    )
     store.save_state(report.model_name, state)
     decision.check_id = store.record_check(
-        report.model_dump(mode="json"), decision.retrain, decision.reason
+        report.model_dump(mode="json"), decision.retrain, decision.reason, last_log_id
     )
     tag = TAG_RETRAIN if decision.retrain else TAG_DRIFT if report.drift else TAG_NO_DRIFT
     add_tags(tags=[tag], run=get_step_context().pipeline_run.id)
@@ -138,8 +150,9 @@ def plan_retraining(
     )
     try:
         schema = champion.feature_schema
-        store = PredictionLogStore(monitor.log_database_url)
-        logged = store.labelled_rows(since=(window["logged_at"].min() if len(window) else 0.0))
+        logged = _labelled_since_onset(
+            MonitorStore(monitor.log_database_url), champion.name, champion.version, monitor
+        )
         recent, source = recent_labelled(logged, schema, monitor.retrain)
         if len(recent) < monitor.retrain.min_labelled_rows:
             lease.release()

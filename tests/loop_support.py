@@ -25,6 +25,7 @@ POLL_S = 0.5
 # window was still mostly normal rows), later windows must still arrive to retrain again
 DRIFT_ROWS = 40_000
 LENIENT = {"min_r2": 0.5, "max_gap_pct": None}
+RETRAINS_SEEN = 20
 
 
 def _training(gates: dict) -> dict:
@@ -53,10 +54,15 @@ class Loop:
         except httpx.HTTPError:
             return {}
 
+    def deployed(self, version: str) -> dict | None:
+        """The finished retraining that deployed `version`, if any."""
+        retrains = self.history.recent_retrains(RETRAINS_SEEN)
+        return next((r for r in retrains if r["deployed_version"] == version), None)
+
     def outcome(self) -> dict | None:
-        """The newest finished retraining, if any."""
-        retrains = self.history.recent_retrains(1)
-        return retrains[0] if retrains and retrains[0]["finished_at"] else None
+        """The first finished retraining (later ones may follow while drift lasts), if any."""
+        finished = [r for r in self.history.recent_retrains(RETRAINS_SEEN) if r["finished_at"]]
+        return min(finished, key=lambda r: r["id"]) if finished else None
 
 
 def wait_for(condition, what: str, timeout: float = WAIT_S):
@@ -168,8 +174,9 @@ def drift_retrains_and_serves(loop: Loop) -> None:
     )
     assert onset.failed == 0
     assert loop.served() != "1", f"no new version served: {loop.history.recent_retrains(3)}"
-    outcome = wait_for(loop.outcome, "the retrain outcome")
-    assert outcome["promoted"] and outcome["deployed_version"] == loop.served()
+    served = loop.served()
+    outcome = wait_for(lambda: loop.deployed(served), f"the retraining that deployed v{served}")
+    assert outcome["promoted"] and "promoted and deployed" in outcome["summary"]
     trigger = loop.history.last_trigger()
     assert trigger is not None and trigger["retrain"] and trigger["report"]["drift"]
     after = replay(loop.url, orders(600, 303, "promotion_season"), TARGET, None)

@@ -161,3 +161,12 @@ def test_state_survives_a_restart(tmp_path):
     checks.store.save_state("m", checks.state)
     restored = _store(tmp_path).load_state("m")
     assert restored.consecutive_drifted == 1 and restored.last_log_id == NEW
+
+
+def test_confirmed_drift_waits_for_labelled_data_without_starting_the_cooldown(tmp_path):
+    checks = Checks(tmp_path, POLICY.model_copy(update={"consecutive_windows": 1}))
+    waiting = decide(_report(True), NEW, NEW, checks.state, checks.lease, checks.policy, 50, 200)
+    assert not waiting.retrain and "waiting for labelled data: 50/200" in waiting.reason
+    assert checks.state.last_retrain_at is None and checks.lease.holder() is None
+    ready = decide(_report(True), NEW, 2 * NEW, checks.state, checks.lease, checks.policy, 250, 200)
+    assert ready.retrain
