@@ -21,6 +21,7 @@ from monitoring.policy import Decision, decide
 from monitoring.retraining import RetrainPlan, build_training_sets, recent_labelled
 from monitoring.state_store import MonitorStore, RetrainLease
 from steps.hooks import record_failure
+from steps.portability import reachable_log_url
 from steps.registry import configure_mlflow, linked_version
 from zenloop.config import MonitorConfig
 from zenloop.history_plots import DriftHistory, build_drift_history
@@ -52,7 +53,7 @@ def load_window(
         feature_schema=bundle.schema,
         test_metrics=bundle.metrics["test"],
     )
-    store = PredictionLogStore(monitor.log_database_url)
+    store = PredictionLogStore(reachable_log_url(monitor.log_database_url))
     if monitor.window.last_rows is not None:
         window = store.last_rows(monitor.window.last_rows, champion.version)
     else:
@@ -87,7 +88,9 @@ def _labelled_since_onset(
 ) -> pd.DataFrame:
     """Logged rows with feedback since the drift began (after the last clean window)."""
     onset = store.drift_onset_log_id(model_name, model_version)
-    return PredictionLogStore(monitor.log_database_url).labelled_rows(after_id=onset)
+    return PredictionLogStore(reachable_log_url(monitor.log_database_url)).labelled_rows(
+        after_id=onset
+    )
 
 
 @step(enable_cache=False, on_failure=record_failure)
@@ -95,7 +98,7 @@ def decide_retraining(
     check: DriftCheck, window: pd.DataFrame, monitor: MonitorConfig
 ) -> Annotated[Decision, "decision"]:
     """Every decision, retrain or not, is recorded with its reason, and the run is tagged."""
-    store = MonitorStore(monitor.log_database_url)
+    store = MonitorStore(reachable_log_url(monitor.log_database_url))
     report = check.report
     state = store.load_state(report.model_name)
     ids = window[LOG_ID_COLUMN] if LOG_ID_COLUMN in window else pd.Series(dtype=int)
@@ -124,7 +127,7 @@ def plot_drift_history(
 ) -> Annotated[DriftHistory, "drift_history"]:
     """The stored checks and retrainings as a plot; after the decision, so it ends with
     this run's own check."""
-    store = MonitorStore(monitor.log_database_url)
+    store = MonitorStore(reachable_log_url(monitor.log_database_url))
     checks = store.recent_checks(HISTORY_CHECKS, monitor.model_name)
     retrains = store.recent_retrains(HISTORY_CHECKS, monitor.model_name)
     return build_drift_history(monitor.model_name, checks, retrains)
@@ -144,14 +147,17 @@ def plan_retraining(
     if not decision.retrain:
         return RetrainPlan(ready=False, reason=decision.reason, **base), empty, empty
     lease = RetrainLease(
-        MonitorStore(monitor.log_database_url),
+        MonitorStore(reachable_log_url(monitor.log_database_url)),
         monitor.policy.lease_timeout_s,
         owner=decision.lease_owner,
     )
     try:
         schema = champion.feature_schema
         logged = _labelled_since_onset(
-            MonitorStore(monitor.log_database_url), champion.name, champion.version, monitor
+            MonitorStore(reachable_log_url(monitor.log_database_url)),
+            champion.name,
+            champion.version,
+            monitor,
         )
         recent, source = recent_labelled(logged, schema, monitor.retrain)
         if len(recent) < monitor.retrain.min_labelled_rows:
