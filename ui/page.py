@@ -15,6 +15,7 @@ from typing import Any
 import dash
 import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, dcc, html
+from dash.exceptions import PreventUpdate
 from fastapi import FastAPI
 from plotly.subplots import make_subplots
 
@@ -132,7 +133,7 @@ def traffic_figure(traffic: dict[str, Any]) -> go.Figure:
             x=times,
             y=[s[key] for s in samples],
             name=key.replace("_ms", " ms"),
-            mode="lines",
+            mode="lines+markers",  # one busy interval alone is still a visible point
             line={"dash": "dot"},
             secondary_y=True,
         )
@@ -391,7 +392,10 @@ def build_page(server: FastAPI, backend: OpsBackend) -> dash.Dash:
         State({"type": "feature", "name": ALL}, "id"),
         prevent_initial_call=True,
     )
-    async def predict(_clicks: int, values: list[Any], ids: list[dict[str, str]]):
+    async def predict(clicks: int, values: list[Any], ids: list[dict[str, str]]):
+        """Only on a click: Dash also calls it when the form is (re)built."""
+        if not clicks:
+            raise PreventUpdate
         row = {i["name"]: v for i, v in zip(ids, values, strict=True) if v not in (None, "")}
         status, body = await asyncio.to_thread(backend.predict, row)
         return prediction_result(status, body)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ops.cli.options import DEPLOYMENT_CONFIG, MONITORING_CONFIG, SERVING_CONFIG, TRAINING_CONFIG
+from ops.cli.ui import UI_CONFIG
 from zenloop.config import DEFAULT_MODEL_NAME
 from zenloop.data.generator import SCENARIOS
 
@@ -34,8 +35,10 @@ def demo(stack_name: str, scenario: str) -> None:
     """
     from ops import demo as driver
     from ops import monitor_service, runs, service
+    from ops.cli import ui as ops_page
     from ops.cli.champion import print_champion
     from ops.stacks import stack_up, use_stack_tracking
+    from ui.config import load_ui_config
     from zenloop.config import MonitorConfig, load_pipeline_parameter, load_serving_config
 
     stack = stack_up(stack_name)
@@ -51,6 +54,15 @@ def demo(stack_name: str, scenario: str) -> None:
     for line in driver.sample_requests(url):
         click.echo(f"  {line}")
     monitor = monitor_service.monitor_process()
+    page_config = load_ui_config(UI_CONFIG)
+    page = ops_page.page_process(page_config)
+    page_url = ops_page.page_url(page_config)
+    page_started = False
+    try:
+        page_started = bool(ops_page.start_background(UI_CONFIG))
+        click.echo(f"\nOperations page (live while the demo runs): {page_url}")
+    except RuntimeError as exc:  # the loop does not need the page
+        click.echo(f"the operations page did not start: {exc}", err=True)
     try:
         monitor_service.start_background(MONITORING_CONFIG)
         click.echo(f"\nReplaying normal traffic, then '{scenario}' drift, until a new model serves")
@@ -59,12 +71,15 @@ def demo(stack_name: str, scenario: str) -> None:
         click.echo("\nLoop summary:")
         click.echo("  " + driver.format_summary(summary).replace("\n", "\n  "))
     finally:
-        for name, process in (("monitor", monitor), ("service", service.service_process(config))):
+        started = [("monitor", monitor), ("service", service.service_process(config))]
+        if page_started:  # a page the user had running before stays
+            started.insert(0, ("operations page", page))
+        for name, process in started:
             try:
                 process.stop()
             except RuntimeError as exc:  # still stop the other one
                 click.echo(f"could not stop the {name}: {exc}", err=True)
-        click.echo("\nstopped the monitor and the service this demo started")
+        click.echo("\nstopped the operations page, the monitor and the service this demo started")
     click.echo("\nWhere to look:")
     tracking = use_stack_tracking()
     if tracking.startswith("http"):
@@ -76,3 +91,7 @@ def demo(stack_name: str, scenario: str) -> None:
         click.echo("  ZenML dashboard:  zenml login --local   (then open http://127.0.0.1:8237)")
     click.echo(f"  Model versions:   zenml model version list --model={DEFAULT_MODEL_NAME}")
     click.echo("  Run it yourself:  zenloop serve --detach; zenloop monitor --watch --detach")
+    click.echo(
+        "  Operations page:  zenloop serve --detach; zenloop ui   (history stays in the log DB)"
+    )
+    click.echo(f"\nOperations page: {page_url}")
