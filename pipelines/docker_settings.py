@@ -29,7 +29,11 @@ def base_image() -> str:
 
 def build_options() -> dict[str, object]:
     """docker-py build options: the host network reaches the package index (and its CA)."""
-    return {"network_mode": HOST_NETWORK, "build_args": {"BASE_IMAGE": base_image()}}
+    return {
+        "network_mode": HOST_NETWORK,
+        "build_args": {"BASE_IMAGE": base_image()},
+        "rm": True,  # no intermediate containers left behind
+    }
 
 
 def docker_settings() -> DockerSettings:

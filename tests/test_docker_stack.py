@@ -37,24 +37,23 @@ def docker(project_image, tmp_path_factory):  # noqa: F811
         yield stack
 
 
-def _containers_since(marker: str | None) -> list[dict]:
-    """Containers of ZenML's pipeline images created after container `marker` (or all)."""
-    since = ["--filter", f"since={marker}"] if marker else []
+def _container_ids() -> set[str]:
     listed = subprocess.run(
-        ["docker", "ps", "-a", *since, "--format", "{{json .}}"],
+        ["docker", "ps", "-a", "-q", "--no-trunc"], capture_output=True, text=True, check=True
+    )
+    return set(listed.stdout.split())
+
+
+def _new_step_containers(before: set[str]) -> list[dict]:
+    """Containers of ZenML's pipeline images that did not exist before the run."""
+    listed = subprocess.run(
+        ["docker", "ps", "-a", "--no-trunc", "--format", "{{json .}}"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     rows = [json.loads(line) for line in listed.splitlines() if line.strip()]
-    return [row for row in rows if row["Image"].startswith("zenml:")]
-
-
-def _latest_container_id() -> str:
-    listed = subprocess.run(
-        ["docker", "ps", "-a", "-l", "-q"], capture_output=True, text=True, check=True
-    )
-    return listed.stdout.strip()
+    return [r for r in rows if r["ID"] not in before and r["Image"].startswith("zenml:")]
 
 
 def _champion_metrics(api) -> dict[str, float]:
@@ -81,7 +80,7 @@ def test_training_runs_every_step_in_a_container_with_the_local_champion(
     stack_up()  # the session's local stack
     run_command(zenloop, "train", "-c", str(config))
 
-    marker = _latest_container_id() or None
+    before = _container_ids()
     started = time.monotonic()
     result = subprocess.run(
         [zenloop, "train", "-c", str(config)],
@@ -98,7 +97,7 @@ def test_training_runs_every_step_in_a_container_with_the_local_champion(
     assert training["body"]["status"] == "completed"
     steps = docker.zenml_api("/steps", pipeline_run_id=training["id"], size=50)["items"]
     assert steps, "the run has steps"
-    containers = _containers_since(marker)
+    containers = _new_step_containers(before)
     images = {c["Image"] for c in containers}
     assert len(containers) == len(steps), (len(containers), [s["name"] for s in steps])
     assert all(c["State"] == "exited" and "Exited (0)" in c["Status"] for c in containers)
