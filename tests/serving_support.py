@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -17,12 +18,15 @@ from typing import Any
 import httpx
 import mlflow
 import pandas as pd
+import uvicorn
 import yaml
 from mlflow.tracking import MlflowClient
+from threadpoolctl import threadpool_limits
 
+from api.app import create_app
 from tests.helpers import lenient_gates, schema_for
 from zenloop.bundle import ModelBundle
-from zenloop.config import CandidateConfig, DataConfig, FeatureConfig, SplitConfig
+from zenloop.config import CandidateConfig, DataConfig, FeatureConfig, ServingConfig, SplitConfig
 from zenloop.data.loading import load_frame
 from zenloop.deployment import VALIDATED_TAG
 from zenloop.tracking import CHAMPION, ensure_experiment, log_candidate
@@ -33,15 +37,24 @@ START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 60.0
 READY_TIMEOUT_S = 60.0
 POLL_S = 0.05  # how often `wait_for` looks again; every wait has a deadline
+KIB = 1024
 
 
-# small and fast models: these tests are about serving, not accuracy
+# Small, fast, one-thread models: these tests are about serving, not accuracy, and on a
+# busy machine thread pools spin on their barriers (see `fit_small`).
 SMALL_PARAMS = {
-    "xgboost": {"n_estimators": 40},
-    "random_forest": {"n_estimators": 40},
-    "hist_gradient_boosting": {"max_iter": 40},
+    "xgboost": {"n_estimators": 40, "n_jobs": 1},
+    "random_forest": {"n_estimators": 40, "n_jobs": 1},
+    "hist_gradient_boosting": {"max_iter": 30},
     "linear": {},
 }
+
+
+def fit_small(family: str, schema, features: FeatureConfig, splits: dict):
+    """Fit one small candidate on one thread (OpenMP included, e.g. HistGradientBoosting)."""
+    candidate = CandidateConfig(name=family, family=family, params=SMALL_PARAMS[family])
+    with threadpool_limits(1):
+        return fit_candidate(candidate, schema, features, lenient_gates(), splits, 0)
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -51,6 +64,14 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
         assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
         time.sleep(POLL_S)
     return value
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process, from /proc/<pid>/status."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * KIB
+    raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
 def metric(client: httpx.Client, name: str) -> float:
@@ -90,8 +111,7 @@ def register_models(
     client = MlflowClient()
     bundles = {}
     for family in families:
-        candidate = CandidateConfig(name=family, family=family, params=SMALL_PARAMS[family])
-        bundle, result = fit_candidate(candidate, schema, features, lenient_gates(), splits, 0)
+        bundle, result = fit_small(family, schema, features, splits)
         with mlflow.start_run(experiment_id=experiment):
             log_candidate(result, bundle)
         version = mlflow.register_model(result.model_uri, name).version
@@ -175,3 +195,21 @@ def running_service(tmp: Path, model_name: str, env: dict[str, str] | None = Non
     finally:
         service.stop()
         output.close()
+
+
+@contextmanager
+def in_process_service(config: ServingConfig):
+    """The app on a real uvicorn server in a thread of this process, for tests that reach
+    inside it (break its log writer, cut its registry). Yields the `Service` and its URL."""
+    app = create_app(config)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=config.port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, START_TIMEOUT_S, "the in-process server")
+        yield app.state.service, f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(STOP_TIMEOUT_S)
