@@ -311,6 +311,7 @@ def build_page(server: FastAPI, backend: OpsBackend) -> dash.Dash:
             html.Header([html.H1(TITLE), html.Nav(id="links"), html.Span(id="updated")]),
             dcc.Interval(id="tick", interval=refresh_ms),
             dcc.Store(id="form-version"),
+            dcc.Store(id="served-model"),
             html.Div(
                 [
                     html.Section(
@@ -348,7 +349,11 @@ def build_page(server: FastAPI, backend: OpsBackend) -> dash.Dash:
         Output("drift", "children"),
         Output("history-graph", "figure"),
         Output("retrains", "children"),
+        Output("served-model", "data"),
         Input("tick", "n_intervals"),
+        # no new tick while a refresh runs: a refresh slower than the interval would
+        # otherwise be superseded every time and the page would never fill
+        running=[(Output("tick", "disabled"), True, False)],
     )
     async def refresh(_n: int | None):
         summary, traffic, drift, history = await asyncio.gather(
@@ -367,18 +372,17 @@ def build_page(server: FastAPI, backend: OpsBackend) -> dash.Dash:
             drift_panel(drift),
             history_figure(history["checks"], history["retrains"]),
             retrain_panel(retrains),
+            summary["model"],
         )
 
     @app.callback(
         Output("form", "children"),
         Output("form-version", "data"),
-        Input("tick", "n_intervals"),
+        Input("served-model", "data"),
         State("form-version", "data"),
     )
-    async def form(_n: int | None, shown: str | None):
+    async def form(model: dict[str, Any] | None, shown: str | None):
         """Rebuilt only when the served version changes, so typing is never undone."""
-        summary = await asyncio.to_thread(backend.summary)
-        model = summary["model"]
         version = model["version"] if model else None
         if version == shown and shown is not None:
             return dash.no_update, dash.no_update
