@@ -135,3 +135,27 @@ def dashboard_walkthrough(dashboard: str, mlflow_url: str, model: str) -> dict[s
         finally:
             browser.close()
     return shots
+
+
+def operations_page_after_the_loop(page_url: str, served: str) -> Path:
+    """The operations page after a real drift -> retrain cycle: what serves, the drift table,
+    the history plot and the retraining entry are there."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        page = browser.new_page(viewport=VIEWPORT)
+        page.set_default_timeout(TIMEOUT_MS)
+        page.route("**/*", _local_only)
+        try:
+            page.goto(page_url)
+            page.locator("#served-version").get_by_text(f"v{served}").wait_for()
+            page.locator("#drift-table").get_by_text("threshold").wait_for()
+            page.locator("#history-graph .main-svg").first.wait_for()
+            page.locator("#retrain-table").get_by_text("promoted and deployed").first.wait_for()
+            return _shot(page, "05-operations-page-after-the-loop")
+        except Exception:
+            _shot(page, "failure-operations-page")
+            raise
+        finally:
+            browser.close()

@@ -3,6 +3,7 @@
 import pytest
 
 from ops.replay import replay
+from tests.browser_support import operations_page_after_the_loop
 from tests.loop_support import (
     LENIENT,
     TARGET,
@@ -11,6 +12,7 @@ from tests.loop_support import (
     orders,
     wait_for,
 )
+from tests.ui_support import running_page
 
 pytestmark = pytest.mark.slow
 
@@ -18,6 +20,9 @@ pytestmark = pytest.mark.slow
 def test_drift_retrains_and_the_service_serves_the_new_champion(tmp_path):
     with loop_environment(tmp_path, "loop-ok", LENIENT) as loop:
         drift_retrains_and_serves(loop)
+        # the operations page, reading this very cycle's service and history
+        with running_page(tmp_path, loop.url, tmp_path / "log.db") as page:
+            assert operations_page_after_the_loop(page.url, loop.served()).stat().st_size
 
 
 def test_a_retrain_that_fails_its_gates_leaves_the_champion_serving(tmp_path):
