@@ -49,3 +49,11 @@ def test_board_ranks_passing_candidates_first():
     assert [r.name for r in board.ranked()] == ["c", "b", "a"]
     assert board.best_passing().name == "c"
     assert CandidateBoard("regression", [_result("a", 5.0, ["gap"])]).best_passing() is None
+
+
+def test_the_gap_of_an_early_stopped_model_is_reported_not_judged():
+    gates = GateConfig(min_r2=0.8, max_gap_pct=15)
+    assert gate_failures(REG, 25.0, "regression", gates, early_stopped=True) == []
+    assert gate_failures(REG, 25.0, "regression", gates, early_stopped=False)
+    strict = GateConfig(max_gap_pct=15, gap_applies_to_early_stopped=True)
+    assert gate_failures(REG, 25.0, "regression", strict, early_stopped=True)

@@ -109,21 +109,22 @@ def test_concept_drift_scenario_rewards_retraining():
     drifted = load_frame(drifted_config)
     schema = schema_for(old, data)
     holdout = drifted.iloc[3_000:]
+    # each model stops early on rows like its own training rows, never on the holdout
     old_bundle, _ = fit_candidate(
         FAST_XGB,
         schema,
         FeatureConfig(),
         lenient_gates(),
-        {"train": old, "validation": holdout, "test": holdout},
+        {"train": old.iloc[:3_500], "validation": old.iloc[3_500:], "test": holdout},
         0,
     )
-    new_train = pd.concat([old.iloc[:1_000], drifted.iloc[:3_000]], ignore_index=True)
+    new_train = pd.concat([old.iloc[:1_000], drifted.iloc[:2_500]], ignore_index=True)
     new_bundle, _ = fit_candidate(
         FAST_XGB,
         schema,
         FeatureConfig(),
         lenient_gates(),
-        {"train": new_train, "validation": holdout, "test": holdout},
+        {"train": new_train, "validation": drifted.iloc[2_500:3_000], "test": holdout},
         0,
     )
     old_rmse = old_bundle.metrics["test"]["rmse"]

@@ -8,8 +8,14 @@ from zenloop.config import GateConfig, Task
 from zenloop.metrics import PRIMARY_METRIC, improvement
 
 
-def gate_failures(test: dict[str, float], gap: float, task: Task, gates: GateConfig) -> list[str]:
-    """Every gate the test metrics fail, as readable reasons; empty means it passes."""
+def gate_failures(
+    test: dict[str, float], gap: float, task: Task, gates: GateConfig, early_stopped: bool = False
+) -> list[str]:
+    """Every gate the test metrics fail, as readable reasons; empty means it passes.
+
+    The gap of an early-stopped model is not judged unless the config asks for it: its
+    rounds were already chosen where more of them stopped helping on held-out rows.
+    """
     checks: list[tuple[float | None, str, bool]] = (
         [(gates.min_r2, "r2", True), (gates.max_rmse, "rmse", False)]
         if task == "regression"
@@ -23,7 +29,8 @@ def gate_failures(test: dict[str, float], gap: float, task: Task, gates: GateCon
         if (value < limit) if is_minimum else (value > limit):
             bound = "min" if is_minimum else "max"
             reasons.append(f"test {metric} {value:.4f} violates {bound}_{metric} {limit}")
-    if gates.max_gap_pct is not None and gap > gates.max_gap_pct:
+    judge_gap = not early_stopped or gates.gap_applies_to_early_stopped
+    if gates.max_gap_pct is not None and judge_gap and gap > gates.max_gap_pct:
         reasons.append(f"train/test gap {gap:.1f}% exceeds max_gap_pct {gates.max_gap_pct}")
     return reasons
 

@@ -22,6 +22,9 @@ class PromotionDecision(BaseModel):
     reason: str
     improvement: float | None = None
     scores: dict[str, dict[str, float]] = {}  # model -> evaluation set -> primary metric
+    # flagged columns of the candidate's schema: its scores may not hold on new rows
+    suspected_leaks: list[str] = []
+    ignored_index_columns: list[str] = []
 
     def to_markdown(self) -> str:
         rows = "\n".join(
@@ -29,12 +32,17 @@ class PromotionDecision(BaseModel):
             for who, sets in self.scores.items()
         )
         outcome = "PROMOTED" if self.promoted else "not promoted"
+        leaks = "".join(f"- {leak}\n" for leak in self.suspected_leaks)
+        leaks = f"**Suspected leaks**: check them before trusting the scores.\n\n{leaks}\n"
+        ignored = ", ".join(self.ignored_index_columns)
         return (
             f"## Promotion of `{self.model_name}`: {outcome}\n\n"
             f"{self.reason}\n\n"
-            f"- candidate: {self.candidate} (registry version {self.registered_version})\n"
-            f"- champion before: {self.champion_before}, after: {self.champion_after}\n\n"
-            f"| model | {self.metric} |\n|---|---|\n{rows}\n"
+            + (leaks if self.suspected_leaks else "")
+            + f"- candidate: {self.candidate} (registry version {self.registered_version})\n"
+            f"- champion before: {self.champion_before}, after: {self.champion_after}\n"
+            + (f"- ignored as row numbers or keys: {ignored}\n" if ignored else "")
+            + f"\n| model | {self.metric} |\n|---|---|\n{rows}\n"
         )
 
 
@@ -57,13 +65,21 @@ def decide(
 ) -> PromotionDecision:
     """Score candidate and champion on the same sets; the last set given decides."""
     best = board.best_passing()
-    base = dict(model_name=model_name, metric=board.metric, champion_before=champion_version)
+    leaks = candidate.schema.suspected_leaks()
+    base = dict(
+        model_name=model_name,
+        metric=board.metric,
+        champion_before=champion_version,
+        suspected_leaks=leaks,
+        ignored_index_columns=candidate.schema.ignored_index_columns(),
+    )
+    warning = f"; suspected leaks: {'; '.join(leaks)}" if leaks else ""
     if best is None:
         failures = "; ".join(f"{r.name}: {', '.join(r.gate_failures)}" for r in board.results)
         return PromotionDecision(
             **base,
             champion_after=champion_version,
-            reason=f"no candidate passed the quality gates ({failures})",
+            reason=f"no candidate passed the quality gates ({failures}){warning}",
         )
     scores = {
         "candidate": {k: evaluate(candidate, f)[board.metric] for k, f in evaluation_sets.items()}
@@ -86,7 +102,7 @@ def decide(
         **base,
         candidate=best.name,
         promoted=verdict.promote,
-        reason=verdict.reason,
+        reason=verdict.reason + warning,
         improvement=verdict.improvement,
         scores=scores,
         champion_after=None if verdict.promote else champion_version,

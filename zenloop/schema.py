@@ -6,16 +6,51 @@ so serving, drift checks and retraining all read column roles from one place.
 
 from __future__ import annotations
 
+import logging
 import warnings
+from enum import StrEnum
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from sklearn.metrics import r2_score, roc_auc_score
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from zenloop.config import ColumnRole, FeatureConfig, ProfileConfig, Task
 from zenloop.data.loading import DataValidationError
 
+logger = logging.getLogger(__name__)
+
 SAMPLE_ROWS_FOR_INFERENCE = 5_000
+# Fewer rows than this say too little about uniqueness or order to flag a column.
+MIN_ROWS_FOR_FLAGS = 50
+# A one-column tree this fine can follow a column sorted like the target, or a copy of it.
+PROXY_TREE_LEAVES = 128
+PROXY_TREE_MIN_LEAF = 5
+PROXY_SEED = 0
+# An index column that predicts this much on its own (R², or Gini for classes) says the
+# file is sorted by something tied to the target; the flag's reason says so.
+INDEX_SIGNAL_SKILL = 0.5
+BINARY_CLASSES = 2  # a numeric target with this few values is taken as two classes
+
+
+class FlagKind(StrEnum):
+    """Why a column looks like an index or a leak rather than a feature."""
+
+    ROW_NUMBER = "row_number"
+    COUNTER = "monotonic_counter"
+    UNIQUE_KEY = "unique_key"
+    TARGET_PROXY = "target_proxy"
+
+
+# Index-like columns identify rows; they are ignored unless column_roles says otherwise.
+INDEX_LIKE = frozenset({FlagKind.ROW_NUMBER, FlagKind.COUNTER, FlagKind.UNIQUE_KEY})
+
+
+class ColumnFlag(BaseModel):
+    kind: FlagKind
+    reason: str
 
 
 class ColumnSpec(BaseModel):
@@ -24,6 +59,10 @@ class ColumnSpec(BaseModel):
     dtype: str
     categories: list[str] | None = None  # observed values for low-cardinality columns
     nullable: bool = True
+    flags: list[ColumnFlag] = Field(default_factory=list)
+
+    def flagged(self, *kinds: FlagKind) -> bool:
+        return any(f.kind in kinds for f in self.flags)
 
 
 class FeatureSchema(BaseModel):
@@ -47,6 +86,21 @@ class FeatureSchema(BaseModel):
             if spec.name == name:
                 return spec
         raise KeyError(name)
+
+    def suspected_leaks(self) -> list[str]:
+        """Flagged columns the model uses, readably: such a model may score well here and
+        fail on new rows. Flagged columns it ignores cannot leak and are left out."""
+        return [
+            f"{spec.name} ({flag.kind.value}: {flag.reason})"
+            for spec in self.columns
+            if spec.role != ColumnRole.IGNORE
+            for flag in spec.flags
+        ]
+
+    def ignored_index_columns(self) -> list[str]:
+        return [
+            c.name for c in self.columns if c.role == ColumnRole.IGNORE and c.flagged(*INDEX_LIKE)
+        ]
 
 
 def _looks_like_datetime(values: pd.Series, profile: ProfileConfig) -> bool:
@@ -86,6 +140,136 @@ def infer_role(values: pd.Series, profile: ProfileConfig) -> ColumnRole:
     return ColumnRole.HIGH_CARDINALITY
 
 
+def infer_task(target: pd.Series) -> tuple[Task, str]:
+    """Classification for labels (text, booleans, two values), else regression; and why."""
+    values = target.dropna()
+    distinct = int(values.nunique())
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        return "classification", f"its values are labels ({distinct} classes)"
+    if distinct <= BINARY_CLASSES:
+        return "classification", f"it is numeric with only {distinct} distinct values"
+    return "regression", f"it is numeric with {distinct:,} distinct values"
+
+
+def _integer_valued(values: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        return False
+    numbers = values.to_numpy(dtype=float)
+    return bool(np.isfinite(numbers).all() and (numbers == np.round(numbers)).all())
+
+
+def index_flag(values: pd.Series) -> ColumnFlag | None:
+    """A row number, a counter or a unique key: values that name rows instead of describing them.
+
+    Judged on every row, in file order, since order is what gives a counter away.
+    """
+    n = len(values)
+    if n < MIN_ROWS_FOR_FLAGS or values.isna().any() or values.nunique() != n:
+        return None
+    if _integer_valued(values):
+        low, high = int(values.min()), int(values.max())
+        if high - low + 1 == n:
+            return ColumnFlag(
+                kind=FlagKind.ROW_NUMBER, reason=f"the integers {low}..{high}, one per row"
+            )
+        if values.is_monotonic_increasing or values.is_monotonic_decreasing:
+            return ColumnFlag(
+                kind=FlagKind.COUNTER, reason="a distinct integer per row, monotonic in file order"
+            )
+        return ColumnFlag(kind=FlagKind.UNIQUE_KEY, reason="a distinct integer per row")
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return None  # distinct measurements or timestamps are ordinary features
+    return ColumnFlag(kind=FlagKind.UNIQUE_KEY, reason="a distinct value per row")
+
+
+def _holdout_score(y_true: np.ndarray, predicted: np.ndarray, task: Task) -> float | None:
+    try:
+        if task == "regression":
+            return float(r2_score(y_true, predicted))
+        if predicted.shape[1] == 2:
+            return float(roc_auc_score(y_true, predicted[:, 1]))
+        labels = list(range(predicted.shape[1]))
+        return float(roc_auc_score(y_true, predicted, multi_class="ovr", labels=labels))
+    except ValueError:  # a class absent from the holdout half: no verdict
+        return None
+
+
+def proxy_score(values: pd.Series, target: pd.Series, task: Task) -> float | None:
+    """How well this one column predicts the target on rows it was not fitted on.
+
+    R² for regression, ROC-AUC for classification: a fine one-column tree for numbers, the
+    per-value target statistics for anything else. None when the sample is too small.
+    """
+    n = len(values)
+    if n < 2 * MIN_ROWS_FOR_FLAGS:
+        return None
+    fit = np.random.default_rng(PROXY_SEED).random(n) < 0.5
+    if task == "regression":
+        y = target.to_numpy(dtype=float)
+        n_classes = 0
+    else:
+        codes, uniques = pd.factorize(target.astype(str), sort=True)
+        y, n_classes = codes, len(uniques)
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        x = values.to_numpy(dtype=float)
+        finite = np.isfinite(x)
+        if not finite.any():
+            return None
+        x = np.where(finite, x, np.min(x[finite]) - 1.0).reshape(-1, 1)
+        tree_cls = DecisionTreeRegressor if task == "regression" else DecisionTreeClassifier
+        tree = tree_cls(
+            max_leaf_nodes=PROXY_TREE_LEAVES,
+            min_samples_leaf=PROXY_TREE_MIN_LEAF,
+            random_state=PROXY_SEED,
+        ).fit(x[fit], y[fit])
+        held = x[~fit]
+        predicted = tree.predict(held) if task == "regression" else tree.predict_proba(held)
+        if task == "classification" and predicted.shape[1] != n_classes:
+            return None  # the fitted half missed a class
+        return _holdout_score(y[~fit], predicted, task)
+    keys = values.astype(str).to_numpy()
+    if task == "regression":
+        means = pd.Series(y[fit]).groupby(keys[fit]).mean()
+        predicted = pd.Series(keys[~fit]).map(means).fillna(float(y[fit].mean())).to_numpy()
+        return _holdout_score(y[~fit], predicted, task)
+    counts = pd.crosstab(keys[fit], y[fit]).reindex(columns=range(n_classes), fill_value=0)
+    shares = counts.div(counts.sum(axis=1), axis=0)
+    prior = np.bincount(y[fit], minlength=n_classes) / fit.sum()
+    predicted = shares.reindex(keys[~fit]).to_numpy()
+    predicted = np.where(np.isnan(predicted), prior, predicted)
+    return _holdout_score(y[~fit], predicted, task)
+
+
+def _skill(score: float, task: Task) -> float:
+    """0 for a guess, 1 for perfect: R² as it is, ROC-AUC as the Gini coefficient."""
+    return score if task == "regression" else 2.0 * score - 1.0
+
+
+def _proxy_flags(
+    values: pd.Series,
+    target: pd.Series,
+    task: Task,
+    threshold: float | None,
+    index: ColumnFlag | None,
+) -> list[ColumnFlag]:
+    """A target-proxy flag above the threshold; an index flag learns the row order's signal."""
+    score = proxy_score(values, target, task)
+    if score is None:
+        return [index] if index else []
+    metric = "R²" if task == "regression" else "ROC-AUC"
+    alone = f"predicts the target alone with {metric} {score:.4f} on held-out rows"
+    flags = []
+    if index is not None:
+        if _skill(score, task) >= INDEX_SIGNAL_SKILL:
+            index = index.model_copy(
+                update={"reason": f"{index.reason}; rows are ordered with the target: it {alone}"}
+            )
+        flags.append(index)
+    if threshold is not None and score >= threshold:
+        flags.append(ColumnFlag(kind=FlagKind.TARGET_PROXY, reason=alone))
+    return flags
+
+
 def infer_schema(
     frame: pd.DataFrame,
     target: str,
@@ -94,6 +278,12 @@ def infer_schema(
     features: FeatureConfig,
     source: str,
 ) -> FeatureSchema:
+    """Each column's role, with flags for index-like columns and suspected target leaks.
+
+    Index-like columns (row numbers, counters, unique keys) are ignored unless
+    `profile.column_roles` names them. Feature options written in the config must name
+    numeric columns that exist; a preset's options that do not fit are dropped.
+    """
     unknown = (set(profile.column_roles) | features.referenced_columns()) - set(frame.columns)
     if unknown:
         raise DataValidationError(
@@ -105,9 +295,19 @@ def infer_schema(
     for name in frame.columns:
         if name == target:
             continue
-        role = profile.column_roles.get(name) or infer_role(sample[name], profile)
+        configured = profile.column_roles.get(name)
+        role = configured or infer_role(sample[name], profile)
         values = frame[name]
         _check_role_fits(values, role, name, source)
+        index = index_flag(values)
+        spec_flags = [index] if index else []
+        if role not in (ColumnRole.TEXT, ColumnRole.DATETIME):
+            spec_flags = _proxy_flags(
+                sample[name], sample[target], task, profile.leak_threshold, index
+            )
+        index_like = any(flag.kind in INDEX_LIKE for flag in spec_flags)
+        if configured is None and profile.ignore_index_columns and index_like:
+            role = ColumnRole.IGNORE
         categories = None
         if role == ColumnRole.CATEGORICAL:
             categories = sorted(values.dropna().astype(str).unique().tolist())
@@ -118,18 +318,24 @@ def infer_schema(
                 dtype=str(values.dtype),
                 categories=categories,
                 nullable=bool(values.isna().any()),
+                flags=spec_flags,
             )
         )
-    for name in features.referenced_columns():
-        if next(s for s in specs if s.name == name).role != ColumnRole.NUMERIC:
-            raise DataValidationError(
-                f"{source}: column {name!r} is used in features.bins/ratios/interactions "
-                "but is not numeric"
-            )
+    numeric = {s.name for s in specs if s.role == ColumnRole.NUMERIC}
+    for name in sorted(features.referenced_columns() - numeric):
+        raise DataValidationError(
+            f"{source}: column {name!r} is used in features.bins/ratios/interactions "
+            "but is not numeric"
+        )
+    for skipped in features.resolve(numeric).skipped:
+        logger.warning("%s: %s", source, skipped)
     classes = None
     if task == "classification":
         classes = sorted(frame[target].unique().tolist(), key=str)
-    return FeatureSchema(target=target, task=task, columns=specs, classes=classes)
+    schema = FeatureSchema(target=target, task=task, columns=specs, classes=classes)
+    for leak in schema.suspected_leaks():
+        logger.warning("%s: suspected leak: %s", source, leak)
+    return schema
 
 
 def _check_role_fits(values: pd.Series, role: ColumnRole, name: str, source: str) -> None:
@@ -143,13 +349,27 @@ def _check_role_fits(values: pd.Series, role: ColumnRole, name: str, source: str
             )
 
 
+def _flag_text(spec: ColumnSpec) -> str:
+    return "; ".join(f"{f.kind.value}: {f.reason}" for f in spec.flags)
+
+
 def schema_markdown(schema: FeatureSchema) -> str:
     rows = "\n".join(
-        f"| {c.name} | {c.role.value} | {c.dtype} | {'yes' if c.nullable else 'no'} |"
+        f"| {c.name} | {c.role.value} | {c.dtype} | {'yes' if c.nullable else 'no'} "
+        f"| {_flag_text(c)} |"
         for c in schema.columns
     )
     classes = f", classes {schema.classes}" if schema.classes else ""
+    leaks = schema.suspected_leaks()
+    warning = (
+        "**Suspected leaks** (check these before trusting the scores):\n\n"
+        + "\n".join(f"- {leak}" for leak in leaks)
+        + "\n\n"
+        if leaks
+        else ""
+    )
     return (
         f"## Feature schema: target `{schema.target}` ({schema.task}{classes})\n\n"
-        f"| column | role | dtype | nullable |\n|---|---|---|---|\n{rows}\n"
+        f"{warning}"
+        f"| column | role | dtype | nullable | flags |\n|---|---|---|---|---|\n{rows}\n"
     )

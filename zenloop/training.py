@@ -5,35 +5,50 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.inspection import permutation_importance
-from sklearn.model_selection import (
-    ParameterSampler,
-    check_cv,
-    cross_val_score,
-    train_test_split,
-)
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.model_selection import ParameterSampler, check_cv, train_test_split
 from sklearn.pipeline import Pipeline
 
 from zenloop import plots
 from zenloop.bundle import ModelBundle
-from zenloop.config import CandidateConfig, FeatureConfig, GateConfig, SplitConfig
+from zenloop.config import (
+    CandidateConfig,
+    ColumnRole,
+    FeatureConfig,
+    GateConfig,
+    SplitConfig,
+    Task,
+)
 from zenloop.features import build_preprocessor
 from zenloop.gates import gate_failures
 from zenloop.metrics import classification_metrics, gap_pct, regression_metrics
-from zenloop.models import build_estimator
+from zenloop.models import (
+    EARLY_STOPPING_ROUNDS,
+    FAMILIES,
+    DataShape,
+    build_estimator,
+    early_stopping_fit_params,
+    fit_estimator,
+    openmp_threads,
+    rounds_used,
+)
 from zenloop.schema import FeatureSchema
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
 IMPORTANCE_SAMPLE = 1_000
-SEARCH_SCORING = {"regression": "neg_root_mean_squared_error", "classification": "roc_auc_ovr"}
+PERMUTATION_REPEATS = 2
+# a fit without boosting rounds counts as this many in the search budget
+UNROUNDED_FIT_ROUNDS = 100
+PAIR_BRANCHES = ("ratio_", "product_")  # a ratio or product belongs to neither column alone
 
 
 @dataclass
@@ -48,6 +63,9 @@ class CandidateResult:
     plots: dict[str, bytes] = field(default_factory=dict, repr=False)
     mlflow_run_id: str | None = None
     model_uri: str | None = None
+    early_stopped: bool = False  # the validation split chose the number of rounds
+    rounds_used: int | None = None  # boosting rounds kept, of at most `rounds_max`
+    rounds_max: int | None = None
 
     @property
     def passed(self) -> bool:
@@ -90,50 +108,223 @@ def evaluate(bundle: ModelBundle, frame: pd.DataFrame) -> dict[str, float]:
 Progress = Callable[[str], None]  # told what the fit is doing, e.g. a search iteration
 
 
-def _fit(
-    pipeline: Pipeline, candidate: CandidateConfig, X: pd.DataFrame, y, task, seed, on_progress
-) -> tuple[Pipeline, dict[str, Any]]:
-    """Fit as configured; with `search`, a seeded randomized search with cross-validation.
+def data_shape(bundle: ModelBundle, y: np.ndarray) -> DataShape:
+    """Training rows and, for classifiers, rows per encoded class: what defaults adapt to."""
+    if not bundle.is_classifier:
+        return DataShape(n_rows=len(y))
+    counts = np.bincount(np.asarray(y, dtype=int), minlength=len(bundle.schema.classes or []))
+    return DataShape(n_rows=len(y), class_counts=tuple(int(c) for c in counts))
 
-    The search is a loop of its own rather than RandomizedSearchCV so that each
-    iteration can be reported while it runs; it samples and splits the same way.
+
+@dataclass
+class _Fitted:
+    """A fitted pipeline, the fit params its model got, and its validation score."""
+
+    pipeline: Pipeline
+    early_stopped: bool
+    score: float = -np.inf
+
+
+def _validation_score(model: Any, X: np.ndarray, y: np.ndarray, task: Task) -> float:
+    """Higher is better: negative RMSE for regression, ROC-AUC for classification."""
+    if task == "regression":
+        return -float(np.sqrt(np.mean((model.predict(X) - y) ** 2)))
+    proba = model.predict_proba(X)
+    if proba.shape[1] == 2:
+        return float(roc_auc_score(y, proba[:, 1]))
+    return float(roc_auc_score(y, proba, multi_class="ovr", labels=list(range(proba.shape[1]))))
+
+
+def _fit_model(
+    model: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray
+) -> bool:
+    """Fit on training rows, stopping early on the validation rows where the model can.
+
+    Returns whether the validation split chose its number of rounds.
     """
-    if candidate.search is None:
-        return pipeline.fit(X, y), {}
-    prefix = "model__linear__" if candidate.family == "linear" else "model__"
-    space = {prefix + k: v for k, v in candidate.search.param_distributions.items()}
-    folds = check_cv(candidate.search.cv, y, classifier=task == "classification")
-    sampled = list(ParameterSampler(space, candidate.search.n_iter, random_state=seed))
-    best, best_score = sampled[0], -np.inf
-    for i, params in enumerate(sampled, start=1):
-        trial = clone(pipeline).set_params(**params)
-        score = float(np.mean(cross_val_score(trial, X, y, cv=folds, scoring=SEARCH_SCORING[task])))
-        if score > best_score:
-            best, best_score = params, score
-        on_progress(f"{candidate.name}: search {i}/{len(sampled)}, best cv {best_score:.4f}")
-    picked = {k.removeprefix(prefix): v for k, v in best.items()}
-    logger.info("%s: search picked %s (cv score %.4f)", candidate.name, picked, best_score)
-    return clone(pipeline).set_params(**best).fit(X, y), picked
+    fit_params = early_stopping_fit_params(model, X_val, y_val)
+    fit_estimator(model, X, y, fit_params)
+    return bool(fit_params)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One candidate's fit: its config, the unfitted features, the rows and what they are."""
+
+    candidate: CandidateConfig
+    features: Pipeline
+    X: pd.DataFrame
+    y: np.ndarray
+    validation: pd.DataFrame
+    y_val: np.ndarray
+    task: Task
+    seed: int
+    shape: DataShape
+
+    def estimator(self, params: dict[str, Any]) -> Any:
+        candidate = self.candidate.model_copy(update={"params": params})
+        return build_estimator(candidate, self.task, self.seed, self.shape)
+
+    def on_rows(self, rows: np.ndarray) -> _Job:
+        return replace(self, X=self.X.iloc[rows], y=self.y[rows])
+
+
+def _trial_settings(job: _Job) -> list[dict[str, Any]]:
+    """What the search tries, in order: sampled distributions, or the family's portfolio.
+
+    The candidate's own params win over the portfolio's, so it only varies the rest.
+    """
+    candidate, search = job.candidate, job.candidate.search
+    assert search is not None
+    if search.param_distributions:
+        space = search.param_distributions
+        sampled = ParameterSampler(space, search.n_iter, random_state=job.seed)
+        return [{**candidate.params, **setting} for setting in sampled]
+    return [
+        {**setting, **candidate.params}
+        for setting in FAMILIES[candidate.family].portfolio
+        if job.task == "regression" or "target_transform" not in setting
+    ]
+
+
+def _trial_cost(fitted: _Fitted, n_rows: int, n_features: int) -> float:
+    """Work one fit did: rows x encoded features x boosting rounds (rounds of the others
+    count as `UNROUNDED_FIT_ROUNDS`). The same data always costs the same."""
+    rounds = rounds_used(fitted.pipeline.named_steps["model"])
+    done = rounds[0] + (EARLY_STOPPING_ROUNDS if fitted.early_stopped else 0) if rounds else None
+    return float(n_rows) * n_features * (done or UNROUNDED_FIT_ROUNDS)
+
+
+def _search(job: _Job, on_progress: Progress) -> tuple[_Fitted, dict[str, Any]]:
+    """Try settings while the budget lasts; keep the one with the best held-out score.
+
+    On the validation split the features are fitted once and every trial reuses them;
+    with `cv`, each fold fits its own features (so target encoding never sees the fold's
+    rows) and the winner is refitted on the whole training split. A trial starts only
+    when the work spent so far plus an average trial fits in the budget.
+    """
+    search, name = job.candidate.search, job.candidate.name
+    assert search is not None
+    settings = _trial_settings(job)
+    where = "validation" if search.cv is None else f"{search.cv}-fold cv"
+    best: _Fitted | None = None
+    best_setting: dict[str, Any] = {}
+    shared = None
+    if search.cv is None:
+        fitted_features = clone(job.features)
+        Xt = fitted_features.fit_transform(job.X, job.y)  # cross-fitted, as a pipeline fit is
+        shared = (fitted_features, Xt, fitted_features.transform(job.validation))
+    spent, started, tried = 0.0, time.perf_counter(), 0
+    for setting in settings:
+        if tried and not search.allows(spent, time.perf_counter() - started, tried):
+            break
+        tried += 1
+        if shared is not None:
+            fitted_features, Xt, Xv = shared
+            model = job.estimator(setting)
+            stopped = _fit_model(model, Xt, job.y, Xv, job.y_val)
+            trial = _Fitted(
+                Pipeline([("features", fitted_features), ("model", model)]),
+                stopped,
+                _validation_score(model, Xv, job.y_val, job.task),
+            )
+            spent += _trial_cost(trial, len(job.X), Xt.shape[1])
+        else:
+            trial, cost = _cv_trial(job, setting)
+            spent += cost
+        if best is None or trial.score > best.score:
+            best, best_setting = trial, setting
+        on_progress(f"{name}: search {tried}/{len(settings)}, best {where} {best.score:.4f}")
+    assert best is not None
+    picked = {k: v for k, v in best_setting.items() if job.candidate.params.get(k) != v}
+    if search.cv is not None:
+        refit = _fit_once(job, best_setting)
+        best = _Fitted(refit.pipeline, refit.early_stopped, best.score)
+    logger.info(
+        "%s: search tried %d setting(s), picked %s (%s score %.4f)",
+        name,
+        tried,
+        picked,
+        where,
+        best.score,
+    )
+    return best, picked
+
+
+def _fit_once(job: _Job, params: dict[str, Any]) -> _Fitted:
+    """Features fitted on the job's rows, then the model, stopping early where it can."""
+    fitted_features = clone(job.features)
+    Xt = fitted_features.fit_transform(job.X, job.y)
+    model = job.estimator(params)
+    stopped = _fit_model(model, Xt, job.y, fitted_features.transform(job.validation), job.y_val)
+    return _Fitted(Pipeline([("features", fitted_features), ("model", model)]), stopped)
+
+
+def _cv_trial(job: _Job, setting: dict[str, Any]) -> tuple[_Fitted, float]:
+    """The mean fold score of one setting, and the work its folds cost."""
+    search = job.candidate.search
+    assert search is not None and search.cv is not None
+    folds = check_cv(search.cv, job.y, classifier=job.task == "classification")
+    scores, cost = [], 0.0
+    for fit_rows, score_rows in folds.split(job.X, job.y):
+        fitted = _fit_once(job.on_rows(fit_rows), setting)
+        fold_features = fitted.pipeline.named_steps["features"]
+        model = fitted.pipeline.named_steps["model"]
+        Xs = fold_features.transform(job.X.iloc[score_rows])
+        scores.append(_validation_score(model, Xs, job.y[score_rows], job.task))
+        cost += _trial_cost(fitted, len(fit_rows), Xs.shape[1])
+    return _Fitted(Pipeline([("features", job.features)]), False, float(np.mean(scores))), cost
+
+
+def _column_groups(names: list[str], schema: FeatureSchema) -> dict[str, list[int]]:
+    """Output features grouped by the input column they come from; pair features apart."""
+    raw = sorted(schema.feature_names, key=len, reverse=True)
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        branch, _, rest = name.partition("__")
+        owner = (
+            rest if branch.startswith(PAIR_BRANCHES) else next((c for c in raw if c in rest), rest)
+        )
+        groups.setdefault(owner, []).append(i)
+    return groups
+
+
+def _loss(model: Any, X: np.ndarray, y: np.ndarray, n_classes: int) -> float:
+    if not n_classes:
+        return float(np.sqrt(np.mean((model.predict(X) - y) ** 2)))
+    return float(log_loss(y, model.predict_proba(X), labels=list(range(n_classes))))
 
 
 def _importances(bundle: ModelBundle, validation: pd.DataFrame, seed: int) -> tuple[list, Any]:
+    """The model's own importances, else permutation importance per input column.
+
+    Permuting input columns (all the features one column makes, together) costs one
+    prediction per column rather than one per encoded feature, and reads more plainly.
+    """
     features = bundle.pipeline.named_steps["features"]
     model = bundle.pipeline.named_steps["model"]
     names = list(features.named_steps["columns"].get_feature_names_out())
-    final = model[-1] if isinstance(model, Pipeline) else model
+    inner = model.regressor_ if isinstance(model, TransformedTargetRegressor) else model
+    final = inner[-1] if isinstance(inner, Pipeline) else inner
     if hasattr(final, "feature_importances_"):
         return names, np.asarray(final.feature_importances_)
     if hasattr(final, "coef_"):
         return names, np.abs(np.atleast_2d(final.coef_)).mean(axis=0)
     sample = validation.sample(min(len(validation), IMPORTANCE_SAMPLE), random_state=seed)
-    result = permutation_importance(
-        model,
-        features.transform(sample),
-        labels_of(bundle, sample),
-        n_repeats=2,
-        random_state=seed,
-    )
-    return names, result.importances_mean
+    X, y = features.transform(sample), labels_of(bundle, sample)
+    n_classes = len(bundle.schema.classes or []) if bundle.is_classifier else 0
+    base = _loss(model, X, y, n_classes)
+    rng = np.random.default_rng(seed)
+    groups = _column_groups(names, bundle.schema)
+    increases = []
+    for columns in groups.values():
+        losses = []
+        for _ in range(PERMUTATION_REPEATS):
+            shuffled = X.copy()
+            shuffled[:, columns] = X[rng.permutation(len(X))][:, columns]
+            losses.append(_loss(model, shuffled, y, n_classes))
+        increases.append(float(np.mean(losses)) - base)
+    return list(groups), np.asarray(increases)
 
 
 def _plots(bundle: ModelBundle, test: pd.DataFrame, validation: pd.DataFrame, seed: int):
@@ -162,38 +353,62 @@ def fit_candidate(
     seed: int,
     on_progress: Progress = lambda note: None,
 ) -> tuple[ModelBundle, CandidateResult]:
-    """Fit the feature pipeline and model on train only, then score every split."""
-    started = time.perf_counter()
-    pipeline = Pipeline(
-        [
-            ("features", build_preprocessor(schema, features)),
-            ("model", build_estimator(candidate, schema.task, seed)),
-        ]
-    )
-    bundle = ModelBundle(pipeline=pipeline, schema=schema, candidate=candidate.name)
-    train = splits["train"]
-    fitted, searched = _fit(
-        pipeline, candidate, train, labels_of(bundle, train), schema.task, seed, on_progress
-    )
-    bundle.pipeline = fitted
-    fit_seconds = time.perf_counter() - started
-    bundle.metrics = {split: evaluate(bundle, splits[split]) for split in SPLITS}
-    gap = gap_pct(bundle.metrics["train"], bundle.metrics["test"], schema.task)
-    result = CandidateResult(
-        name=candidate.name,
-        family=candidate.family,
-        params={**candidate.params, **searched},
-        metrics=bundle.metrics,
-        gap_pct=gap,
-        gate_failures=gate_failures(bundle.metrics["test"], gap, schema.task, gates),
-        fit_seconds=fit_seconds,
-        plots=_plots(bundle, splits["test"], splits["validation"], seed),
-    )
-    logger.info(
-        "%s: fitted in %.1fs, test %s, gates %s",
-        candidate.name,
-        fit_seconds,
-        {k: round(v, 4) for k, v in bundle.metrics["test"].items()},
-        "passed" if result.passed else f"failed ({'; '.join(result.gate_failures)})",
-    )
-    return bundle, result
+    """Fit the feature pipeline and model on train only, then score every split.
+
+    Boosting stops early on the validation split; with `search`, the validation split
+    (or cross-validation) also picks the setting.
+    """
+    with openmp_threads():  # the whole fit and every prediction of it
+        started = time.perf_counter()
+        numeric = schema.names(ColumnRole.NUMERIC)
+        preprocessor = build_preprocessor(schema, features.resolve(numeric).config)
+        bundle = ModelBundle(pipeline=Pipeline([]), schema=schema, candidate=candidate.name)
+        train, validation = splits["train"], splits["validation"]
+        y = labels_of(bundle, train)
+        job = _Job(
+            candidate=candidate,
+            features=preprocessor,
+            X=train,
+            y=y,
+            validation=validation,
+            y_val=labels_of(bundle, validation),
+            task=schema.task,
+            seed=seed,
+            shape=data_shape(bundle, y),
+        )
+        searched: dict[str, Any] = {}
+        if candidate.search is None:
+            fitted = _fit_once(job, candidate.params)
+        else:
+            fitted, searched = _search(job, on_progress)
+        bundle.pipeline = fitted.pipeline
+        fit_seconds = time.perf_counter() - started
+        bundle.metrics = {split: evaluate(bundle, splits[split]) for split in SPLITS}
+        gap = gap_pct(bundle.metrics["train"], bundle.metrics["test"], schema.task)
+        rounds = rounds_used(fitted.pipeline.named_steps["model"])
+        result = CandidateResult(
+            name=candidate.name,
+            family=candidate.family,
+            params={**candidate.params, **searched},
+            metrics=bundle.metrics,
+            gap_pct=gap,
+            gate_failures=gate_failures(
+                bundle.metrics["test"], gap, schema.task, gates, fitted.early_stopped
+            ),
+            fit_seconds=fit_seconds,
+            plots=_plots(bundle, splits["test"], splits["validation"], seed),
+            early_stopped=fitted.early_stopped,
+            rounds_used=rounds[0] if rounds else None,
+            rounds_max=rounds[1] if rounds else None,
+        )
+        stopping = f", {rounds[0]}/{rounds[1]} rounds" if rounds else ""
+        logger.info(
+            "%s: fitted in %.1fs%s, test %s, gap %.1f%%, gates %s",
+            candidate.name,
+            fit_seconds,
+            stopping,
+            {k: round(v, 4) for k, v in bundle.metrics["test"].items()},
+            gap,
+            "passed" if result.passed else f"failed ({'; '.join(result.gate_failures)})",
+        )
+        return bundle, result
