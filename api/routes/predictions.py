@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
+from starlette.requests import ClientDisconnect
 
 from api.model_state import ServedModel
 from api.schemas import (
@@ -34,6 +35,7 @@ from monitoring.log_store import PredictionRecord
 # smaller ones inline (a thread hop costs more than they do). About 200 rows of the orders.
 INLINE_BODY_BYTES = 64 * 1024
 ROW_ERRORS = error_responses(413, 422, 503)
+BAD_REQUEST = 400
 BATCH_ERRORS = ROW_ERRORS
 M = TypeVar("M", bound=BaseModel)
 
@@ -57,7 +59,10 @@ async def respond(request: Request, service: Service, batch: bool) -> Response:
     once the log has the rows (or, with `acknowledge: queued`, has queued them).
     """
     model = service.model()
-    body = await request.body()
+    try:
+        body = await request.body()
+    except ClientDisconnect:  # the client left mid-body: nobody is there to answer
+        return Response(status_code=BAD_REQUEST)
     if len(body) > INLINE_BODY_BYTES:
         records, payload = await run_in_threadpool(serve_body, service, model, body, batch)
     else:
