@@ -145,10 +145,10 @@ def infer_task(target: pd.Series) -> tuple[Task, str]:
     values = target.dropna()
     distinct = int(values.nunique())
     if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
-        return "classification", f"its values are labels ({distinct} classes)"
+        return "classification", f"labels ({distinct} classes)"
     if distinct <= BINARY_CLASSES:
-        return "classification", f"it is numeric with only {distinct} distinct values"
-    return "regression", f"it is numeric with {distinct:,} distinct values"
+        return "classification", f"numeric with only {distinct} distinct values"
+    return "regression", f"numeric with {distinct:,} distinct values"
 
 
 def _integer_valued(values: pd.Series) -> bool:

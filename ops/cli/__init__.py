@@ -16,6 +16,7 @@ from ops.cli.champion import champion
 from ops.cli.demo import demo
 from ops.cli.deploy import deploy
 from ops.cli.image import image
+from ops.cli.init import init
 from ops.cli.monitor import monitor
 from ops.cli.retrain import retrain
 from ops.cli.serve import serve, status
@@ -53,6 +54,7 @@ def cli() -> None:
 
 for command in (stack, image, train, deploy, serve, status, ui, monitor, retrain, champion, demo):
     cli.add_command(command)
+cli.add_command(init)  # a training config for the user's own data file
 
 
 def main() -> None:
