@@ -18,6 +18,7 @@ from api.service import Service
 
 ROW_SCHEMA_REF = f"#/components/schemas/{ROW_SCHEMA_NAME}"
 NO_MODEL_ROW = {"type": "object", "description": "no model loaded"}
+FEEDBACK_ITEM = "FeedbackItem"
 
 
 def _body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -58,6 +59,15 @@ class ModelOpenAPI:
         )
         for path, body in request_bodies(self.service.config.max_batch_rows).items():
             schema["paths"][path]["post"]["requestBody"] = body
-        row = model.rows.json_schema() if model else NO_MODEL_ROW
-        schema.setdefault("components", {}).setdefault("schemas", {})[ROW_SCHEMA_NAME] = row
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components[ROW_SCHEMA_NAME] = model.rows.json_schema() if model else NO_MODEL_ROW
+        if model is not None and FEEDBACK_ITEM in components:
+            components[FEEDBACK_ITEM]["properties"]["ground_truth"] = ground_truth_schema(model)
         return schema
+
+
+def ground_truth_schema(model: ServedModel) -> dict[str, Any]:
+    """What /feedback accepts as a label for the served model: a number, or one of its classes."""
+    if model.schema.classes:
+        return {"enum": list(model.schema.classes), "description": "the true class"}
+    return {"type": "number", "description": "the true value"}

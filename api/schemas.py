@@ -10,7 +10,18 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    create_model,
+)
 
 from zenloop.config import ColumnRole
 from zenloop.features import NUMERIC_LIMIT
@@ -27,6 +38,9 @@ FEEDBACK_MAX_ITEMS = 10_000  # one statement per request; keeps SQL parameter li
 ROW_SCHEMA_NAME = "PredictRow"  # the row model's name, also its OpenAPI component
 JSON_MEDIA_TYPE = "application/json"
 FIELD_PREFIX = "c"  # internal field names are c0, c1, ...: any column name is an alias
+# what an id or an integer-coded category may be sent as (strict: `false` is not a number)
+AnyScalar = StrictStr | StrictInt | StrictFloat
+CodedCategory = StrictStr | StrictInt | StrictFloat | StrictBool
 
 
 def _text(value: Any) -> str | None:
@@ -91,7 +105,7 @@ def _field(role: ColumnRole, dtype: str) -> tuple[Any, Callable[[Any], Any]]:
     if role == ColumnRole.DATETIME:
         return Timestamp, _as_is
     if dtype.startswith(("int", "float", "bool")):  # e.g. integer codes used as categories
-        return str | int | float | bool, _text
+        return CodedCategory, _text
     return str, _text
 
 
@@ -103,7 +117,7 @@ def build_row_models(schema: FeatureSchema, extra: str, max_rows: int) -> RowMod
         name = f"{FIELD_PREFIX}{i}"
         if spec.role == ColumnRole.IGNORE:  # e.g. ids: accepted and logged, not used
             fields[name] = (
-                str | int | float | None,
+                AnyScalar | None,
                 Field(default=None, alias=spec.name, description="not used"),
             )
             columns.append((name, spec.name, _text))
@@ -145,6 +159,7 @@ class ValidationErrors(BaseModel):
 
 
 ERROR_DESCRIPTIONS = {
+    400: "the body could not be read as JSON at all (e.g. not UTF-8)",
     401: "no admin token was sent",
     403: "wrong admin token, or admin endpoints are disabled",
     404: "no such model version or alias",

@@ -12,14 +12,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from api.schemas import FEEDBACK_MAX_ITEMS
 from zenloop.config import ServingConfig
 
 Acknowledge = Literal["committed", "queued"]
 COMMITTED: Acknowledge = "committed"  # a 200 means the prediction's log row is committed
 ACKNOWLEDGE_ENV = "ZENLOOP_LOG_ACKNOWLEDGE"
 MAX_BODY_BYTES_ENV = "ZENLOOP_MAX_BODY_BYTES"
-# the default body limit: room for max_batch_rows rows of this size, plus the envelope
+# The default body limit: room for max_batch_rows rows of this size, or a full /feedback
+# body (FEEDBACK_MAX_ITEMS items of this size), whichever is larger, plus the envelope.
 BODY_BYTES_PER_ROW = 2_048
+BODY_BYTES_PER_FEEDBACK_ITEM = 256
 BODY_BYTES_OVERHEAD = 64 * 1_024
 
 
@@ -45,7 +48,14 @@ class ServingSettings:
             )
         limit = environ.get(MAX_BODY_BYTES_ENV) or getattr(config, "max_body_bytes", None)
         if limit is None:
-            limit = config.max_batch_rows * BODY_BYTES_PER_ROW + BODY_BYTES_OVERHEAD
+            limit = default_body_limit(config.max_batch_rows)
         if int(limit) < 1:
             raise ValueError(f"{MAX_BODY_BYTES_ENV}/max_body_bytes must be positive, not {limit}")
         return cls(acknowledge=acknowledge, max_body_bytes=int(limit))
+
+
+def default_body_limit(max_batch_rows: int) -> int:
+    """Bytes enough for the largest batch or feedback body the service accepts."""
+    rows = max_batch_rows * BODY_BYTES_PER_ROW
+    feedback = FEEDBACK_MAX_ITEMS * BODY_BYTES_PER_FEEDBACK_ITEM
+    return max(rows, feedback) + BODY_BYTES_OVERHEAD

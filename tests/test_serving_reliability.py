@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from api.settings import BODY_BYTES_OVERHEAD, BODY_BYTES_PER_ROW
+from api.settings import default_body_limit
 from monitoring import log_writer
 from monitoring.log_store import PredictionLogStore
 from tests.serving_support import (
@@ -39,7 +39,7 @@ pytestmark = pytest.mark.slow
 MODEL = "reliability-tests"
 HOSTILE_MODEL = "hostile-names"
 MAX_ROWS = 10_000
-LIMIT = MAX_ROWS * BODY_BYTES_PER_ROW + BODY_BYTES_OVERHEAD  # the default body limit
+LIMIT = default_body_limit(MAX_ROWS)
 OVERSIZED = 150 * 1024 * 1024
 CHUNK = 1024 * 1024
 MAX_GROWTH = 50 * 1024 * 1024  # memory a rejected oversized body may cost the service

@@ -25,7 +25,7 @@ router = APIRouter(tags=["predictions"])
 
 
 @router.post(
-    "/feedback", dependencies=ADMIN, responses=error_responses(401, 403, 409, 413, 422, 503)
+    "/feedback", dependencies=ADMIN, responses=error_responses(400, 401, 403, 409, 413, 422, 503)
 )
 async def feedback(body: FeedbackRequest, service: ServiceDep) -> FeedbackResponse:
     """Ground truth for earlier request ids; stored beside the logged predictions."""

@@ -85,7 +85,10 @@ async def load_model(
     try:
         model = await service.load(Selection(alias=alias, version=version))
     except Exception as exc:
-        missing = getattr(exc, "error_code", "") in MISSING_ERROR_CODES
+        # no such version, or no (validated) version behind the alias
+        missing = (
+            isinstance(exc, LookupError) or getattr(exc, "error_code", "") in MISSING_ERROR_CODES
+        )
         raise HTTPException(
             404 if missing else 502,
             f"cannot load {service.config.model.name} {alias or version}: {exc}",
