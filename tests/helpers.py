@@ -7,10 +7,7 @@ from zenloop.config import CandidateConfig, DataConfig, FeatureConfig, GateConfi
 from zenloop.data.loading import source_label, target_column
 from zenloop.schema import FeatureSchema, infer_schema
 
-# few, larger steps: quick, and not starved by the small-data learning rate
-FAST_XGB = CandidateConfig(
-    name="xgb", family="xgboost", params={"n_estimators": 80, "learning_rate": 0.15}
-)
+FAST_XGB = CandidateConfig(name="xgb", family="xgboost", params={"n_estimators": 80})
 
 
 def schema_for(frame: pd.DataFrame, data: DataConfig, features=None) -> FeatureSchema:

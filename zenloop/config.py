@@ -232,6 +232,11 @@ class CandidateConfig(StrictModel):
     enabled: bool = True
     params: dict[str, Any] = Field(default_factory=dict)
     search: SearchConfig | None = None
+    refit: bool = Field(
+        default=True,
+        description="after early stopping, refit on training + validation rows with the "
+        "chosen rounds scaled to them",
+    )
 
 
 # The default search budget, in rows x encoded features x boosting rounds: about 10-40 s

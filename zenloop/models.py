@@ -43,6 +43,10 @@ EARLY_STOPPING_ROUNDS = 50
 # balanced weight: it lifts recall of rare classes without wrecking probabilities.
 IMBALANCE_RATIO = 3.0
 THREADS = 2
+# A round count set in params, without a learning rate, gets rate x rounds >= this.
+MIN_RATE_X_ROUNDS = 12.0
+MAX_LEARNING_RATE = 0.3
+ROUNDS_PARAM: dict[str, str] = {"xgboost": "n_estimators", "hist_gradient_boosting": "max_iter"}
 # The `target_transform` param: fit a regressor on log1p(y) and predict expm1 of it.
 LOG_TARGET = "log"
 
@@ -222,6 +226,19 @@ def _check_params(candidate: CandidateConfig, cls: type, params: dict[str, Any])
         )
 
 
+def _fit_rate_to_rounds(family: ModelFamily, params: dict[str, Any], given: dict) -> None:
+    """A round count given without a learning rate gets one that can use those rounds.
+
+    The default rates suit thousands of early-stopped rounds; 40 rounds at 0.03 would
+    barely leave the mean. Rate x rounds is kept at least `MIN_RATE_X_ROUNDS`.
+    """
+    rounds_key = ROUNDS_PARAM.get(family)
+    if rounds_key is None or rounds_key not in given or "learning_rate" in given:
+        return
+    rate = MIN_RATE_X_ROUNDS / max(1, int(given[rounds_key]))
+    params["learning_rate"] = min(MAX_LEARNING_RATE, max(params["learning_rate"], rate))
+
+
 def build_estimator(
     candidate: CandidateConfig, task: Task, seed: int, shape: DataShape | None = None
 ) -> Any:
@@ -233,7 +250,9 @@ def build_estimator(
     cls = family.regressor if task == "regression" else family.classifier
     shape = shape or DataShape(n_rows=LARGE_ROWS)
     params = default_params(candidate.family, task, shape)
-    params.update(task_params(candidate, task))
+    given = task_params(candidate, task)
+    params.update(given)
+    _fit_rate_to_rounds(candidate.family, params, given)
     _check_params(candidate, cls, params)
     transform = params.pop("target_transform", None)
     if "random_state" in cls().get_params():
@@ -323,3 +342,15 @@ def rounds_used(estimator: Any) -> tuple[int, int] | None:
     if isinstance(model, HistGradientBoostingRegressor | HistGradientBoostingClassifier):
         return int(model.n_iter_), int(model.max_iter)
     return None
+
+
+def fixed_rounds(estimator: Any, scale: float) -> dict[str, Any]:
+    """Params that refit a boosting model for its best rounds x `scale`, without stopping."""
+    model = estimator.regressor_ if isinstance(estimator, TransformedTargetRegressor) else estimator
+    if isinstance(model, XGBModel):
+        best = model.get_booster().num_boosted_rounds()
+        return {"n_estimators": max(1, math.ceil(best * scale)), "early_stopping_rounds": None}
+    if isinstance(model, HistGradientBoostingRegressor | HistGradientBoostingClassifier):
+        best = model.n_iter_ - model.n_iter_no_change  # the rounds after the best did not help
+        return {"max_iter": max(1, math.ceil(best * scale)), "early_stopping": False}
+    return {}

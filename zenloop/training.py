@@ -36,6 +36,7 @@ from zenloop.models import (
     build_estimator,
     early_stopping_fit_params,
     fit_estimator,
+    fixed_rounds,
     openmp_threads,
     rounds_used,
 )
@@ -260,6 +261,23 @@ def _fit_once(job: _Job, params: dict[str, Any]) -> _Fitted:
     return _Fitted(Pipeline([("features", fitted_features), ("model", model)]), stopped)
 
 
+def _refit_on_all(job: _Job, params: dict[str, Any], fitted: _Fitted) -> Pipeline:
+    """The early-stopped setting refitted on training and validation rows together.
+
+    The validation split has chosen the number of rounds; scaled to the extra rows, the
+    model then learns from every labelled row the test split leaves, as a model fitted
+    without early stopping would.
+    """
+    scale = (len(job.X) + len(job.validation)) / len(job.X)
+    rounds = fixed_rounds(fitted.pipeline.named_steps["model"], scale)
+    everything = replace(
+        job,
+        X=pd.concat([job.X, job.validation], ignore_index=True),
+        y=np.concatenate([job.y, job.y_val]),
+    )
+    return _fit_once(everything, {**params, **rounds}).pipeline
+
+
 def _cv_trial(job: _Job, setting: dict[str, Any]) -> tuple[_Fitted, float]:
     """The mean fold score of one setting, and the work its folds cost."""
     search = job.candidate.search
@@ -382,8 +400,14 @@ def fit_candidate(
         else:
             fitted, searched = _search(job, on_progress)
         bundle.pipeline = fitted.pipeline
+        validation_metrics = evaluate(bundle, validation)  # before it becomes training data
+        if fitted.early_stopped and candidate.refit:
+            bundle.pipeline = _refit_on_all(job, {**candidate.params, **searched}, fitted)
         fit_seconds = time.perf_counter() - started
-        bundle.metrics = {split: evaluate(bundle, splits[split]) for split in SPLITS}
+        bundle.metrics = {
+            split: validation_metrics if split == "validation" else evaluate(bundle, splits[split])
+            for split in SPLITS
+        }
         gap = gap_pct(bundle.metrics["train"], bundle.metrics["test"], schema.task)
         rounds = rounds_used(fitted.pipeline.named_steps["model"])
         result = CandidateResult(
