@@ -50,8 +50,14 @@ SMALL_PARAMS = {
 }
 
 
-def fit_small(family: str, schema, features: FeatureConfig, splits: dict):
-    """Fit one small candidate on one thread (OpenMP included, e.g. HistGradientBoosting)."""
+def fit_small(family: str, schema, features: FeatureConfig, splits: dict, small: bool = True):
+    """Fit one small candidate on one thread (OpenMP included, e.g. HistGradientBoosting).
+
+    With `small=False`, the family's own defaults (what `make demo` trains), as they are.
+    """
+    if not small:
+        candidate = CandidateConfig(name=family, family=family)
+        return fit_candidate(candidate, schema, features, lenient_gates(), splits, 0)
     candidate = CandidateConfig(name=family, family=family, params=SMALL_PARAMS[family])
     with threadpool_limits(1):
         return fit_candidate(candidate, schema, features, lenient_gates(), splits, 0)
@@ -95,6 +101,7 @@ def register_models(
     families: list[str],
     frame: pd.DataFrame | None = None,
     features: FeatureConfig | None = None,
+    small: bool = True,
 ) -> Registered:
     """Train one small model per family and register each; the first becomes champion.
 
@@ -111,7 +118,7 @@ def register_models(
     client = MlflowClient()
     bundles = {}
     for family in families:
-        bundle, result = fit_small(family, schema, features, splits)
+        bundle, result = fit_small(family, schema, features, splits, small)
         with mlflow.start_run(experiment_id=experiment):
             log_candidate(result, bundle)
         version = mlflow.register_model(result.model_uri, name).version
