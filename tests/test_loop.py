@@ -1,5 +1,8 @@
 """The whole loop on the local stack: real service, real monitor, real retraining processes."""
 
+import subprocess
+import sys
+
 import pytest
 
 from ops.replay import replay
@@ -15,9 +18,24 @@ from tests.loop_support import (
 from tests.ui_support import running_page
 
 pytestmark = pytest.mark.slow
+BURN_S = 900  # the burner stops by itself even if the test is killed
+BURNER = (
+    f"import time\nend = time.monotonic() + {BURN_S}\nwhile time.monotonic() < end:\n    pass\n"
+)
 
 
-def test_drift_retrains_and_the_service_serves_the_new_champion(tmp_path):
+@pytest.fixture
+def busy_machine():
+    """A CPU-burning process beside the whole test: the loop must close on a busy machine."""
+    burner = subprocess.Popen([sys.executable, "-c", BURNER])
+    try:
+        yield
+    finally:
+        burner.kill()
+        burner.wait()
+
+
+def test_drift_retrains_and_the_service_serves_the_new_champion(tmp_path, busy_machine):
     with loop_environment(tmp_path, "loop-ok", LENIENT) as loop:
         drift_retrains_and_serves(loop)
         # the operations page, reading this very cycle's service and history
