@@ -56,9 +56,10 @@ def test_default_candidates_train_a_yes_no_classification():
     features = FeatureConfig(preset="orders")  # the shipped preset: skipped here
     schema = schema_for(frame, CHURN, features)
     splits = _splits(frame, schema)
-    results = [
-        fit_candidate(c, schema, features, GateConfig(), splits, 0)[1] for c in default_candidates()
+    fitted = [
+        fit_candidate(c, schema, features, GateConfig(), splits, 0) for c in default_candidates()
     ]
+    results = [result for _, result in fitted]
     assert [r.name for r in results] == [
         "xgboost",
         "hist_gradient_boosting",
@@ -67,6 +68,16 @@ def test_default_candidates_train_a_yes_no_classification():
     ]
     assert all(r.metrics["test"]["roc_auc"] > 0.7 for r in results), [r.metrics for r in results]
     assert any(r.passed for r in results), [r.gate_failures for r in results]
+    # boosting refits on train + validation: the chosen rounds, scaled, at the same rate
+    xgb_bundle, xgb = fitted[0]
+    model = xgb_bundle.pipeline.named_steps["model"]
+    shape = DataShape(n_rows=len(splits["train"]))
+    rows = len(splits["train"]) + len(splits["validation"])
+    assert (
+        model.get_params()["learning_rate"]
+        == default_params("xgboost", "classification", shape)["learning_rate"]
+    )
+    assert model.n_estimators == int(np.ceil(xgb.rounds_used * rows / len(splits["train"])))
 
 
 def test_linear_params_mean_the_same_for_both_tasks():

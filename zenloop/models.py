@@ -345,12 +345,21 @@ def rounds_used(estimator: Any) -> tuple[int, int] | None:
 
 
 def fixed_rounds(estimator: Any, scale: float) -> dict[str, Any]:
-    """Params that refit a boosting model for its best rounds x `scale`, without stopping."""
+    """Params that refit a boosting model for its best rounds x `scale`, without stopping,
+    at the learning rate those rounds were counted at."""
     model = estimator.regressor_ if isinstance(estimator, TransformedTargetRegressor) else estimator
     if isinstance(model, XGBModel):
         best = model.get_booster().num_boosted_rounds()
-        return {"n_estimators": max(1, math.ceil(best * scale)), "early_stopping_rounds": None}
+        return {
+            "n_estimators": max(1, math.ceil(best * scale)),
+            "early_stopping_rounds": None,
+            "learning_rate": model.get_params()["learning_rate"],
+        }
     if isinstance(model, HistGradientBoostingRegressor | HistGradientBoostingClassifier):
         best = model.n_iter_ - model.n_iter_no_change  # the rounds after the best did not help
-        return {"max_iter": max(1, math.ceil(best * scale)), "early_stopping": False}
+        return {
+            "max_iter": max(1, math.ceil(best * scale)),
+            "early_stopping": False,
+            "learning_rate": model.learning_rate,
+        }
     return {}
