@@ -6,6 +6,8 @@ affects a request in flight; assigning one attribute is atomic in Python.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import logging
 import re
@@ -184,3 +186,27 @@ def _settle_heap() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+    _return_free_memory()
+
+
+def _return_free_memory() -> None:
+    """Give freed heap pages back to the OS (glibc keeps them, per thread arena).
+
+    A swap loads the new model in a worker thread while requests keep allocating: without
+    this, each swap leaves the replaced model's pages in that thread's arena, and resident
+    memory climbs by a model's size at every other swap.
+    """
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _load_libc()

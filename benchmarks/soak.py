@@ -18,6 +18,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -73,14 +74,17 @@ def client(url: str, rows: list[dict], rate: float, stop: threading.Event, tally
     host, port = url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=REQUEST_TIMEOUT_S)
     single = [json.dumps(r).encode() for r in rows]
-    batch = json.dumps({"rows": rows[:BATCH_ROWS]}).encode()
-    due, i = time.monotonic(), 0
+    batches = [
+        json.dumps({"rows": rows[i : i + BATCH_ROWS]}).encode()
+        for i in range(0, len(rows) - BATCH_ROWS, BATCH_ROWS)
+    ]
+    due, i = time.monotonic(), random.randrange(len(rows))  # each client its own stretch
     while not stop.is_set():
         due += 1 / rate
         if (wait := due - time.monotonic()) > 0:
             stop.wait(wait)
         path, body = (
-            ("/predict_batch", batch)
+            ("/predict_batch", batches[i % len(batches)])
             if i % BATCH_EVERY == 0
             else ("/predict", single[i % len(single)])
         )
@@ -128,7 +132,7 @@ def main() -> int:
 
     registered = register_models(MODEL, DataConfig(n_rows=TRAIN_ROWS), FAMILIES, small=False)
     MlflowClient().set_model_version_tag(MODEL, "2", VALIDATED_TAG, "soak")
-    rows = request_rows(registered.holdout.head(200))
+    rows = request_rows(registered.holdout)  # traffic like the training data: no drift
     references = {
         v: reference_sample(registered.holdout, b, REFERENCE_ROWS, 0)
         for v, b in registered.bundles.items()
@@ -176,7 +180,7 @@ def main() -> int:
                 if now >= next_check:
                     window = store.last_rows(WINDOW_ROWS, version)
                     bundle = registered.bundles[version]
-                    report = check_drift(
+                    drift = check_drift(
                         MODEL,
                         version,
                         window,
@@ -186,7 +190,7 @@ def main() -> int:
                         DriftConfig(),
                         with_html=False,
                     ).report
-                    checks.append((now - started, version, len(window), report.reason))
+                    checks.append((now - started, version, len(window), drift.reason))
                     next_check += args.drift_every
                 time.sleep(
                     max(0.0, min(next_sample, next_swap, next_check, end) - time.monotonic())
@@ -199,12 +203,12 @@ def main() -> int:
         )
         logged = store.count()
 
-    report(tally, samples, swaps, checks, logged)
+    print_figures(tally, samples, swaps, checks, logged)
     plot(args, samples, swaps, len(checks), plt)
     return 0 if not tally.failed else 1
 
 
-def report(
+def print_figures(
     tally: Tally,
     samples: list[tuple[float, float, float, int]],
     swaps: list[tuple[float, str]],
