@@ -156,6 +156,11 @@ class PredictionLogStore:
         )
         return [row for row in rows if row["request_id"] not in known]
 
+    def ping(self) -> None:
+        """Raises when the database cannot be reached (the writer's probe in an outage)."""
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+
     def request_ids(self) -> set[str]:
         """Every logged request id (for integrity checks of the log)."""
         with self.engine.connect() as connection:

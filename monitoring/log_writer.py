@@ -39,6 +39,7 @@ from zenloop.paths import data_dir
 logger = logging.getLogger(__name__)
 
 RETRY_BACKOFF_S = 0.5
+PROBE_INTERVAL_S = 0.5  # how often a failing store with nothing queued is asked again
 CLOSE_TIMEOUT_S = 30.0
 # a dead writer thread is restarted after this, doubling on repeated deaths up to the max
 RESTART_BACKOFF_S = 1.0
@@ -283,14 +284,21 @@ class PredictionLogWriter:
             return 0.0
         return self._first_queued_at + self.config.flush_interval_s - time.monotonic()
 
-    def _take_batch(self) -> list[Ticket]:
-        """Wait until a batch is due, then mark it as being written (in queue order)."""
+    def _take_batch(self) -> list[Ticket] | None:
+        """Wait until a batch is due, then mark it as being written (in queue order).
+
+        None once closing and drained. An empty batch asks for a probe of a failing
+        store: its waiting rows were withdrawn, and only a probe can tell it is back.
+        """
         with self._lock:
             while True:
                 while self._queue and self._queue[0].state is TicketState.CANCELLED:
                     self._queue.popleft()
                 if not self._queued_rows:
                     if self._closing:
+                        return None
+                    if self.stats.store_failing:
+                        self._lock.wait(PROBE_INTERVAL_S)
                         return []
                     self._lock.wait(self.config.flush_interval_s)
                     continue
@@ -318,8 +326,11 @@ class PredictionLogWriter:
     def _run(self) -> None:
         while True:
             batch = self._take_batch()
-            if not batch:
+            if batch is None:
                 return  # closing and drained
+            if not batch:
+                self._probe()
+                continue
             try:  # idempotent on request ids: a batch retried after a crash cannot fail on them
                 self.store.append_rows([r.to_row() for t in batch for r in t.records])
             except Exception:  # the database may be briefly unavailable: keep rows, retry
@@ -330,6 +341,18 @@ class PredictionLogWriter:
             self._committed(batch)
             if self.on_written is not None:
                 self.on_written(self.stats.written_rows)
+
+    def _probe(self) -> None:
+        """Clear `failing` once the store answers again, though no rows wait to prove it."""
+        try:
+            self.store.ping()
+        except Exception:
+            logger.debug("prediction log store still unavailable", exc_info=True)
+            return
+        with self._lock:
+            self.stats.store_failing = 0
+            self._lock.notify_all()
+        logger.warning("prediction log store answers again")
 
     def _failed(self, batch: list[Ticket]) -> None:
         rows = sum(len(t.records) for t in batch)

@@ -33,11 +33,14 @@ class GatedStore(PredictionLogStore):
         self.commits = 0
 
     def append_rows(self, rows):
-        if self.fail_until_open and not self.gate.is_set():
-            raise ConnectionError("database unavailable")
+        self.ping()
         self.gate.wait(WAIT_S)
         self.commits += 1
         return super().append_rows(rows)
+
+    def ping(self):
+        if self.fail_until_open and not self.gate.is_set():
+            raise ConnectionError("database unavailable")
 
 
 def _wait_until_failing(writer: PredictionLogWriter) -> None:
@@ -200,3 +203,23 @@ def test_a_dead_writer_is_seen_and_restarted_without_losing_rows(tmp_path, monke
     assert queued.wait(WAIT_S), "rows queued while it was dead are written"
     writer.close()
     assert store.request_ids() == {"a0", "a1", "a2", "b0", "b1"}
+
+
+def test_a_failing_store_with_nothing_left_to_write_is_probed_until_it_answers(
+    tmp_path, monkeypatch
+):
+    """Requests that gave up withdrew their rows: a probe, not a write, ends the outage."""
+    monkeypatch.setattr(log_writer, "RETRY_BACKOFF_S", WAIT_S)  # no retry until woken
+    monkeypatch.setattr(log_writer, "PROBE_INTERVAL_S", 0.05)
+    store = GatedStore(f"sqlite:///{tmp_path / 'log.db'}")
+    store.fail_until_open = True
+    writer = PredictionLogWriter(store, PredictionLogConfig(flush_interval_s=0.01)).start()
+    waiting = writer.submit(_records(2), acknowledge=True)
+    _wait_until_failing(writer)
+    assert writer.cancel(waiting), "the request gave up: nothing is left to retry"
+    assert writer.failing and writer.stats.pending_rows == 0
+    store.gate.set()  # the database is back; nothing is queued to show it
+    with writer._lock:
+        assert writer._lock.wait_for(lambda: not writer.failing, WAIT_S)
+    assert writer.submit(_records(1, "after"), acknowledge=True).wait(WAIT_S)
+    writer.close()
