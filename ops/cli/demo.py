@@ -35,8 +35,8 @@ def demo(stack_name: str, scenario: str) -> None:
     """
     from ops import demo as driver
     from ops import monitor_service, runs, service
-    from ops.cli import ui as ops_page
     from ops.cli.champion import print_champion
+    from ops.cli.ui import page_process, page_url, start_background
     from ops.stacks import stack_up, use_stack_tracking
     from ui.config import load_ui_config
     from zenloop.config import MonitorConfig, load_pipeline_parameter, load_serving_config
@@ -55,11 +55,11 @@ def demo(stack_name: str, scenario: str) -> None:
         click.echo(f"  {line}")
     monitor = monitor_service.monitor_process()
     page_config = load_ui_config(UI_CONFIG)
-    page = ops_page.page_process(page_config)
-    page_url = ops_page.page_url(page_config)
+    page = page_process(page_config)
+    page_url = page_url(page_config)
     page_started = False
     try:
-        page_started = bool(ops_page.start_background(UI_CONFIG))
+        page_started = bool(start_background(UI_CONFIG))
         click.echo(f"\nOperations page (live while the demo runs): {page_url}")
     except RuntimeError as exc:  # the loop does not need the page
         click.echo(f"the operations page did not start: {exc}", err=True)
