@@ -255,12 +255,23 @@ class PredictionLogStore:
 
     def labelled_rows(self, since: float = 0.0, after_id: int = 0) -> pd.DataFrame:
         """Rows with ground truth, logged at or after `since` and after log id `after_id`."""
-        query = sa.select().where(
-            feedback.c.ground_truth.is_not(None),
-            predictions.c.created_at >= since,
-            predictions.c.id > after_id,
-        )
-        return self._frame(query)
+        return self._frame(sa.select().where(*_labelled(since, after_id)))
+
+    def count_labelled(self, after_id: int = 0) -> int:
+        """How many rows after log id `after_id` have ground truth, without reading them."""
+        joined = predictions.join(feedback, predictions.c.request_id == feedback.c.request_id)
+        query = sa.select(sa.func.count()).select_from(joined).where(*_labelled(0.0, after_id))
+        with self.engine.connect() as connection:
+            return connection.execute(query).scalar_one()
+
+
+def _labelled(since: float, after_id: int) -> tuple:
+    """The conditions of a labelled row logged at or after `since`, after log id `after_id`."""
+    return (
+        feedback.c.ground_truth.is_not(None),
+        predictions.c.created_at >= since,
+        predictions.c.id > after_id,
+    )
 
 
 def _parse_logged(row) -> tuple[dict[str, Any], tuple] | None:

@@ -203,24 +203,22 @@ def start_mlflow_server(stack: StackFile) -> str | None:
 
 
 # -- the ZenML server --------------------------------------------------------------------
-def _zenml_server_url() -> str | None:
-    """The server this client is connected to, if it is a local one that answers."""
-    from zenml.zen_server.deploy.deployer import LocalServerDeployer
-
-    server = LocalServerDeployer().get_server() if _has_local_server() else None
-    url = server.status.url if server is not None and server.status else None
-    return url if url and _answers(f"{url}/health") else None
-
-
-def _has_local_server() -> bool:
+def _local_server():
+    """ZenML's local server deployment, or None when none was deployed."""
     from zenml.zen_server.deploy.deployer import LocalServerDeployer
     from zenml.zen_server.deploy.exceptions import ServerDeploymentNotFoundError
 
     try:
-        LocalServerDeployer().get_server()
+        return LocalServerDeployer().get_server()
     except ServerDeploymentNotFoundError:
-        return False
-    return True
+        return None
+
+
+def _zenml_server_url() -> str | None:
+    """The local server's URL, if one was deployed and answers."""
+    server = _local_server()
+    url = server.status.url if server is not None and server.status else None
+    return url if url and _answers(f"{url}/health") else None
 
 
 def start_zenml_server(stack: StackFile) -> str | None:
@@ -253,7 +251,7 @@ def start_zenml_server(stack: StackFile) -> str | None:
 def stop_zenml_server() -> str | None:
     from zenml.zen_server.deploy.deployer import LocalServerDeployer
 
-    if not _has_local_server():
+    if _local_server() is None:
         return None
     LocalServerDeployer().remove_server(timeout=int(ZENML_STOP_TIMEOUT_S))
     return "stopped the ZenML server"

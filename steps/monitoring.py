@@ -53,7 +53,7 @@ def load_window(
         feature_schema=bundle.schema,
         test_metrics=bundle.metrics["test"],
     )
-    store = PredictionLogStore(reachable_log_url(monitor.log_database_url))
+    store = _prediction_log(monitor)
     if monitor.window.last_rows is not None:
         window = store.last_rows(monitor.window.last_rows, champion.version)
     else:
@@ -83,14 +83,8 @@ def check_window_drift(
     return check
 
 
-def _labelled_since_onset(
-    store: MonitorStore, model_name: str, model_version: str, monitor: MonitorConfig
-) -> pd.DataFrame:
-    """Logged rows with feedback since the drift began (after the last clean window)."""
-    onset = store.drift_onset_log_id(model_name, model_version)
-    return PredictionLogStore(reachable_log_url(monitor.log_database_url)).labelled_rows(
-        after_id=onset
-    )
+def _prediction_log(monitor: MonitorConfig) -> PredictionLogStore:
+    return PredictionLogStore(reachable_log_url(monitor.log_database_url))
 
 
 @step(enable_cache=False, on_failure=record_failure)
@@ -105,7 +99,8 @@ def decide_retraining(
     new_rows = int((ids > state.last_log_id).sum())
     last_log_id = int(ids.max()) if len(ids) else state.last_log_id
     lease = RetrainLease(store, monitor.policy.lease_timeout_s)
-    labelled = len(_labelled_since_onset(store, report.model_name, report.model_version, monitor))
+    onset = store.drift_onset_log_id(report.model_name, report.model_version)
+    labelled = _prediction_log(monitor).count_labelled(after_id=onset)  # counted, not read
     required = 0 if monitor.retrain.fallback is not None else monitor.retrain.min_labelled_rows
     decision = decide(
         report, new_rows, last_log_id, state, lease, monitor.policy, labelled, required
@@ -153,12 +148,11 @@ def plan_retraining(
     )
     try:
         schema = champion.feature_schema
-        logged = _labelled_since_onset(
-            MonitorStore(reachable_log_url(monitor.log_database_url)),
-            champion.name,
-            champion.version,
-            monitor,
+        # the traffic since the drift began (after the last clean window)
+        onset = MonitorStore(reachable_log_url(monitor.log_database_url)).drift_onset_log_id(
+            champion.name, champion.version
         )
+        logged = _prediction_log(monitor).labelled_rows(after_id=onset)
         recent, source = recent_labelled(logged, schema, monitor.retrain)
         if len(recent) < monitor.retrain.min_labelled_rows:
             lease.release()

@@ -9,6 +9,8 @@ test-output/screenshots/ beside the test's other output.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -88,10 +90,9 @@ def _report_frame(page: Page) -> FrameLocator:
     return page.frame_locator("iframe[title='Secure HTML Content']").first
 
 
-def dashboard_walkthrough(dashboard: str, mlflow_url: str, model: str) -> dict[str, Path]:
-    """Onboarding, a training run's candidate board, the drift report of the monitoring run
-    that triggered a retraining (found from the run list), and the champion in MLflow."""
-    shots: dict[str, Path] = {}
+@contextmanager
+def local_browser_page(failure_shot: str) -> Iterator[Page]:
+    """A headless page that reaches only 127.0.0.1; a screenshot is saved if the walk fails."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
@@ -100,62 +101,58 @@ def dashboard_walkthrough(dashboard: str, mlflow_url: str, model: str) -> dict[s
         page.set_default_timeout(TIMEOUT_MS)
         page.route("**/*", _local_only)
         try:
-            page.goto(dashboard)
-            _onboarding(page)
-
-            _runs_named(page, dashboard, "startswith:retrain-after-")
-            retrain_link = page.get_by_text(RETRAIN_RUN).first
-            retrain_link.wait_for()
-            shots["run_list"] = _shot(page, "01-run-list-retraining")
-            trigger = RETRAIN_RUN.search(retrain_link.inner_text()).group(1)
-
-            retrain_link.click()  # the retraining is a training run: its candidate board
-            page.get_by_text("train_candidates", exact=True).first.wait_for()
-            _open_visualization(page, "candidate_board")
-            page.get_by_role("dialog").first.get_by_text(re.compile("Candidates")).first.wait_for()
-            shots["candidate_board"] = _shot(page, "02-training-run-candidate-board")
-
-            _runs_named(page, dashboard, trigger)
-            page.get_by_text(trigger).first.click()
-            page.get_by_text("check_window_drift", exact=True).first.wait_for()
-            _open_visualization(page, "drift_check")
-            report = _report_frame(page)
-            report.locator("table").first.wait_for()
-            header = report.locator("table").first.inner_text()
-            assert "column" in header.lower() and "threshold" in header.lower(), header
-            assert "DRIFT" in report.locator("body").inner_text()
-            shots["drift_report"] = _shot(page, "03-monitoring-run-drift-report")
-
-            page.goto(f"{mlflow_url}/#/models/{model}")
-            page.get_by_text("champion").first.wait_for()
-            shots["mlflow_champion"] = _shot(page, "04-mlflow-registered-model-champion")
+            yield page
         except Exception:
-            _shot(page, "failure")
+            _shot(page, failure_shot)
             raise
         finally:
             browser.close()
+
+
+def dashboard_walkthrough(dashboard: str, mlflow_url: str, model: str) -> dict[str, Path]:
+    """Onboarding, a training run's candidate board, the drift report of the monitoring run
+    that triggered a retraining (found from the run list), and the champion in MLflow."""
+    shots: dict[str, Path] = {}
+    with local_browser_page("failure") as page:
+        page.goto(dashboard)
+        _onboarding(page)
+
+        _runs_named(page, dashboard, "startswith:retrain-after-")
+        retrain_link = page.get_by_text(RETRAIN_RUN).first
+        retrain_link.wait_for()
+        shots["run_list"] = _shot(page, "01-run-list-retraining")
+        trigger = RETRAIN_RUN.search(retrain_link.inner_text()).group(1)
+
+        retrain_link.click()  # the retraining is a training run: its candidate board
+        page.get_by_text("train_candidates", exact=True).first.wait_for()
+        _open_visualization(page, "candidate_board")
+        page.get_by_role("dialog").first.get_by_text(re.compile("Candidates")).first.wait_for()
+        shots["candidate_board"] = _shot(page, "02-training-run-candidate-board")
+
+        _runs_named(page, dashboard, trigger)
+        page.get_by_text(trigger).first.click()
+        page.get_by_text("check_window_drift", exact=True).first.wait_for()
+        _open_visualization(page, "drift_check")
+        report = _report_frame(page)
+        report.locator("table").first.wait_for()
+        header = report.locator("table").first.inner_text()
+        assert "column" in header.lower() and "threshold" in header.lower(), header
+        assert "DRIFT" in report.locator("body").inner_text()
+        shots["drift_report"] = _shot(page, "03-monitoring-run-drift-report")
+
+        page.goto(f"{mlflow_url}/#/models/{model}")
+        page.get_by_text("champion").first.wait_for()
+        shots["mlflow_champion"] = _shot(page, "04-mlflow-registered-model-champion")
     return shots
 
 
 def operations_page_after_the_loop(page_url: str, served: str) -> Path:
     """The operations page after a real drift -> retrain cycle: what serves, the drift table,
     the history plot and the retraining entry are there."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        page = browser.new_page(viewport=VIEWPORT)
-        page.set_default_timeout(TIMEOUT_MS)
-        page.route("**/*", _local_only)
-        try:
-            page.goto(page_url)
-            page.locator("#served-version").get_by_text(f"v{served}").wait_for()
-            page.locator("#drift-table").get_by_text("threshold").wait_for()
-            page.locator("#history-graph .main-svg").first.wait_for()
-            page.locator("#retrain-table").get_by_text("promoted and deployed").first.wait_for()
-            return _shot(page, "05-operations-page-after-the-loop")
-        except Exception:
-            _shot(page, "failure-operations-page")
-            raise
-        finally:
-            browser.close()
+    with local_browser_page("failure-operations-page") as page:
+        page.goto(page_url)
+        page.locator("#served-version").get_by_text(f"v{served}").wait_for()
+        page.locator("#drift-table").get_by_text("threshold").wait_for()
+        page.locator("#history-graph .main-svg").first.wait_for()
+        page.locator("#retrain-table").get_by_text("promoted and deployed").first.wait_for()
+        return _shot(page, "05-operations-page-after-the-loop")

@@ -40,21 +40,44 @@ class ServerStack:
         return response.json()
 
 
-def _stack_files(folder: Path) -> tuple[Path, int, int]:
-    """The shipped stack files, the server one moved to free ports."""
-    folder.mkdir(parents=True, exist_ok=True)
+@dataclass
+class IsolatedStack:
+    """Stack `name` in stores of its own: env for its processes, its servers' free ports."""
+
+    name: str
+    env: dict[str, str]
+    zenml_port: int
+    mlflow_port: int
+
+    def handle(self) -> ServerStack:
+        return ServerStack(
+            self.env, f"http://127.0.0.1:{self.zenml_port}", f"http://127.0.0.1:{self.mlflow_port}"
+        )
+
+    def down(self) -> None:
+        """`zenloop stack down`, then nothing may answer on the stack's ports."""
+        down = run_command(
+            str(BIN / "zenloop"), "stack", "down", self.name, env=self.env, check=False
+        )
+        assert down.returncode == 0, down.stderr
+        for port in (self.zenml_port, self.mlflow_port):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+            except httpx.HTTPError:
+                continue
+            raise AssertionError(f"something still answers on port {port} after stack down")
+
+
+def isolated_stack(folder: Path, name: str) -> IsolatedStack:
+    """The shipped stack files (stack `name` moved to free ports) and stores under `folder`."""
+    stacks = folder / "stacks"
+    stacks.mkdir(parents=True, exist_ok=True)
     for path in (ROOT / "configs" / "stacks").glob("*.yaml"):
-        (folder / path.name).write_text(path.read_text())
-    server = yaml.safe_load((folder / "server.yaml").read_text())
+        (stacks / path.name).write_text(path.read_text())
+    content = yaml.safe_load((stacks / f"{name}.yaml").read_text())
     zenml_port, mlflow_port = free_port(), free_port()
-    server["zenml_server"]["port"], server["mlflow_server"]["port"] = zenml_port, mlflow_port
-    (folder / "server.yaml").write_text(yaml.safe_dump(server))
-    return folder, zenml_port, mlflow_port
-
-
-@contextmanager
-def server_stack(folder: Path) -> Iterator[ServerStack]:
-    stacks, zenml_port, mlflow_port = _stack_files(folder / "stacks")
+    content["zenml_server"]["port"], content["mlflow_server"]["port"] = zenml_port, mlflow_port
+    (stacks / f"{name}.yaml").write_text(yaml.safe_dump(content))
     (folder / "repo").mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
@@ -66,20 +89,19 @@ def server_stack(folder: Path) -> Iterator[ServerStack]:
         "ZENML_AUTO_OPEN_DASHBOARD": "false",
     }
     env.pop("MLFLOW_TRACKING_URI", None)  # the stack decides
-    first = stack_up("server", env)
+    return IsolatedStack(name, env, zenml_port, mlflow_port)
+
+
+@contextmanager
+def server_stack(folder: Path) -> Iterator[ServerStack]:
+    stack = isolated_stack(folder, "server")
+    first = stack_up("server", stack.env)
     assert (
         "started the ZenML server" in first.stdout and "started the MLflow server" in first.stdout
     )
     try:
-        again = stack_up("server", env)
+        again = stack_up("server", stack.env)
         assert "nothing to change" in again.stdout, "stack up must be idempotent"
-        yield ServerStack(env, f"http://127.0.0.1:{zenml_port}", f"http://127.0.0.1:{mlflow_port}")
+        yield stack.handle()
     finally:
-        down = run_command(str(BIN / "zenloop"), "stack", "down", "server", env=env, check=False)
-        assert down.returncode == 0, down.stderr
-        for port in (zenml_port, mlflow_port):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
-            except httpx.HTTPError:
-                continue
-            raise AssertionError(f"something still answers on port {port} after stack down")
+        stack.down()
