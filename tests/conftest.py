@@ -24,6 +24,15 @@ def _remove_session_dir():
     shutil.rmtree(SESSION_DIR, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _session_tracking_uri():
+    """A test that points MLflow's global client elsewhere cannot leak it into the next ones."""
+    yield
+    import mlflow
+
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+
+
 @pytest.fixture(scope="session")
 def session_dir() -> Path:
     return SESSION_DIR

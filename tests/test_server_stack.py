@@ -8,7 +8,6 @@ at what the loop test left.
 
 import math
 
-import mlflow
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -101,8 +100,9 @@ def test_the_same_pipelines_on_local_and_server_give_the_same_champion(server, t
     versions = server.zenml_api("/model_versions", size=10, hydrate=True)["items"]
     production = [v for v in versions if v["body"].get("stage") == "production"]
     assert production, "the champion is the ZenML model's production version"
-    mlflow.set_tracking_uri(server.mlflow)  # the MLflow Python client reads the same server
-    assert MlflowClient().get_model_version_by_alias(MODEL, "champion").version == "1"
+    # the MLflow Python client reads the same server (a client of its own: the session's
+    # global tracking URI stays on the local stack's store)
+    assert MlflowClient(server.mlflow).get_model_version_by_alias(MODEL, "champion").version == "1"
 
 
 def test_the_loop_closes_on_the_server_stack(server, tmp_path):
