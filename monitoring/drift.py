@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 GROUND_TRUTH_COLUMN = "ground_truth"
 MIN_ROWS_TO_COMPARE = 2
+# A column the window has no value in cannot go to a statistical test (Evidently refuses an
+# empty column); that it went missing is itself drift: its missing share, 1.0, is the verdict.
+ALL_MISSING = "missing share"
 # error metric compared with the model's test value, and whether higher is worse
 PERFORMANCE_METRIC = {"regression": ("rmse", True), "classification": ("accuracy", False)}
 
@@ -117,13 +120,25 @@ def monitored_columns(
     schema: FeatureSchema, reference: pd.DataFrame, max_categories: int
 ) -> tuple[list[str], list[str]]:
     """Numerical and categorical columns worth comparing; id-like columns are left out."""
-    numerical = [c for c in schema.names(ColumnRole.NUMERIC) if c in reference]
+    present = [c for c in reference if reference[c].notna().any()]
+    numerical = [c for c in schema.names(ColumnRole.NUMERIC) if c in present]
     categorical = [
         c
         for c in schema.names(ColumnRole.CATEGORICAL, ColumnRole.HIGH_CARDINALITY)
-        if c in reference and reference[c].nunique() <= max_categories
+        if c in present and reference[c].nunique() <= max_categories
     ]
     return numerical, categorical
+
+
+def missing_columns(current: pd.DataFrame, kinds: dict[str, str]) -> dict[str, ColumnDrift]:
+    """Verdicts for the columns the window holds no value in (all drifted, see ALL_MISSING)."""
+    return {
+        column: ColumnDrift(
+            column=column, kind=kind, method=ALL_MISSING, score=1.0, threshold=1.0, drifted=True
+        )
+        for column, kind in kinds.items()
+        if not current[column].notna().any()
+    }
 
 
 def drifted(method: str, score: float, threshold: float) -> bool:
@@ -252,8 +267,10 @@ def check_drift(
     cat = categorical + ([PREDICTION_COLUMN] if prediction_kind == "categorical" else [])
     current = _align(_sample(window, config.sample_rows, config.sample_seed), num, cat)
     baseline = _align(_sample(reference, config.sample_rows, config.sample_seed), num, cat)
+    missing = missing_columns(current, kinds)
+    num, cat = [c for c in num if c not in missing], [c for c in cat if c not in missing]
     snapshot = _run_evidently(baseline, current, num, cat)
-    verdicts = column_verdicts(snapshot, kinds)
+    verdicts = column_verdicts(snapshot, kinds) | missing
     prediction = verdicts.pop(PREDICTION_COLUMN, None)
     columns = list(verdicts.values())
     count = sum(c.drifted for c in columns)

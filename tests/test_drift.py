@@ -89,3 +89,17 @@ def test_a_tiny_window_is_not_compared(reference):
     schema, ref = reference
     check = check_drift("m", "1", _window(1).head(1), ref, schema, {}, DriftConfig())
     assert not check.report.drift and "nothing to compare" in check.report.reason
+
+
+def test_a_column_gone_missing_or_new_categories_are_drift_not_a_failure(reference):
+    """What a service can accept (nulls, unseen categories) must never break the check."""
+    schema, ref = reference
+    window = _window(11)
+    window["country"] = None  # a client stopped sending it
+    window["payment_method"] = "barter"  # a category the reference never had
+    check = check_drift("m", "1", window, ref, schema, {}, DriftConfig())
+    verdicts = {c.column: c for c in check.report.columns}
+    assert verdicts["country"].drifted and verdicts["country"].method == "missing share"
+    assert verdicts["payment_method"].drifted, verdicts["payment_method"]
+    assert check.report.drifted_count >= 2  # the share rule then decides, as for any column
+    assert "country" in check.static_html

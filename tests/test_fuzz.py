@@ -96,11 +96,6 @@ def test_schemathesis_finds_nothing_and_the_fuzzed_log_stays_readable(fuzzed):
     logged.to_parquet(io.BytesIO())  # what the monitoring pipeline stores as an artifact
 
 
-@pytest.mark.xfail(
-    reason="monitoring/drift.py: Evidently's chi-square fails when the window holds categories"
-    " the reference never had (scipy: observed and expected sums differ); fuzzed traffic does",
-    strict=False,
-)
 def test_a_drift_check_reads_the_fuzzed_log(fuzzed, registered):
     _, store = fuzzed
     champion = registered.bundles["1"]
