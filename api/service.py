@@ -79,7 +79,7 @@ class Service:
         self.holder = ModelHolder(config)
         self.registry = RegistryHealth(config.reload_interval_s)
         self.store = PredictionLogStore(config.log.database_url) if config.log.enabled else None
-        self.events = EventEmitter(config.events)
+        self.events = EventEmitter(config.events, lambda: self.admin_token)
         self.writer = (
             PredictionLogWriter(self.store, config.log, on_written=self.events.rows_written)
             if self.store is not None

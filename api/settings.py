@@ -1,8 +1,9 @@
 """The service's reliability settings: how a prediction is acknowledged, how big a body may be.
 
-They belong in `ServingConfig` (`log.acknowledge`, `max_body_bytes`) and are read from it
-when it has them. Until then, and as an operator's override like the admin token, the
-environment sets them: `ZENLOOP_LOG_ACKNOWLEDGE` and `ZENLOOP_MAX_BODY_BYTES`.
+They are `ServingConfig` fields (`log.acknowledge`, `max_body_bytes`); like the admin token,
+the environment overrides them for an operator who cannot edit the config:
+`ZENLOOP_LOG_ACKNOWLEDGE` and `ZENLOOP_MAX_BODY_BYTES`. An unset body limit is derived
+from `max_batch_rows`.
 """
 
 from __future__ import annotations
@@ -40,17 +41,20 @@ class ServingSettings:
         cls, config: ServingConfig, environ: Mapping[str, str] = os.environ
     ) -> ServingSettings:
         """The environment wins over the config, the config over the defaults."""
-        acknowledge = environ.get(ACKNOWLEDGE_ENV) or getattr(config.log, "acknowledge", COMMITTED)
+        acknowledge = environ.get(ACKNOWLEDGE_ENV) or config.log.acknowledge
         if acknowledge not in get_args(Acknowledge):
             raise ValueError(
                 f"{ACKNOWLEDGE_ENV}/log.acknowledge must be one of {get_args(Acknowledge)},"
                 f" not {acknowledge!r}"
             )
-        limit = environ.get(MAX_BODY_BYTES_ENV) or getattr(config, "max_body_bytes", None)
+        limit = environ.get(MAX_BODY_BYTES_ENV) or config.max_body_bytes
         if limit is None:
             limit = default_body_limit(config.max_batch_rows)
-        if int(limit) < 1:
-            raise ValueError(f"{MAX_BODY_BYTES_ENV}/max_body_bytes must be positive, not {limit}")
+        if not str(limit).isdigit() or int(limit) < 1:
+            raise ValueError(
+                f"{MAX_BODY_BYTES_ENV}/max_body_bytes must be a positive number of bytes,"
+                f" not {limit!r}"
+            )
         return cls(acknowledge=acknowledge, max_body_bytes=int(limit))
 
 

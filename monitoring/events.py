@@ -2,6 +2,7 @@
 
 The service posts an event each time another `every_rows` predictions are logged; it
 never waits for the monitor (a missed event is covered by the monitor's periodic check).
+Events carry the service's admin token: the monitor takes them from no one else.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import httpx
 
@@ -18,10 +20,12 @@ logger = logging.getLogger(__name__)
 
 
 class EventEmitter:
-    def __init__(self, config: EventConfig):
+    def __init__(self, config: EventConfig, token: Callable[[], str | None]):
         self.config = config
+        self.token = token  # read at each event: the token file may appear after start-up
         self.sent = 0
         self.failed = 0
+        self.refused = 0  # answered, but not taken (a token mismatch): logged the first time
         self._next_at = config.every_rows
 
     def rows_written(self, total: int) -> None:
@@ -33,9 +37,26 @@ class EventEmitter:
         threading.Thread(target=self._post, args=(payload,), daemon=True).start()
 
     def _post(self, payload: dict) -> None:
+        token = self.token()
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
-            httpx.post(self.config.url, json=payload, timeout=self.config.timeout_s)
-            self.sent += 1
+            response = httpx.post(
+                self.config.url, json=payload, headers=headers, timeout=self.config.timeout_s
+            )
         except httpx.HTTPError:
             self.failed += 1
             logger.debug("monitor did not take the event at %s", self.config.url)
+            return
+        if response.is_success:
+            self.sent += 1
+            return
+        self.failed += 1
+        self.refused += 1
+        if self.refused == 1:
+            logger.warning(
+                "the monitor at %s refused an event (%s %s): do the service and the monitor "
+                "share the admin token (ZENLOOP_ADMIN_TOKEN or the data folder's token file)?",
+                self.config.url,
+                response.status_code,
+                response.text[:200],
+            )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import signal
 import tempfile
 import threading
@@ -22,6 +23,7 @@ from monitoring.retraining import RetrainPlan
 from ops import runs
 from ops.processes import BackgroundProcess, zenloop_command
 from ops.retrain_runner import launch
+from zenloop.admin_token import ensure_admin_token
 from zenloop.config import MonitorConfig
 from zenloop.paths import data_dir
 
@@ -31,6 +33,7 @@ MONITOR_DIR = "monitor"  # the monitor process's own files: pid, heartbeat
 HEARTBEAT_FILE = "heartbeat.json"
 START_TIMEOUT_S = 120.0
 JOIN_POLL_S = 0.2
+MAX_EVENT_BYTES = 4_096  # an event is a few numbers; a bigger body is refused unread
 
 
 def monitor_dir() -> Path:
@@ -106,7 +109,10 @@ class Watcher:
         return beat
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
+        """`POST /events` (the service's admin token: the service holds it, a stranger does
+        not) and `GET /health`."""
         watcher = self
+        token = ensure_admin_token(None)  # the env's token, else the local token file
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self, status: int, body: dict) -> None:
@@ -117,10 +123,24 @@ class Watcher:
                 self.end_headers()
                 self.wfile.write(content)
 
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            def _refusal(self) -> tuple[int, str] | None:
+                length = self.headers.get("Content-Length", "0")
+                if not length.isdigit() or int(length) > MAX_EVENT_BYTES:
+                    self.close_connection = True  # the body is left unread
+                    return 413, f"an event body is at most {MAX_EVENT_BYTES} bytes"
+                self.rfile.read(int(length))
                 if self.path != "/events":
-                    self._answer(404, {"detail": "not found"})
+                    return 404, "not found"
+                given = self.headers.get("Authorization", "")
+                if not given:
+                    return 401, "send the service's admin token: 'Authorization: Bearer <token>'"
+                if not secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                    return 403, "invalid admin token"
+                return None
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                if refusal := self._refusal():
+                    self._answer(refusal[0], {"detail": refusal[1]})
                     return
                 watcher.events += 1
                 watcher.wake.set()

@@ -159,6 +159,8 @@ def drift_retrains_and_serves(loop: Loop) -> None:
     assert loop.served() == "1"
     normal = replay(loop.url, orders(700, 101), TARGET, loop.token)
     assert normal.failed == 0
+    # the service's events (every 200 rows, with its admin token) reach the monitor
+    wait_for(lambda: loop.heartbeat().get("events", 0) >= 1, "an event from the service")
     wait_for(lambda: loop.heartbeat().get("checks", 0) >= 1, "a check of the undrifted traffic")
     decision = loop.heartbeat()["last_decision"]
     assert decision["retrain"] is False and "no drift" in decision["reason"]

@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from pydantic import ValidationError
 
-from api.settings import ACKNOWLEDGE_ENV
+from api.settings import ACKNOWLEDGE_ENV, MAX_BODY_BYTES_ENV, ServingSettings
 from monitoring.log_store import PredictionLogStore
 from tests.serving_support import metric, register_models, running_service, wait_for
-from zenloop.config import DataConfig
+from zenloop.config import DataConfig, ServingConfig
 from zenloop.deployment import VALIDATED_TAG, request_rows
 from zenloop.tracking import CHAMPION
 
@@ -252,8 +253,8 @@ def test_clean_shutdown_drains_the_log(registered, tmp_path):
     with running_service(
         tmp_path,
         MODEL,
-        env={ACKNOWLEDGE_ENV: "queued"},
         log={
+            "acknowledge": "queued",
             "database_url": f"sqlite:///{tmp_path / 'drain.db'}",
             "flush_interval_s": 30.0,
             "batch_rows": 100000,
@@ -276,3 +277,27 @@ def test_not_ready_without_a_model(tmp_path):
         predict = client.post("/predict", json={})
     assert ready.status_code == 503 and predict.status_code == 503
     assert "no model is loaded" in predict.json()["detail"]
+
+
+def test_acknowledgement_and_body_limit_come_from_the_config_and_the_environment_wins():
+    config = ServingConfig.model_validate(
+        {"max_body_bytes": 4096, "log": {"acknowledge": "queued"}}
+    )
+    settings = ServingSettings.resolve(config, environ={})
+    assert (settings.acknowledge, settings.max_body_bytes, settings.durable) == (
+        "queued",
+        4096,
+        False,
+    )
+    overridden = ServingSettings.resolve(
+        config, environ={ACKNOWLEDGE_ENV: "committed", MAX_BODY_BYTES_ENV: "100"}
+    )
+    assert overridden.durable and overridden.max_body_bytes == 100
+    default = ServingSettings.resolve(ServingConfig(max_batch_rows=10), environ={})
+    assert default.durable and default.max_body_bytes > 10 * 1_000
+    with pytest.raises(ValueError, match="ZENLOOP_MAX_BODY_BYTES/max_body_bytes"):
+        ServingSettings.resolve(config, environ={MAX_BODY_BYTES_ENV: "lots"})
+    with pytest.raises(ValueError, match="log.acknowledge"):
+        ServingSettings.resolve(config, environ={ACKNOWLEDGE_ENV: "never"})
+    with pytest.raises(ValidationError, match="acknowledge"):
+        ServingConfig.model_validate({"log": {"acknowledge": "maybe"}})

@@ -375,6 +375,11 @@ class PredictionLogConfig(StrictModel):
     enqueue_timeout_s: float = Field(
         default=5.0, ge=0.0, description="how long a request waits for room before a 503"
     )
+    acknowledge: Literal["committed", "queued"] = Field(
+        default="committed",
+        description="committed: a 200 means the log row is committed (group commit); queued: "
+        "a 200 once the row is queued, faster, and a crash loses at most the queue",
+    )
 
 
 class ServingConfig(StrictModel):
@@ -383,6 +388,12 @@ class ServingConfig(StrictModel):
     workers: int = Field(default=1, ge=1)
     model: ModelSourceConfig = Field(default_factory=ModelSourceConfig)
     max_batch_rows: int = Field(default=10_000, ge=1)
+    max_body_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        description="request bodies above this get a 413 while being read; default: room "
+        "for max_batch_rows rows",
+    )
     extra_fields: Literal["reject", "ignore"] = "reject"
     admin_token: str | None = Field(
         default=None,
