@@ -14,12 +14,20 @@ import time
 from pathlib import Path
 
 import yaml
+from zenml.client import Client
+from zenml.enums import ModelStages
 
 from monitoring.retraining import RetrainPlan
 from monitoring.state_store import MonitorStore, RetrainLease
 from ops import runs
 from ops.processes import spawn, zenloop_command
-from zenloop.config import MonitorConfig, load_pipeline_parameter, read_run_config
+from zenloop.config import (
+    MonitorConfig,
+    RetrainConfig,
+    default_candidates,
+    load_pipeline_parameter,
+    read_run_config,
+)
 from zenloop.paths import data_dir, project_path
 
 logger = logging.getLogger(__name__)
@@ -27,6 +35,7 @@ logger = logging.getLogger(__name__)
 RETRAINS_DIR = "retrains"
 RENEWALS_PER_TIMEOUT = 4  # the lease is renewed this often within its timeout
 PLAN_STEP = "plan_retraining"
+BOARD_ARTIFACT = "candidate_board"
 # a retraining's run is named after the check that asked for it: the run list reads like a log
 RUN_PREFIX = "retrain-after-"
 
@@ -67,11 +76,49 @@ class LeaseKeeper:
         self.lease.release()
 
 
-def training_config(plan: RetrainPlan, base: Path, data_ids: dict[str, str], folder: Path) -> Path:
-    """The configured training run, pointed at the plan's data artifacts."""
+def champion_leaders(model_name: str, count: int) -> list[str]:
+    """Names of the candidates that ranked best (and passed) on the champion's board.
+
+    Empty when the board cannot be read (e.g. a champion registered outside ZenML): then
+    every candidate is retrained, as without the option.
+    """
+    try:
+        champion = Client().get_model_version(model_name, ModelStages.PRODUCTION)
+        board = champion.get_artifact(BOARD_ARTIFACT).load()
+    except Exception as exc:  # any failure here only costs speed, never the retraining
+        logger.warning("the champion's candidate board is unreadable (%s): all candidates", exc)
+        return []
+    return [result.name for result in board.ranked() if result.passed][:count]
+
+
+def narrow_candidates(params: dict, leaders: list[str]) -> None:
+    """Disable the configured candidates that are not leaders (all stay when none match)."""
+    candidates = params.get("candidates") or [
+        c.model_dump(mode="json", exclude_defaults=True) for c in default_candidates()
+    ]
+    if not any(c.get("name") in leaders for c in candidates if c.get("enabled", True)):
+        return
+    for candidate in candidates:
+        if candidate.get("name") not in leaders:
+            candidate["enabled"] = False
+    params["candidates"] = candidates
+
+
+def training_config(
+    plan: RetrainPlan,
+    base: Path,
+    data_ids: dict[str, str],
+    folder: Path,
+    retrain: RetrainConfig,
+) -> Path:
+    """The configured training run, pointed at the plan's data artifacts, leaders only."""
     run_config = read_run_config(base)
     run_config.setdefault("model", {})["name"] = plan.model_name
     params = run_config.setdefault("parameters", {}).setdefault("config", {})
+    if retrain.leading_candidates is not None:
+        leaders = champion_leaders(plan.model_name, retrain.leading_candidates)
+        narrow_candidates(params, leaders)
+        logger.info("retraining the champion board's leaders: %s", leaders or "all (no board)")
     data = {"source": "artifact", "target": plan.target, "task": plan.task}
     params["data"] = {**data, "artifact_id": data_ids["retrain_train"]}
     params.setdefault("promotion", {})["recent_data"] = {
@@ -104,7 +151,8 @@ def run_retrain(monitoring_run_id: str, monitor_config: Path) -> str:
             folder = data_dir() / RETRAINS_DIR / monitoring_run_id
             base = project_path(config.retrain.training_config)
             trained = runs.train(
-                training_config(plan, base, data_ids, folder), f"{RUN_PREFIX}{run.name}"
+                training_config(plan, base, data_ids, folder, config.retrain),
+                f"{RUN_PREFIX}{run.name}",
             )
             decision = runs.output(trained, "promote_candidate", "promotion_decision")
             promoted, summary = decision.promoted, decision.reason

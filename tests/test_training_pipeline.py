@@ -1,5 +1,6 @@
 """The real training pipeline on the real local stack (temp ZenML store, MLflow on SQLite)."""
 
+import copy
 import os
 import subprocess
 
@@ -7,6 +8,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+from ops.retrain_runner import champion_leaders, narrow_candidates
 from tests.helpers import other_schema_frame
 from tests.pipeline_support import BIN, MODEL, RUN_TIMEOUT, run_command, run_config, stack_up
 from zenloop.data.generator import generate_orders
@@ -72,6 +74,20 @@ def test_train_register_promote_and_keep_champion_against_weak_model(stack, tmp_
     assert "reference_data" in zenml_champion.data_artifact_ids
     reference = zenml_champion.get_artifact("reference_data").load()
     assert len(reference) == 500 and "prediction" in reference.columns
+
+    # a retraining trains the candidates that led the champion's board (here: xgboost)
+    assert champion_leaders(MODEL, 1) == ["xgboost"]
+    assert champion_leaders("no-such-model", 2) == [], "no board: every candidate is kept"
+    params = {"candidates": copy.deepcopy(SMALL["candidates"])}
+    narrow_candidates(params, champion_leaders(MODEL, 1))
+    assert [c.get("enabled", True) for c in params["candidates"]] == [True, False]
+    defaults: dict = {}
+    narrow_candidates(defaults, ["random_forest"])  # the default candidates, narrowed
+    enabled = [c["name"] for c in defaults["candidates"] if c.get("enabled", True)]
+    assert enabled == ["random_forest"] and len(defaults["candidates"]) == 4
+    untouched = {"candidates": copy.deepcopy(SMALL["candidates"])}
+    narrow_candidates(untouched, ["a_family_no_longer_configured"])
+    assert untouched["candidates"] == SMALL["candidates"]
 
     run_command(str(BIN / "zenloop"), "train", "-c", str(run_config(tmp_path / "weak.yaml", WEAK)))
     assert _champion(client).version == champion.version, "a weaker model took the champion"

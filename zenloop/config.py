@@ -502,6 +502,12 @@ class RetrainConfig(StrictModel):
     fallback: DataConfig | None = Field(
         default=None, description="labelled data to use when too few logged rows have feedback"
     )
+    leading_candidates: int | None = Field(
+        default=2,
+        ge=1,
+        description="retrain only the candidates that ranked best on the champion's board "
+        "(the families that suit this data), for a faster loop; null: every candidate",
+    )
 
 
 class MonitorConfig(StrictModel):
