@@ -126,13 +126,14 @@ def main() -> int:
     from monitoring.drift import check_drift
     from monitoring.log_store import PredictionLogStore
     from tests.serving_support import ADMIN_TOKEN, register_models, running_service
-    from zenloop.config import DataConfig, DriftConfig
+    from zenloop.config import DataConfig, DriftConfig, PolicyConfig
     from zenloop.deployment import VALIDATED_TAG, request_rows
     from zenloop.reference import reference_sample
 
     registered = register_models(MODEL, DataConfig(n_rows=TRAIN_ROWS), FAMILIES, small=False)
     MlflowClient().set_model_version_tag(MODEL, "2", VALIDATED_TAG, "soak")
     rows = request_rows(registered.holdout)  # traffic like the training data: no drift
+    min_rows = PolicyConfig().min_window_rows
     references = {
         v: reference_sample(registered.holdout, b, REFERENCE_ROWS, 0)
         for v, b in registered.bundles.items()
@@ -180,6 +181,11 @@ def main() -> int:
                 if now >= next_check:
                     window = store.last_rows(WINDOW_ROWS, version)
                     bundle = registered.bundles[version]
+                    if len(window) < min_rows:  # as the monitor's policy: not judged
+                        reason = f"under min_window_rows ({min_rows}): not judged"
+                        checks.append((now - started, version, len(window), reason))
+                        next_check += args.drift_every
+                        continue
                     drift = check_drift(
                         MODEL,
                         version,
