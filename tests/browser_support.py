@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-from playwright.sync_api import FrameLocator, Page, Route, sync_playwright
+from playwright.sync_api import FrameLocator, Locator, Page, Route, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +34,8 @@ CHROMIUM_ARGS = [
 LOCAL_PREFIXES = ("http://127.0.0.1", "data:", "blob:")
 TIMEOUT_MS = 60_000
 SURVEY_WAIT_MS = 15_000  # a fresh server redirects to its survey within this
+SHEET_WAIT_MS = 10_000  # an artifact's sheet opens within this after a click on its node
+NODE_CLICK_ATTEMPTS = 4
 VIEWPORT = {"width": 1440, "height": 1000}
 RETRAIN_RUN = re.compile(r"retrain-after-(\S+)")
 
@@ -76,10 +78,32 @@ def _runs_named(page: Page, dashboard: str, filter_value: str) -> None:
     page.goto(f"{dashboard}/projects/default/runs?name={quote(filter_value)}&operator=or&page=1")
 
 
+def _mouse_click(page: Page, target: Locator) -> None:
+    """A mouse click at the element's centre: Playwright's click() was seen to hang on the
+    dashboard with this Chromium, and a node of the DAG canvas ignores it at times."""
+    target.wait_for()
+    target.scroll_into_view_if_needed()
+    box = target.bounding_box()
+    assert box is not None, f"{target} has no box on the page"
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
 def _open_visualization(page: Page, artifact: str) -> None:
-    """Click an artifact node of the open run's DAG and show its first visualization."""
-    page.get_by_text(artifact, exact=True).first.click()
+    """Click an artifact node of the open run's DAG and show its first visualization.
+
+    The canvas can swallow a click while it is still laying out and fitting the view, so
+    the node is clicked again (a bounded number of times) until its sheet opens.
+    """
+    node = page.get_by_text(artifact, exact=True).locator("visible=true").first
     dialog = page.get_by_role("dialog").first
+    for attempt in range(1, NODE_CLICK_ATTEMPTS + 1):
+        _mouse_click(page, node)
+        try:
+            dialog.wait_for(timeout=SHEET_WAIT_MS)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == NODE_CLICK_ATTEMPTS:
+                raise
     dialog.get_by_role("tab", name="Visualization").click()
     preview = page.get_by_role("button", name="Load Preview")
     preview.wait_for()
