@@ -2,8 +2,11 @@
 
 Each check is one run of the monitoring pipeline (so every decision is in ZenML); when
 the run plans a retraining, this service launches the retrain runner. Events that arrive
-during a check are coalesced into one more check. A heartbeat file and `GET /health` on
-the event port say the monitor is alive and what it decided last.
+during a check are coalesced into one more check. While a retraining it launched runs,
+events wait for it to end (only the backstop checks meanwhile): such checks could not
+trigger anything, and on a small machine they would take the cores the retraining needs.
+A heartbeat file and `GET /health` on the event port say the monitor is alive and what it
+decided last.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from monitoring.retraining import RetrainPlan
 from ops import runs
-from ops.processes import BackgroundProcess, zenloop_command
+from ops.processes import BackgroundProcess, alive, zenloop_command
 from ops.retrain_runner import launch
 from zenloop.admin_token import ensure_admin_token
 from zenloop.config import MonitorConfig
@@ -67,14 +70,14 @@ def start_background(config_path: Path, max_seconds: float | None = None) -> int
     return monitor_process().start(zenloop_command(*args), started, START_TIMEOUT_S)
 
 
-def check_once(config_path: Path) -> tuple[dict, RetrainPlan]:
-    """One monitoring run; a planned retraining is launched. Returns decision and plan."""
+def check_once(config_path: Path) -> tuple[dict, RetrainPlan, int | None]:
+    """One monitoring run; a planned retraining is launched. Returns the decision, the plan
+    and the retrain runner's pid (None when nothing was launched)."""
     run = runs.monitor(config_path)
     decision = runs.output(run, "decide_retraining", "decision")
     plan = runs.output(run, "plan_retraining", "retrain_plan")
-    if plan.ready:
-        launch(str(run.id), config_path)
-    return decision.model_dump(mode="json"), plan
+    pid = launch(str(run.id), config_path) if plan.ready else None
+    return decision.model_dump(mode="json"), plan, pid
 
 
 def read_heartbeat() -> dict | None:
@@ -94,6 +97,7 @@ class Watcher:
         self.failed_checks = 0
         self.events = 0
         self.last_decision: dict | None = None
+        self.retrain_pid: int | None = None  # the retraining this monitor launched last
 
     def heartbeat(self) -> dict:
         beat = {
@@ -103,6 +107,7 @@ class Watcher:
             "checks": self.checks,
             "failed_checks": self.failed_checks,
             "events": self.events,
+            "retraining": self.retraining(),
             "last_decision": self.last_decision,
         }
         write_json(monitor_dir() / HEARTBEAT_FILE, beat)
@@ -157,9 +162,13 @@ class Watcher:
 
         return Handler
 
+    def retraining(self) -> bool:
+        return self.retrain_pid is not None and alive(self.retrain_pid)
+
     def check(self) -> None:
         try:
-            self.last_decision, _ = check_once(self.config_path)
+            self.last_decision, _, pid = check_once(self.config_path)
+            self.retrain_pid = pid or self.retrain_pid
             self.checks += 1
         except Exception:  # e.g. no champion yet: keep watching
             self.failed_checks += 1
@@ -193,16 +202,19 @@ class Watcher:
         logger.info(
             "monitor watching; events on %s:%s", self.config.events_host, self.config.events_port
         )
+        pending = False  # events not yet answered by a check
         try:
             while not self.stopping.is_set():
                 if deadline is not None and time.monotonic() >= deadline:
                     break
-                woke = self.wake.wait(self.config.heartbeat_interval_s)
+                pending = self.wake.wait(self.config.heartbeat_interval_s) or pending
+                self.wake.clear()  # events from here on ask for one more check
                 self.heartbeat()
                 if self.stopping.is_set():
                     break
-                if woke or time.monotonic() >= next_backstop:
-                    self.wake.clear()
+                backstop = time.monotonic() >= next_backstop
+                if backstop or (pending and not self.retraining()):
+                    pending = False
                     self._check_in_worker()
                     next_backstop = time.monotonic() + self.config.backstop_interval_s
                     self.heartbeat()

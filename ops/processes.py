@@ -51,7 +51,7 @@ def _signal(pid: int, signum: int) -> None:
         pass
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     with suppress(ChildProcessError):  # reap it if it is our child: zombies look alive
         os.waitpid(pid, os.WNOHANG)
     try:
@@ -106,7 +106,7 @@ class BackgroundProcess:
         pid = spawn(command, self.log_file, env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not _alive(pid):
+            if not alive(pid):
                 raise RuntimeError(f"it exited at start-up; see {self.log_file}")
             if ready():
                 self.pid_file.parent.mkdir(parents=True, exist_ok=True)
@@ -120,7 +120,7 @@ class BackgroundProcess:
     def _wait_gone(self, pid: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not _alive(pid):
+            if not alive(pid):
                 return True
             time.sleep(POLL_S)
         return False

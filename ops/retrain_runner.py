@@ -8,10 +8,12 @@ a run fails: then the champion keeps serving and the failing step's own error is
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 from zenml.client import Client
@@ -76,8 +78,9 @@ class LeaseKeeper:
         self.lease.release()
 
 
-def champion_leaders(model_name: str, count: int) -> list[str]:
-    """Names of the candidates that ranked best (and passed) on the champion's board.
+def champion_leaders(model_name: str, count: int) -> dict[str, dict]:
+    """The candidates that ranked best (and passed) on the champion's board, with the
+    params they were trained with (their search's pick included), best first.
 
     Empty when the board cannot be read (e.g. a champion registered outside ZenML): then
     every candidate is retrained, as without the option.
@@ -87,20 +90,29 @@ def champion_leaders(model_name: str, count: int) -> list[str]:
         board = champion.get_artifact(BOARD_ARTIFACT).load()
     except Exception as exc:  # any failure here only costs speed, never the retraining
         logger.warning("the champion's candidate board is unreadable (%s): all candidates", exc)
-        return []
-    return [result.name for result in board.ranked() if result.passed][:count]
+        return {}
+    return {r.name: r.params for r in [r for r in board.ranked() if r.passed][:count]}
 
 
-def narrow_candidates(params: dict, leaders: list[str]) -> None:
-    """Disable the configured candidates that are not leaders (all stay when none match)."""
+def _plain(value: Any) -> Any:
+    return value.item()  # a numpy scalar; anything else fails as json.dumps would
+
+
+def narrow_candidates(params: dict, leaders: dict[str, dict]) -> None:
+    """Disable the configured candidates that are not leaders (all stay when none match);
+    a leader that searched keeps the settings its search picked instead of searching again."""
     candidates = params.get("candidates") or [
         c.model_dump(mode="json", exclude_defaults=True) for c in default_candidates()
     ]
     if not any(c.get("name") in leaders for c in candidates if c.get("enabled", True)):
         return
     for candidate in candidates:
-        if candidate.get("name") not in leaders:
+        name = candidate.get("name")
+        if name not in leaders:
             candidate["enabled"] = False
+        elif candidate.pop("search", None) is not None:
+            # plain values for the YAML run config (a sampled search picks numpy scalars)
+            candidate["params"] = json.loads(json.dumps(leaders[name], default=_plain))
     params["candidates"] = candidates
 
 
@@ -118,7 +130,7 @@ def training_config(
     if retrain.leading_candidates is not None:
         leaders = champion_leaders(plan.model_name, retrain.leading_candidates)
         narrow_candidates(params, leaders)
-        logger.info("retraining the champion board's leaders: %s", leaders or "all (no board)")
+        logger.info("retraining the champion board's leaders: %s", list(leaders) or "all")
     data = {"source": "artifact", "target": plan.target, "task": plan.task}
     params["data"] = {**data, "artifact_id": data_ids["retrain_train"]}
     params.setdefault("promotion", {})["recent_data"] = {

@@ -76,17 +76,20 @@ def test_train_register_promote_and_keep_champion_against_weak_model(stack, tmp_
     assert len(reference) == 500 and "prediction" in reference.columns
 
     # a retraining trains the candidates that led the champion's board (here: xgboost)
-    assert champion_leaders(MODEL, 1) == ["xgboost"]
-    assert champion_leaders("no-such-model", 2) == [], "no board: every candidate is kept"
+    leaders = champion_leaders(MODEL, 1)
+    assert list(leaders) == ["xgboost"] and leaders["xgboost"]["n_estimators"] == 80
+    assert champion_leaders("no-such-model", 2) == {}, "no board: every candidate is kept"
     params = {"candidates": copy.deepcopy(SMALL["candidates"])}
-    narrow_candidates(params, champion_leaders(MODEL, 1))
+    narrow_candidates(params, leaders)
     assert [c.get("enabled", True) for c in params["candidates"]] == [True, False]
-    defaults: dict = {}
-    narrow_candidates(defaults, ["random_forest"])  # the default candidates, narrowed
-    enabled = [c["name"] for c in defaults["candidates"] if c.get("enabled", True)]
-    assert enabled == ["random_forest"] and len(defaults["candidates"]) == 4
+    defaults: dict = {}  # the default candidates; the searched one keeps its pick
+    narrow_candidates(defaults, {"xgboost": {"target_transform": "log"}, "random_forest": {}})
+    enabled = {c["name"]: c for c in defaults["candidates"] if c.get("enabled", True)}
+    assert list(enabled) == ["xgboost", "random_forest"] and len(defaults["candidates"]) == 4
+    assert enabled["xgboost"]["params"] == {"target_transform": "log"}
+    assert "search" not in enabled["xgboost"]
     untouched = {"candidates": copy.deepcopy(SMALL["candidates"])}
-    narrow_candidates(untouched, ["a_family_no_longer_configured"])
+    narrow_candidates(untouched, {"a_family_no_longer_configured": {}})
     assert untouched["candidates"] == SMALL["candidates"]
 
     run_command(str(BIN / "zenloop"), "train", "-c", str(run_config(tmp_path / "weak.yaml", WEAK)))

@@ -41,7 +41,7 @@ def monitor(
         finally:
             process.release()
     else:
-        decision, plan = monitor_service.check_once(config_path)
+        decision, plan, _ = monitor_service.check_once(config_path)
         click.echo(f"monitoring: {decision['reason']}")
         if plan.ready:
             click.echo(f"retraining launched: {plan.training_rows} training rows")
