@@ -9,7 +9,7 @@ from zenml.enums import ArtifactType, VisualizationType
 from zenml.materializers.base_materializer import BaseMaterializer
 
 from monitoring.champion import ChampionInfo
-from monitoring.drift import DriftCheck, DriftReport
+from monitoring.drift_report import DriftCheck, DriftReport
 from monitoring.policy import Decision
 from monitoring.retraining import RetrainPlan
 from zenloop.deployment import DeploymentCheck, DeploymentRecord

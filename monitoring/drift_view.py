@@ -17,7 +17,7 @@ import pandas as pd
 from zenloop import plots
 
 if TYPE_CHECKING:
-    from monitoring.drift import ColumnDrift, DriftReport, PerformanceCheck
+    from monitoring.drift_report import ColumnDrift, DriftReport, PerformanceCheck
 
 MAX_PLOTTED_COLUMNS = 6  # plots of more columns make the page slow and say little more
 SCORE_FORMAT = "{:.4g}"  # p-values can be tiny: keep their exponent

@@ -24,6 +24,7 @@ PREDICTION_LOG_DB = "predictions.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 REQUEST_ID_LENGTH = 64
 VERSION_LENGTH = 64
+GROUND_TRUTH_COLUMN = "ground_truth"  # a window's feedback column (None: not labelled yet)
 # dialects whose INSERT can skip rows whose request id is already logged (idempotent replays)
 INSERT_IGNORING = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 LOG_COLUMNS = (
@@ -231,7 +232,7 @@ class PredictionLogStore:
                 "logged_at",
                 "model_version",
                 "prediction",
-                "ground_truth",
+                GROUND_TRUTH_COLUMN,
             ],
         )
         frame = pd.concat([features, meta], axis=1)

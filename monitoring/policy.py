@@ -12,7 +12,7 @@ import time
 
 from pydantic import BaseModel
 
-from monitoring.drift import DriftReport
+from monitoring.drift_report import DriftReport
 from monitoring.state_store import PolicyState, RetrainLease
 from zenloop.config import PolicyConfig
 

@@ -12,7 +12,7 @@ import logging
 import pandas as pd
 from pydantic import BaseModel
 
-from monitoring.drift import GROUND_TRUTH_COLUMN
+from monitoring.log_store import GROUND_TRUTH_COLUMN
 from zenloop.config import ColumnRole, RetrainConfig, Task
 from zenloop.data.loading import load_frame
 from zenloop.schema import FeatureSchema

@@ -15,7 +15,8 @@ from zenml import add_tags, get_step_context, log_metadata, step
 
 import materializers  # noqa: F401
 from monitoring.champion import ChampionInfo
-from monitoring.drift import DriftCheck, check_drift
+from monitoring.drift import check_drift
+from monitoring.drift_report import DriftCheck
 from monitoring.log_store import PredictionLogStore
 from monitoring.policy import Decision, decide
 from monitoring.retraining import RetrainPlan, build_training_sets, recent_labelled

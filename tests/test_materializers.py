@@ -5,7 +5,7 @@ from zenml.materializers.materializer_registry import materializer_registry
 
 import materializers
 from monitoring.champion import ChampionInfo
-from monitoring.drift import DriftCheck
+from monitoring.drift_report import DriftCheck
 from monitoring.policy import Decision
 from monitoring.retraining import RetrainPlan
 from zenloop.bundle import ModelBundle

@@ -5,7 +5,7 @@ import sys
 import threading
 import time
 
-from monitoring.drift import DriftReport
+from monitoring.drift_report import DriftReport
 from monitoring.policy import decide
 from monitoring.state_store import MonitorStore, PolicyState, RetrainLease
 from zenloop.config import PolicyConfig

@@ -11,7 +11,8 @@ from zenml.client import Client
 from zenml.enums import VisualizationType
 
 import materializers  # noqa: F401  (registers our materializers)
-from monitoring.drift import DriftCheck, check_drift
+from monitoring.drift import check_drift
+from monitoring.drift_report import DriftCheck
 from monitoring.drift_view import MAX_PLOTTED_COLUMNS
 from tests.helpers import schema_for
 from zenloop.config import DataConfig, DriftConfig

@@ -21,7 +21,8 @@ import pandas as pd
 import yaml
 from mlflow.tracking import MlflowClient
 
-from monitoring.drift import GROUND_TRUTH_COLUMN, check_drift
+from monitoring.drift import check_drift
+from monitoring.log_store import GROUND_TRUTH_COLUMN
 from monitoring.state_store import MonitorStore, checks, retrains
 from tests.serving_support import ADMIN_TOKEN, Registered, free_port
 from zenloop.config import DriftConfig
