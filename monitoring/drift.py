@@ -37,12 +37,15 @@ def monitored_columns(
     schema: FeatureSchema, reference: pd.DataFrame, max_categories: int
 ) -> tuple[list[str], list[str]]:
     """Numerical and categorical columns worth comparing; id-like columns are left out."""
-    present = [c for c in reference if reference[c].notna().any()]
-    numerical = [c for c in schema.names(ColumnRole.NUMERIC) if c in present]
+
+    def has_values(column: str) -> bool:
+        return column in reference and bool(reference[column].notna().any())
+
+    numerical = [c for c in schema.names(ColumnRole.NUMERIC) if has_values(c)]
     categorical = [
         c
         for c in schema.names(ColumnRole.CATEGORICAL, ColumnRole.HIGH_CARDINALITY)
-        if c in present and reference[c].nunique() <= max_categories
+        if has_values(c) and reference[c].nunique() <= max_categories
     ]
     return numerical, categorical
 
