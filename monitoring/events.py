@@ -27,22 +27,34 @@ class EventEmitter:
         self.failed = 0
         self.refused = 0  # answered, but not taken (a token mismatch): logged the first time
         self._next_at = config.every_rows
+        # one client for every event (building one costs milliseconds of CPU: TLS context),
+        # and one event in flight at most: a slow monitor never piles up threads
+        self._client: httpx.Client | None = None
+        self._in_flight = threading.Lock()
 
     def rows_written(self, total: int) -> None:
         """Called by the log writer after each flush with the running total."""
         if self.config.url is None or total < self._next_at:
             return
         self._next_at = (total // self.config.every_rows + 1) * self.config.every_rows
+        if not self._in_flight.acquire(blocking=False):
+            return  # the event in flight already tells the monitor that rows arrived
         payload = {"rows_logged": total, "at": time.time()}
         threading.Thread(target=self._post, args=(payload,), daemon=True).start()
 
     def _post(self, payload: dict) -> None:
+        try:
+            self._send(payload)
+        finally:
+            self._in_flight.release()
+
+    def _send(self, payload: dict) -> None:
         token = self.token()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if self._client is None:
+            self._client = httpx.Client(timeout=self.config.timeout_s)
         try:
-            response = httpx.post(
-                self.config.url, json=payload, headers=headers, timeout=self.config.timeout_s
-            )
+            response = self._client.post(self.config.url, json=payload, headers=headers)
         except httpx.HTTPError:
             self.failed += 1
             logger.debug("monitor did not take the event at %s", self.config.url)
