@@ -45,16 +45,19 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         if service.writer is not None:  # replays spill files first: nothing is lost
             await run_in_threadpool(service.writer.start)
         try:
-            await service.load()
+            await service.start()
         except Exception as exc:  # e.g. no champion yet: start unready, the poller retries
             logger.warning("no model loaded at start-up (%s); /ready stays 503", exc)
         tasks = [
             asyncio.create_task(service.poll_registry()),
             asyncio.create_task(service.watch_writer()),
+            asyncio.create_task(service.follow_board()),
         ]
         yield
         for task in tasks:
             task.cancel()
+        if service.board is not None:
+            service.board.withdraw()
         if service.writer is not None:  # drain: every served prediction reaches the log
             await run_in_threadpool(service.writer.close)
 

@@ -15,7 +15,11 @@ disable_created_metrics()
 
 
 class ServiceMetrics:
-    def __init__(self, log_stats: Callable[[], dict[str, float]]):
+    def __init__(
+        self,
+        log_stats: Callable[[], dict[str, float]],
+        predict_stats: Callable[[], dict[str, float]],
+    ):
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "zenloop_requests", "HTTP requests", ["endpoint", "status"], registry=self.registry
@@ -46,18 +50,19 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self.registry_reachable.set(1)
-        self.registry.register(_LogCollector(log_stats))
+        self.registry.register(_StatsCollector("log", "prediction log", log_stats))
+        self.registry.register(_StatsCollector("predict", "grouped prediction", predict_stats))
 
 
-class _LogCollector:
-    """Reads the prediction-log writer's counters at scrape time."""
+class _StatsCollector:
+    """Reads a component's counters (the log writer, the coalescer) at scrape time."""
 
-    def __init__(self, stats: Callable[[], dict[str, float]]):
-        self.stats = stats
+    def __init__(self, prefix: str, what: str, stats: Callable[[], dict[str, float]]):
+        self.prefix, self.what, self.stats = prefix, what, stats
 
     def collect(self):
         for name, value in self.stats().items():
-            family = GaugeMetricFamily(f"zenloop_log_{name}", f"prediction log: {name}")
+            family = GaugeMetricFamily(f"zenloop_{self.prefix}_{name}", f"{self.what}: {name}")
             family.add_metric([], value)
             yield family
 

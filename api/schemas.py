@@ -163,11 +163,12 @@ ERROR_DESCRIPTIONS = {
     401: "no admin token was sent",
     403: "wrong admin token, or admin endpoints are disabled",
     404: "no such model version or alias",
-    409: "refused in this configuration (several workers, or the log is disabled)",
+    409: "refused in this configuration (the prediction log is disabled)",
     413: "the body is over the byte limit, or the batch over the row limit; the answer says which",
     422: "invalid request: each bad field is named",
     502: "the model registry or the model failed; the current model keeps serving",
-    503: "not ready (no model, or the prediction log cannot take rows); retry",
+    503: "not ready (no model, the prediction log cannot take rows, or not every worker"
+    " switched in time); retry",
 }
 
 
@@ -238,6 +239,7 @@ class ModelInfo(BaseModel):
     feature_schema: list[dict[str, Any]]
     loaded_at: datetime
     registry: RegistryState
+    worker_pid: int = Field(description="the worker process that answered (workers > 1)")
 
 
 class RegisteredVersion(BaseModel):
@@ -254,3 +256,4 @@ class ModelLoadResponse(BaseModel):
     model_version: str
     previous_version: str | None
     changed: bool
+    workers_serving: int = Field(description="worker processes that serve model_version now")

@@ -1,4 +1,4 @@
-"""Guards for the admin endpoints: the admin token, and single-worker-only model loads.
+"""The guard of the admin endpoints: the admin token.
 
 The token is declared through `fastapi.security`, so the OpenAPI document shows the two
 ways to send it (a bearer token, or the `x-admin-token` header) and /docs can use them.
@@ -54,15 +54,4 @@ def require_admin(
         raise HTTPException(403, "invalid admin token")
 
 
-def single_worker(service: ServiceDep) -> None:
-    """With several workers an admin load would switch only the worker it reached."""
-    if service.config.workers > 1:
-        raise HTTPException(
-            409,
-            "this service runs several workers: pin a version in its config, or move the"
-            " followed alias (each worker polls the registry)",
-        )
-
-
 ADMIN = [Depends(require_admin)]
-ADMIN_LOAD = [Depends(require_admin), Depends(single_worker)]  # also refused with workers > 1

@@ -15,10 +15,12 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
+from api.coalescer import PredictionCoalescer
 from api.metrics import ServiceMetrics
 from api.model_state import ModelHolder, Selection, ServedModel
 from api.schemas import RegistryState
 from api.settings import ServingSettings
+from api.shared_selection import SelectionBoard
 from monitoring.events import EventEmitter
 from monitoring.log_store import PredictionLogStore, PredictionRecord
 from monitoring.log_writer import PredictionLogWriter, Ticket, TicketState
@@ -85,7 +87,11 @@ class Service:
             if self.store is not None
             else None
         )
-        self.metrics = ServiceMetrics(self._log_stats)
+        self.coalescer = PredictionCoalescer()
+        # several workers: admin loads reach one, the board carries them to the others
+        self.board = SelectionBoard.of(config) if config.workers > 1 else None
+        self.generation = 0  # the board generation this worker serves
+        self.metrics = ServiceMetrics(self._log_stats, self.coalescer.stats)
 
     @property
     def admin_token(self) -> str | None:
@@ -163,6 +169,58 @@ class Service:
         self._swapped(model)
         return model
 
+    async def start(self) -> None:
+        """The first load: what the other workers serve, if they were switched, else the config."""
+        shared = self.board.read() if self.board is not None else None
+        await self.load(shared.selection if shared else None)
+        if shared is not None:
+            self._serving_generation(shared.generation)
+
+    def _serving_generation(self, generation: int) -> None:
+        self.generation = generation
+        self.board.acknowledge(generation)
+
+    async def share(self) -> int:
+        """After an admin load in this worker: every live worker serves it before we answer.
+
+        Returns how many workers serve it; 503 when some did not within the timeout (they
+        keep trying: the selection stays on the board).
+        """
+        if self.board is None:
+            return 1
+        model, selection = self.holder.current, self.holder.selection
+        exact = Selection(selection.alias, model.version, selection.local_path)
+        self._serving_generation(await run_in_threadpool(self.board.publish, exact))
+        timeout = self.config.workers_sync_timeout_s
+        deadline = time.monotonic() + timeout
+        while (serving := self.board.serving(self.generation)) < self.config.workers:
+            if time.monotonic() > deadline:
+                raise HTTPException(
+                    UNAVAILABLE,
+                    f"v{model.version} is served by {serving} of {self.config.workers} workers"
+                    f" after {timeout:.0f}s; the others keep trying to load it",
+                )
+            await asyncio.sleep(self.config.workers_sync_interval_s / 2)
+        return serving
+
+    async def follow_board(self) -> None:
+        """With several workers: serve what an admin load in another worker chose."""
+        while self.board is not None:
+            await asyncio.sleep(self.config.workers_sync_interval_s)
+            await self.follow_once()
+
+    async def follow_once(self) -> None:
+        shared = self.board.changed()
+        if shared is None or shared.generation <= self.generation:
+            return
+        try:
+            await self.load(shared.selection)
+        except Exception as exc:  # e.g. the registry is down: the next change retries
+            self.board.forget_change()
+            logger.warning("cannot serve the shared selection %s: %s", shared.selection, exc)
+            return
+        self._serving_generation(shared.generation)
+
     async def refresh(self) -> bool:
         """Follow the alias now; True when another version was swapped in."""
         if not await run_in_threadpool(self.holder.refresh):
@@ -208,8 +266,12 @@ class Service:
             self.writer.revive()
 
 
-def get_service(request: Request) -> Service:
-    """The app's one `Service`, put on `app.state` by `create_app`."""
+async def get_service(request: Request) -> Service:
+    """The app's one `Service`, put on `app.state` by `create_app`.
+
+    Async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread hop
+    that cost every prediction more than its model did.
+    """
     return request.app.state.service
 
 

@@ -454,13 +454,17 @@ def replay_spills(store: PredictionLogStore) -> int:
     """Insert spilled rows into the log, skipping request ids already there; rows added.
 
     Idempotent: a file is deleted only after its rows are committed, and a second replay
-    of the same rows adds nothing. Unreadable lines are counted and left in a
+    of the same rows adds nothing (so workers of one service may replay at once). Unreadable lines are counted and left in a
     `.rejected` copy for an operator.
     """
     added = 0
     for path in spill_files(store):
         rows, bad = [], []
-        for line in path.read_text().splitlines():
+        try:
+            text = path.read_text()
+        except FileNotFoundError:  # another worker of the service replayed it first
+            continue
+        for line in text.splitlines():
             try:
                 row = json.loads(line)
                 if not isinstance(row, dict) or "request_id" not in row:
@@ -473,6 +477,6 @@ def replay_spills(store: PredictionLogStore) -> int:
         if bad:
             path.with_suffix(".rejected").write_text("\n".join(bad) + "\n")
             logger.error("%s: %d unreadable lines kept in a .rejected file", path, len(bad))
-        path.unlink()
+        path.unlink(missing_ok=True)
         logger.warning("prediction log: replayed %d spilled rows from %s", len(rows), path)
     return added

@@ -13,6 +13,7 @@ import uvicorn
 
 from api.app import CONFIG_ENV
 from api.client import base_url
+from api.shared_selection import SERVICE_FILES, SelectionBoard
 from ops.processes import STOP_TIMEOUT_S, BackgroundProcess, zenloop_command
 from ops.stacks import use_stack_tracking
 from zenloop.config import ServingConfig
@@ -20,14 +21,13 @@ from zenloop.paths import data_dir
 
 logger = logging.getLogger(__name__)
 
-PROCESS_FILES = "serve-{port}"  # .pid and .log: one service per port
 START_TIMEOUT_S = 120.0
 PROBE_TIMEOUT_S = 2.0
 POLL_S = 0.25
 
 
 def service_process(config: ServingConfig) -> BackgroundProcess:
-    stem = PROCESS_FILES.format(port=config.port)
+    stem = SERVICE_FILES.format(port=config.port)  # .pid and .log
     return BackgroundProcess(data_dir() / f"{stem}.pid", data_dir() / f"{stem}.log")
 
 
@@ -38,6 +38,7 @@ def serve_foreground(config: ServingConfig) -> None:
     os.environ[CONFIG_ENV] = config.model_dump_json()
     process = service_process(config)
     process.claim()
+    SelectionBoard.of(config).clear()  # a fresh start serves what its config says
     try:
         uvicorn.run(
             "api.app:create_app",

@@ -386,6 +386,12 @@ class ServingConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
+    workers_sync_interval_s: float = Field(
+        default=0.2, gt=0.0, description="with workers > 1: how often each follows admin loads"
+    )
+    workers_sync_timeout_s: float = Field(
+        default=60.0, gt=0.0, description="an admin load waits this long for every worker"
+    )
     model: ModelSourceConfig = Field(default_factory=ModelSourceConfig)
     max_batch_rows: int = Field(default=10_000, ge=1)
     max_body_bytes: int | None = Field(

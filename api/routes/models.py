@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
@@ -19,7 +20,7 @@ from api.model_state import (
     ServedModel,
 )
 from api.schemas import ModelInfo, ModelLoadResponse, RegisteredVersion, error_responses
-from api.security import ADMIN_LOAD
+from api.security import ADMIN
 from api.service import Service, ServiceDep
 from zenloop.config import ColumnRole
 from zenloop.tracking import ZENML_VERSION_TAG
@@ -53,6 +54,7 @@ async def model_info(service: ServiceDep) -> ModelInfo:
         ],
         loaded_at=model.loaded_at,
         registry=service.registry.state,
+        worker_pid=os.getpid(),
     )
 
 
@@ -63,14 +65,17 @@ async def models(service: ServiceDep) -> list[RegisteredVersion]:
 
 
 @router.post(
-    "/models/load", dependencies=ADMIN_LOAD, responses=error_responses(401, 403, 404, 409, 422, 502)
+    "/models/load", dependencies=ADMIN, responses=error_responses(401, 403, 404, 422, 502, 503)
 )
 async def load_model(
     service: ServiceDep,
     alias: Annotated[str | None, Query(pattern=ALIAS_PATTERN.pattern)] = None,
     version: Annotated[str | None, Query(pattern=VERSION_PATTERN.pattern)] = None,
 ) -> ModelLoadResponse:
-    """Serve another registered version (by alias, which is then followed, or pinned)."""
+    """Serve another registered version (by alias, which is then followed, or pinned).
+
+    With several workers, the answer comes once every worker serves it.
+    """
     if (alias is None) == (version is None):
         raise RequestValidationError(
             [
@@ -93,12 +98,10 @@ async def load_model(
             404 if missing else 502,
             f"cannot load {service.config.model.name} {alias or version}: {exc}",
         ) from None
-    return _load_response(model, previous)
+    return _load_response(model, previous, await service.share())
 
 
-@router.post(
-    "/models/reload", dependencies=ADMIN_LOAD, responses=error_responses(401, 403, 409, 502, 503)
-)
+@router.post("/models/reload", dependencies=ADMIN, responses=error_responses(401, 403, 502, 503))
 async def reload_model(service: ServiceDep) -> ModelLoadResponse:
     """Re-resolve the followed alias now instead of waiting for the next poll."""
     previous = service.holder.current
@@ -108,13 +111,18 @@ async def reload_model(service: ServiceDep) -> ModelLoadResponse:
         service.registry.failed(exc, previous.version if previous else None)
         raise HTTPException(502, f"reload failed, still serving the current model: {exc}") from None
     service.registry.succeeded()
-    return _load_response(service.model(), previous)
+    return _load_response(service.model(), previous, await service.share())
 
 
-def _load_response(model: ServedModel, previous: ServedModel | None) -> ModelLoadResponse:
+def _load_response(
+    model: ServedModel, previous: ServedModel | None, workers: int
+) -> ModelLoadResponse:
     before = previous.version if previous else None
     return ModelLoadResponse(
-        model_version=model.version, previous_version=before, changed=before != model.version
+        model_version=model.version,
+        previous_version=before,
+        changed=before != model.version,
+        workers_serving=workers,
     )
 
 

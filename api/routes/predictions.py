@@ -65,8 +65,10 @@ async def respond(request: Request, service: Service, batch: bool) -> Response:
         return Response(status_code=BAD_REQUEST)
     if len(body) > INLINE_BODY_BYTES:
         records, payload = await run_in_threadpool(serve_body, service, model, body, batch)
-    else:
-        records, payload = serve_body(service, model, body, batch)
+    else:  # predicted together with the other small requests of this event-loop turn
+        values = _values(service, model, body, batch)
+        labels, probas = await service.coalescer.predict(model.compiled, values)
+        records, payload = _answer(model, values, labels, probas, batch)
     service.metrics.predictions.labels(model.version).inc(len(records))
     await service.log(records)
     return Response(payload, media_type=JSON_MEDIA_TYPE)
@@ -75,16 +77,28 @@ async def respond(request: Request, service: Service, batch: bool) -> Response:
 def serve_body(
     service: Service, model: ServedModel, body: bytes, batch: bool
 ) -> tuple[list[PredictionRecord], bytes]:
-    """Parse, predict and answer (blocking): the log records and the JSON answer.
+    """Parse, predict and answer (blocking): the log records and the JSON answer."""
+    values = _values(service, model, body, batch)
+    labels, probas = model.compiled.predict(values)
+    return _answer(model, values, labels, probas, batch)
 
-    A single row's answer is the prediction itself; a batch's lists them in row order.
-    """
+
+def _values(service: Service, model: ServedModel, body: bytes, batch: bool) -> list[dict[str, Any]]:
+    """The body's rows, validated against the served model's row schema."""
     if batch:
         rows = _parse(model.rows.batch, body, service.config.max_batch_rows).rows
     else:
         rows = [_parse(model.rows.row, body)]
-    values = [model.rows.values(row) for row in rows]
-    labels, probas = model.compiled.predict(values)
+    return [model.rows.values(row) for row in rows]
+
+
+def _answer(
+    model: ServedModel, values: list[dict[str, Any]], labels: list, probas: list | None, batch: bool
+) -> tuple[list[PredictionRecord], bytes]:
+    """The log records and the JSON answer.
+
+    A single row's answer is the prediction itself; a batch's lists them in row order.
+    """
     records, out = _records(model, values, labels, probas)
     if batch:
         return records, to_json({"model_version": model.version, "predictions": out})
