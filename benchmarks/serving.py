@@ -1,19 +1,20 @@
-"""Serving benchmark: zenloop's service vs `mlflow models serve` on the same model version.
+"""Serving benchmark: zenloop's service against the framework's ceiling and MLflow's server.
 
-    .venv/bin/python benchmarks/serving.py [--duration 5] [--model zenloop] [--alias champion]
+    .venv/bin/python benchmarks/serving.py [--duration 5] [--repeats 3] [--model zenloop]
     .venv/bin/python benchmarks/serving.py --fresh [--duration 2]   # no `make demo` needed
 
 Needs a registered model (run `make demo` first, or `--fresh` trains the demo's champion
 family with its defaults in temporary stores) and `wrk` (`apt-get install wrk`) as the
 load generator: it is written in C, so it is not the bottleneck. Everything talks to
-127.0.0.1 only. In one run it measures, for single rows and batches of 1,000 and 10,000:
-- throughput and p50/p99 latency at concurrency 1, 8 and 32;
+127.0.0.1 only. In one run it measures throughput and p50/p99 latency of:
 - zenloop with durable acknowledgement (a 200 means the log row is committed, the
-  default), with queued acknowledgement, with the log off, and MLflow's `/invocations`;
-- in-process prediction, as the floor;
-- durable vs queued head to head: both services up at once, single rows at concurrency
-  8, alternated `--repeats` times, so a busy machine weighs on both alike (medians).
-It prints a table and the ratios that issues #3 and #9 set as targets.
+  default), with queued acknowledgement, with the log off, and durable with two workers:
+  all four up at once and measured in turn, cell by cell, `--repeats` times, so a busy
+  machine weighs on each alike; the tables give medians;
+- a bare FastAPI app that parses the same JSON row and answers a constant (the ceiling);
+- MLflow's `/invocations` on the same model version;
+- in-process prediction (the compiled path the service runs, and the pandas pipeline).
+It prints the tables and the ratios that issues #3, #9 and #10 set as targets.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -51,13 +52,25 @@ AB_CONCURRENCY = 8  # where issue #9 sets its durable-vs-queued targets
 FRESH_MODEL = "zenloop-bench"
 FRESH_FAMILY = "random_forest"  # what `make demo` promotes, with the family's defaults
 FRESH_ROWS = 50_000
-DURABLE, QUEUED, LOG_OFF, MLFLOW = (
+DURABLE, QUEUED, LOG_OFF, DURABLE_WORKERS, BARE, MLFLOW = (
     "zenloop (durable)",
     "zenloop (queued)",
     "zenloop (log off)",
+    "zenloop (durable, 2 workers)",
+    "bare FastAPI (ceiling)",
     "mlflow models serve",
 )
+ZENLOOP_VARIANTS = {  # label -> (log on, acknowledgement, workers)
+    DURABLE: (True, "committed", 1),
+    QUEUED: (True, "queued", 1),
+    LOG_OFF: (False, "committed", 1),
+    DURABLE_WORKERS: (True, "committed", 2),
+}
 BATCHES = {"single": 1, "batch_1k": 1_000, "batch_10k": 10_000}
+ZENLOOP_CELLS = [("single", 1), ("single", 8), ("single", 32), ("batch_1k", 1), ("batch_1k", 8)]
+ZENLOOP_CELLS += [("batch_10k", 1)]
+BARE_CELLS = [("single", c) for c in CONCURRENCY]
+MLFLOW_CELLS = [("single", 1), ("single", 8), ("batch_1k", 1), ("batch_10k", 1)]
 START_TIMEOUT_S = 180
 IN_PROCESS_REPEATS = 5
 WRK_SCRIPT = """
@@ -104,11 +117,17 @@ def process(command: list[str], ready_url: str, env: dict | None = None):
 
 
 def zenloop_service(
-    name: str, version: str, workdir: Path, log_enabled: bool, acknowledge: str = "committed"
+    name: str,
+    version: str,
+    workdir: Path,
+    log_enabled: bool,
+    acknowledge: str = "committed",
+    workers: int = 1,
 ):
     port = free_port()
     config = {
         "port": port,
+        "workers": workers,
         "model": {"name": name, "version": version},
         "max_batch_rows": max(BATCHES.values()),
         "tracking_uri": os.environ["MLFLOW_TRACKING_URI"],
@@ -119,6 +138,13 @@ def zenloop_service(
     command = [sys.executable, "-m", "ops.cli", "serve", "-c", str(path)]
     env = {**os.environ, ACKNOWLEDGE_ENV: acknowledge}
     return process(command, f"http://127.0.0.1:{port}/ready", env), f"http://127.0.0.1:{port}"
+
+
+def bare_service():
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.bare_app:create_app"]
+    command += ["--app-dir", str(ROOT), "--port", str(port), "--no-access-log"]
+    return process(command, f"http://127.0.0.1:{port}/ready"), f"http://127.0.0.1:{port}"
 
 
 def mlflow_service(name: str, version: str):
@@ -212,25 +238,119 @@ def registered_model(args: argparse.Namespace) -> tuple[str, str, object, pd.Dat
     return args.model, version, load_bundle(f"models:/{args.model}/{version}"), holdout
 
 
-def head_to_head(
-    name: str, version: str, workdir: Path, body: Path, script: Path, duration: float, repeats: int
-) -> dict[str, list[dict]]:
-    """Durable and queued services up at once, measured in turn: machine load hits both."""
-    durable, durable_url = zenloop_service(name, version, workdir, True, "committed")
-    queued, queued_url = zenloop_service(name, version, workdir, True, "queued")
-    results: dict[str, list[dict]] = {DURABLE: [], QUEUED: []}
-    with durable, queued:
-        for url in (durable_url, queued_url):
-            wrk(url + "/predict", body, AB_CONCURRENCY, 1.0, script)  # warm-up
-        for i in range(repeats):
-            for label, url in ((DURABLE, durable_url), (QUEUED, queued_url)):
-                result = wrk(url + "/predict", body, AB_CONCURRENCY, duration, script)
-                results[label].append(result)
-                print(
-                    f"  head to head #{i + 1} {label:18s} c={AB_CONCURRENCY} {result['rps']:8.1f}"
-                    f" req/s  p99 {result['p99_ms']:7.2f} ms  failed {result['failed']}"
-                )
+def endpoint(flavour: str, kind: str) -> str:
+    if flavour == "mlflow":
+        return "/invocations"
+    return "/predict" if kind == "single" else "/predict_batch"
+
+
+def measure(label: str, url: str, body: Path, concurrency: int, args, script: Path) -> dict:
+    result = wrk(url, body, concurrency, args.duration, script)
+    print(
+        f"  {label:28s} {url.rsplit('/', 1)[1]:13s} c={concurrency:<3d} {result['rps']:9.1f} req/s"
+        f"  p50 {result['p50_ms']:8.2f} ms  p99 {result['p99_ms']:8.2f} ms"
+        f"  failed {result['failed']}",
+        flush=True,
+    )
+    return result
+
+
+def zenloop_head_to_head(
+    name: str, version: str, workdir: Path, bodies: dict, script: Path, args
+) -> dict[tuple[str, str, int], list[dict]]:
+    """All zenloop variants up at once, measured in turn cell by cell, `repeats` times."""
+    results: dict[tuple[str, str, int], list[dict]] = {}
+    with ExitStack() as stack:
+        urls = {}
+        for label, (log_on, acknowledge, workers) in ZENLOOP_VARIANTS.items():
+            context, url = zenloop_service(name, version, workdir, log_on, acknowledge, workers)
+            stack.enter_context(context)
+            urls[label] = url
+        for url in urls.values():  # warm-up: every worker compiles and caches
+            wrk(url + "/predict", bodies[("zenloop", "single")], 8, 1.0, script)
+        for i in range(args.repeats):
+            print(f" round {i + 1} of {args.repeats}")
+            for kind, concurrency in ZENLOOP_CELLS:
+                for label, url in urls.items():
+                    body = bodies[("zenloop", kind)]
+                    result = measure(
+                        label, url + endpoint("zenloop", kind), body, concurrency, args, script
+                    )
+                    results.setdefault((label, kind, concurrency), []).append(result)
     return results
+
+
+def measure_once(label, start, flavour, cells, bodies, script, args) -> dict:
+    results = {}
+    context, url = start()
+    with context:
+        wrk(url + endpoint(flavour, "single"), bodies[(flavour, "single")], 1, 1.0, script)
+        for kind, concurrency in cells:
+            body = bodies[(flavour, kind)]
+            result = measure(label, url + endpoint(flavour, kind), body, concurrency, args, script)
+            results[(label, kind, concurrency)] = [result]
+    return results
+
+
+def median(results: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in results)
+
+
+def print_table(results: dict[tuple[str, str, int], list[dict]], args) -> None:
+    print(
+        f"\n| server | request | concurrency | req/s | rows/s | p50 ms | p99 ms | failed |"
+        f" vs log off |  (medians of {args.repeats} for zenloop, {args.duration:.0f} s each)"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (label, kind, concurrency), runs in results.items():
+        rps = median(runs, "rps")
+        if rps == 0:  # a request slower than the whole window: nothing finished
+            print(f"| {label} | {kind} | {concurrency} | n/a (none finished) |")
+            continue
+        off = results.get((LOG_OFF, kind, concurrency))
+        off_rps = median(off, "rps") if off and label != LOG_OFF else 0
+        versus = f"{rps / off_rps:.2f}" if off_rps else "-"
+        failed = sum(r["failed"] for r in runs)
+        print(
+            f"| {label} | {kind} | {concurrency} | {rps:.0f} | {rps * BATCHES[kind]:.0f}"
+            f" | {median(runs, 'p50_ms'):.2f} | {median(runs, 'p99_ms'):.2f} | {failed} |"
+            f" {versus} |"
+        )
+
+
+def print_ratios(results, floor: dict[str, dict[str, float]]) -> None:
+    def cell(label: str, kind: str = "single", concurrency: int = AB_CONCURRENCY) -> list[dict]:
+        return results[(label, kind, concurrency)]
+
+    durable, durable_p99 = median(cell(DURABLE), "rps"), median(cell(DURABLE), "p99_ms")
+    workers, workers_p99 = (
+        median(cell(DURABLE_WORKERS), "rps"),
+        median(cell(DURABLE_WORKERS), "p99_ms"),
+    )
+    queued, bare = median(cell(QUEUED), "rps"), median(cell(BARE), "rps")
+    mlflow_rps = median(cell(MLFLOW), "rps")
+    batch = median(cell(DURABLE, "batch_10k", 1), "p50_ms")
+    c = AB_CONCURRENCY
+    print("\nTargets (single rows at concurrency 8 unless said; medians):")
+    print(
+        f"  #10 durable, 1 worker:    {durable:7.0f} req/s, p99 {durable_p99:6.2f} ms"
+        f"   (target >= 3000 req/s, p99 < 10 ms)"
+    )
+    print(
+        f"  #10 durable, 2 workers:   {workers:7.0f} req/s, p99 {workers_p99:6.2f} ms"
+        f"   ({workers / durable:.2f}x one worker)"
+    )
+    print(
+        f"  #10 bare FastAPI ceiling: {bare:7.0f} req/s   (zenloop durable = {durable / bare:.2f}"
+        f" of it, 2 workers {workers / bare:.2f})"
+    )
+    print(
+        f"  #10 10k-row batch p50 / compiled in-process: "
+        f"{batch / floor['batch_10k']['compiled_ms']:.2f}x   (target <= 2x)"
+    )
+    print(f"  #9  durable / queued:     {durable / queued:7.2f}   (target >= 0.8)")
+    print(f"  #9  durable p99 at c={c}:   {durable_p99:7.2f} ms (target < 20 ms)")
+    print(f"  #3  vs mlflow models serve: {durable / mlflow_rps:5.1f}x  (target >= 5x)")
 
 
 def main() -> int:
@@ -242,7 +362,7 @@ def main() -> int:
     parser.add_argument("--fresh", action="store_true", help="train a model in temporary stores")
     parser.add_argument("--rows", type=int, default=FRESH_ROWS, help="training rows with --fresh")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
-    parser.add_argument("--repeats", type=int, default=3, help="durable/queued alternations")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds over the zenloop variants")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
@@ -254,7 +374,7 @@ def main() -> int:
     rows = (pool * (max(BATCHES.values()) // len(pool) + 1))[: max(BATCHES.values())]
     print(
         f"model {name} v{version} ({bundle.candidate}); "
-        f"{args.duration:.0f}s per cell; wrk on 127.0.0.1"
+        f"{args.duration:.0f}s per cell; wrk on 127.0.0.1; {os.cpu_count()} cores"
     )
 
     workdir = Path(tempfile.mkdtemp(prefix="zenloop-bench-"))
@@ -268,68 +388,20 @@ def main() -> int:
             path.write_text(json.dumps(payload))
             bodies[(server, kind)] = path
 
-    results: dict[tuple[str, str, int], dict] = {}
-    servers = [
-        (DURABLE, "zenloop", lambda: zenloop_service(name, version, workdir, True, "committed")),
-        (QUEUED, "zenloop", lambda: zenloop_service(name, version, workdir, True, "queued")),
-        (LOG_OFF, "zenloop", lambda: zenloop_service(name, version, workdir, False)),
-        (MLFLOW, "mlflow", lambda: mlflow_service(name, version)),
-    ]
-    for label, flavour, start in servers:
-        context, base = start()
-        path = "/invocations" if flavour == "mlflow" else None
-        with context:
-            for kind in BATCHES:
-                endpoint = path or ("/predict" if kind == "single" else "/predict_batch")
-                wrk(base + endpoint, bodies[(flavour, kind)], 1, 1.0, script)  # warm-up
-                for concurrency in CONCURRENCY:
-                    result = wrk(
-                        base + endpoint, bodies[(flavour, kind)], concurrency, args.duration, script
-                    )
-                    results[(label, kind, concurrency)] = result
-                    print(
-                        f"  {label:20s} {kind:9s} c={concurrency:<3d} {result['rps']:9.1f} req/s"
-                        f"  p50 {result['p50_ms']:8.2f} ms  p99 {result['p99_ms']:8.2f} ms"
-                        f"  failed {result['failed']}"
-                    )
-    single = bodies[("zenloop", "single")]
-    ab = head_to_head(name, version, workdir, single, script, args.duration, args.repeats)
+    results = zenloop_head_to_head(name, version, workdir, bodies, script, args)
+    results |= measure_once(BARE, bare_service, "zenloop", BARE_CELLS, bodies, script, args)
+    mlflow_start = lambda: mlflow_service(name, version)  # noqa: E731
+    results |= measure_once(MLFLOW, mlflow_start, "mlflow", MLFLOW_CELLS, bodies, script, args)
     floor = {kind: in_process(bundle, rows[:n]) for kind, n in BATCHES.items()}
 
-    print("\n| server | request | concurrency | req/s | rows/s | p50 ms | p99 ms | failed |")
-    print("|---|---|---|---|---|---|---|---|")
-    for (label, kind, concurrency), r in results.items():
-        if r["rps"] == 0:  # a request slower than the whole window: nothing finished
-            window = f"n/a (none finished in {args.duration:.0f}s)"
-            print(f"| {label} | {kind} | {concurrency} | {window} |")
-            continue
-        print(
-            f"| {label} | {kind} | {concurrency} | {r['rps']:.1f} | {r['rps'] * BATCHES[kind]:.0f}"
-            f" | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['failed']} |"
-        )
+    print_table(results, args)
     for kind, f in floor.items():
-        timings = f"pipeline {f['pipeline_ms']:.2f}, compiled {f['compiled_ms']:.2f}"
-        print(f"| in-process | {kind} | - | - | - | {timings} | - | - |")
-
-    c = AB_CONCURRENCY
-    single_ratio = results[(DURABLE, "single", c)]["rps"] / results[(MLFLOW, "single", c)]["rps"]
-    log_ratio = results[(DURABLE, "single", c)]["rps"] / results[(LOG_OFF, "single", c)]["rps"]
-    batch_ratio = results[(DURABLE, "batch_10k", 1)]["p50_ms"] / floor["batch_10k"]["pipeline_ms"]
-    durable_rps = statistics.median(r["rps"] for r in ab[DURABLE])
-    queued_rps = statistics.median(r["rps"] for r in ab[QUEUED])
-    durable_p99 = statistics.median(r["p99_ms"] for r in ab[DURABLE])
-    print("\nRatios (targets from issues #3 and #9; head to head: medians of alternated runs):")
-    print(f"  single-row throughput vs mlflow at c=8:   {single_ratio:6.2f}x   (target >= 5x)")
-    print(f"  durable single-row p99 at c=8:            {durable_p99:6.2f} ms (target < 20 ms)")
-    print(
-        f"  durable / queued throughput at c=8:       {durable_rps / queued_rps:6.2f}    "
-        f"(target >= 0.8; {durable_rps:.0f} vs {queued_rps:.0f} req/s)"
-    )
-    print(f"  durable log / log off throughput at c=8:  {log_ratio:6.2f}")
-    print(f"  10k-row batch p50 / in-process predict:   {batch_ratio:6.2f}x   (target <= 2x)")
+        timings = f"compiled {f['compiled_ms']:.2f}, pipeline {f['pipeline_ms']:.2f}"
+        print(f"| in-process | {kind} | - | - | - | {timings} | - | - | - |")
+    print_ratios(results, floor)
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

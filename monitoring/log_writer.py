@@ -454,8 +454,8 @@ def replay_spills(store: PredictionLogStore) -> int:
     """Insert spilled rows into the log, skipping request ids already there; rows added.
 
     Idempotent: a file is deleted only after its rows are committed, and a second replay
-    of the same rows adds nothing (so workers of one service may replay at once). Unreadable lines are counted and left in a
-    `.rejected` copy for an operator.
+    of the same rows adds nothing (so workers of one service may replay at once).
+    Unreadable lines are counted and left in a `.rejected` copy for an operator.
     """
     added = 0
     for path in spill_files(store):

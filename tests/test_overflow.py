@@ -1,7 +1,8 @@
 """Numbers that cannot break a model, and the random-forest fast path against scikit-learn.
 
-In-process: every family and task, the batch sizes on both sides of the switch from the
-compiled path's own predictors to the model's own predict (PARALLEL_PREDICT_ROWS).
+In-process: every family and task, the batch sizes on both sides of the switch from
+XGBoost's one-thread predict to its parallel one (PARALLEL_PREDICT_ROWS); forests are
+walked by the compiled FlatForest at every size.
 """
 
 import math
@@ -26,7 +27,7 @@ FEATURES = FeatureConfig(
 )
 BATCH_SIZES = [1, PARALLEL_PREDICT_ROWS - 1, PARALLEL_PREDICT_ROWS, 10_000]
 HUGE = 1e200
-SMALL_BATCHES = [1, 2, 5, 50, PARALLEL_PREDICT_ROWS - 1]  # served by FlatForest
+FOREST_BATCHES = [1, 2, 5, 50, PARALLEL_PREDICT_ROWS - 1, PARALLEL_PREDICT_ROWS, 1_000]
 
 
 def _fit(family: str, task: str):
@@ -74,14 +75,14 @@ def test_huge_finite_values_predict_for_every_family_and_batch_size(bundles, fam
 
 
 @pytest.mark.parametrize("task", list(TASKS))
-def test_flat_forest_agrees_with_scikit_learn_on_single_rows_and_small_batches(bundles, task):
+def test_flat_forest_agrees_with_scikit_learn_on_single_rows_and_batches(bundles, task):
     bundle, holdout = bundles[("random_forest", task)]
     compiled = CompiledModel(bundle)
     forest = bundle.pipeline.named_steps["model"]
-    rows = request_rows(holdout.head(max(SMALL_BATCHES)))
-    for n in SMALL_BATCHES:
+    rows = request_rows(holdout.head(max(FOREST_BATCHES)))
+    for n in FOREST_BATCHES:
         X = compiled.transform(rows[:n])
-        ours = compiled._forest.predict(X)  # what serves every request under 256 rows
+        ours = compiled._forest.predict(X)  # what serves every forest request
         if task == "regression":
             np.testing.assert_allclose(ours[:, 0], forest.predict(X), rtol=1e-9, atol=1e-9)
         else:
