@@ -28,14 +28,20 @@ demo: $(STAMP)
 	$(BIN)/zenloop demo --stack $(STACK)
 
 # The container tests need a Docker daemon (Debian's docker.io, started in the background
-# when none answers), the base image (built from Debian packages, about 2 minutes, once)
-# and uv (MLflow's env manager for `mlflow models serve`).
+# when none answers), docker-compose (Debian's, for docker/compose.yaml), the base image
+# (built from Debian packages, about 2 minutes, once) and uv (MLflow's env manager for
+# `mlflow models serve`).
 DOCKERD := /usr/sbin/dockerd
+COMPOSE := /usr/bin/docker-compose
 $(DOCKERD):
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null
 
-containers: $(STAMP) $(DOCKERD)
+$(COMPOSE):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+
+containers: $(STAMP) $(DOCKERD) $(COMPOSE)
 	docker info >/dev/null 2>&1 || { nohup $(DOCKERD) >/var/log/dockerd.log 2>&1 & \
 		for i in $$(seq 30); do docker info >/dev/null 2>&1 && break; sleep 1; done; }
 	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv

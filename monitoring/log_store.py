@@ -162,6 +162,11 @@ class PredictionLogStore:
         with self.engine.connect() as connection:
             connection.exec_driver_sql("SELECT 1")
 
+    def last_id(self) -> int:
+        """The id of the latest logged row (0 for an empty log); cheap on any log size."""
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(sa.func.max(predictions.c.id))).scalar() or 0
+
     def request_ids(self) -> set[str]:
         """Every logged request id (for integrity checks of the log)."""
         with self.engine.connect() as connection:

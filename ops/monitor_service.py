@@ -5,8 +5,8 @@ the run plans a retraining, this service launches the retrain runner. Events tha
 during a check are coalesced into one more check. While a retraining it launched runs,
 events wait for it to end (only the backstop checks meanwhile): such checks could not
 trigger anything, and on a small machine they would take the cores the retraining needs.
-A heartbeat file and `GET /health` on the event port say the monitor is alive and what it
-decided last.
+A heartbeat file and `GET /health` on the event port say the monitor is alive, what it
+decided last, and whether the prediction log it reads answers (its database and last row).
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitoring.log_store import PredictionLogStore, default_log_url
 from monitoring.retraining import RetrainPlan
 from ops import runs
 from ops.processes import BackgroundProcess, alive, zenloop_command
@@ -98,6 +102,18 @@ class Watcher:
         self.events = 0
         self.last_decision: dict | None = None
         self.retrain_pid: int | None = None  # the retraining this monitor launched last
+        self.log: PredictionLogStore | None = None  # opened once the database answers
+
+    def log_state(self) -> dict:
+        """The prediction log the checks read: its database and latest row, or its error."""
+        url = self.config.log_database_url or default_log_url()
+        state: dict = {"database": make_url(url).render_as_string(hide_password=True)}
+        try:
+            self.log = self.log or PredictionLogStore(url)
+            state["last_id"] = self.log.last_id()
+        except SQLAlchemyError as exc:
+            state["error"] = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return state
 
     def heartbeat(self) -> dict:
         beat = {
@@ -109,6 +125,7 @@ class Watcher:
             "events": self.events,
             "retraining": self.retraining(),
             "last_decision": self.last_decision,
+            "log": self.log_state(),
         }
         write_json(monitor_dir() / HEARTBEAT_FILE, beat)
         return beat

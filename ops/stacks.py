@@ -18,12 +18,13 @@ from typing import Any, Literal
 import httpx
 import mlflow
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from zenml.client import Client
 from zenml.constants import ENV_ZENML_REPOSITORY_PATH
 from zenml.enums import StackComponentType
 
 from ops.processes import BackgroundProcess
+from zenloop.admin_token import ensure_admin_token
 from zenloop.config import ConfigError, format_validation_error
 from zenloop.paths import PROJECT_ROOT, data_dir
 from zenloop.tracking import ensure_experiment
@@ -60,7 +61,8 @@ class ComponentSpec(StrictSpec):
 
 
 class SecretValue(StrictSpec):
-    """A secret's value is never in the file: it comes from `env` (or a placeholder)."""
+    """A secret's value is never in the file: it comes from `env`, else `default` (a
+    placeholder, or `{admin_token}`: the service's admin token, as `zenloop serve` finds it)."""
 
     env: str
     default: str | None = None
@@ -97,8 +99,19 @@ class StackFile(StrictSpec):
     mlflow_server: MLflowServerSpec | None = None
     components: dict[ComponentKind, ComponentSpec]
     secrets: dict[str, dict[str, SecretValue]] = Field(default_factory=dict)
+    step_secrets: list[str] = Field(
+        default_factory=list,
+        description="secrets (of `secrets`) attached to the stack: their keys are environment "
+        "variables of every step, wherever it runs",
+    )
     experiment: ExperimentSpec = Field(default_factory=ExperimentSpec)
     docker: DockerSpec | None = None
+
+    @model_validator(mode="after")
+    def _step_secrets_are_declared(self) -> StackFile:
+        if undeclared := set(self.step_secrets) - set(self.secrets):
+            raise ValueError(f"step_secrets {sorted(undeclared)} are not under secrets")
+        return self
 
     @property
     def mlflow_url(self) -> str | None:
@@ -109,7 +122,8 @@ class StackFile(StrictSpec):
         return f"http://{LOCALHOST}:{self.zenml_server.port}" if self.zenml_server else None
 
     def render(self, value: Any) -> Any:
-        """Fill `{data_dir}` and `{mlflow_url}`; ZenML's `{{secret.key}}` references stay.
+        """Fill `{data_dir}`, `{mlflow_url}` and `{admin_token}`; ZenML's `{{secret.key}}`
+        references stay.
 
         Nested mappings and lists (e.g. the Docker orchestrator's `run_args`) are filled too.
         """
@@ -119,6 +133,8 @@ class StackFile(StrictSpec):
             return [self.render(item) for item in value]
         if not isinstance(value, str):
             return value
+        if "{admin_token}" in value:  # created (the local token file) only when asked for
+            value = value.replace("{admin_token}", ensure_admin_token(None))
         return value.replace("{data_dir}", str(data_dir())).replace(
             "{mlflow_url}", self.mlflow_url or ""
         )
@@ -290,10 +306,12 @@ def repository_root() -> Path:
     return Path(os.environ.get(ENV_ZENML_REPOSITORY_PATH, PROJECT_ROOT))
 
 
-def _ensure_secret(client: Client, name: str, values: dict[str, SecretValue]) -> str | None:
+def _ensure_secret(
+    client: Client, name: str, values: dict[str, SecretValue], stack: StackFile
+) -> str | None:
     resolved = {}
     for key, value in values.items():
-        resolved[key] = os.environ.get(value.env, value.default)
+        resolved[key] = os.environ.get(value.env, stack.render(value.default))
         if resolved[key] is None:
             raise RuntimeError(f"secret {name}.{key}: set the environment variable {value.env}")
     try:
@@ -328,7 +346,7 @@ def _ensure_stack(client: Client, stack: StackFile) -> list[str]:
     changed = [
         note
         for name, values in stack.secrets.items()
-        if (note := _ensure_secret(client, name, values))
+        if (note := _ensure_secret(client, name, values, stack))
     ]
     components = {}
     for kind_name, spec in stack.components.items():
@@ -339,12 +357,22 @@ def _ensure_stack(client: Client, stack: StackFile) -> list[str]:
     try:
         registered = client.get_stack(stack.name, allow_name_prefix_match=False)
     except KeyError:
-        client.create_stack(stack.name, components)
+        client.create_stack(stack.name, components, secrets=stack.step_secrets)
         changed.append(f"registered stack {stack.name}")
     else:
         current = {kind: comps[0].name for kind, comps in registered.components.items()}
-        if current != components:
-            client.update_stack(stack.name, component_updates=components)
+        wanted = {
+            client.get_secret(name, allow_partial_name_match=False).id
+            for name in stack.step_secrets
+        }
+        attached = set(registered.secrets)
+        if current != components or wanted != attached:
+            client.update_stack(
+                stack.name,
+                component_updates=components,
+                add_secrets=list(wanted - attached),
+                remove_secrets=list(attached - wanted),
+            )
             changed.append(f"updated stack {stack.name}")
     if client.active_stack_model.name != stack.name:
         client.activate_stack(stack.name)

@@ -16,7 +16,7 @@ from zenml import log_metadata, step
 import materializers  # noqa: F401
 from api.client import ServiceUnavailable, hand_over
 from steps.hooks import record_failure
-from steps.registry import LinkedVersion, configure_mlflow, linked_version
+from steps.registry import LinkedVersion, linked_version
 from zenloop.config import DeploymentConfig
 from zenloop.deployment import (
     VALIDATED_TAG,
@@ -43,7 +43,6 @@ def holdout_for(version: LinkedVersion) -> pd.DataFrame:
 
 @step(enable_cache=False, on_failure=record_failure)
 def validate_deployment(deploy: DeploymentConfig) -> Annotated[DeploymentCheck, "deployment_check"]:
-    configure_mlflow()
     version = linked_version(deploy.model_name, deploy.alias, deploy.version)
     bundle = load_bundle(f"models:/{version.name}/{version.registry_version}")
     check = check_deployment(

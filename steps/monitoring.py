@@ -23,7 +23,7 @@ from monitoring.retraining import RetrainPlan, build_training_sets, recent_label
 from monitoring.state_store import MonitorStore, RetrainLease
 from steps.hooks import record_failure
 from steps.portability import reachable_log_url
-from steps.registry import configure_mlflow, linked_version
+from steps.registry import linked_version
 from zenloop.config import MonitorConfig
 from zenloop.history_plots import DriftHistory, build_drift_history
 from zenloop.tracking import load_bundle
@@ -44,7 +44,6 @@ def load_window(
     Annotated[ChampionInfo, "champion"],
 ]:
     """The champion's latest logged traffic and its reference sample (never cached)."""
-    configure_mlflow()
     version = linked_version(monitor.model_name, monitor.alias)
     bundle = load_bundle(f"models:/{version.name}/{version.registry_version}")
     champion = ChampionInfo(

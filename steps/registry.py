@@ -45,12 +45,14 @@ def _run_model():
 
 
 def linked_version(name: str, alias: str, pinned: str | None = None) -> LinkedVersion:
-    """The version a deployment or monitoring run acts on.
+    """The version a deployment or monitoring run acts on; MLflow is pointed at the stack's
+    registry (each step may be a process of its own, e.g. in a container).
 
     A pinned registry version wins. Otherwise, with `model:` in the run config (the Model
     Control Plane: e.g. `{name: zenloop, version: production}`), the run's model version
     decides and the run is listed under it; without it, the registry alias decides.
     """
+    configure_mlflow()
     client = MlflowClient()
     model = _run_model() if pinned is None else None
     if model is not None:

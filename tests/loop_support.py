@@ -1,12 +1,15 @@
 """The whole loop on small data, on any stack: real service, monitor and retraining processes.
 
-tests/test_loop.py runs it on the local stack, tests/test_server_stack.py on the server one.
+tests/test_loop.py runs it on the local stack, tests/test_server_stack.py on the server one,
+tests/test_docker_stack.py on the docker one (slower: every step starts a container, so it
+waits longer and keeps its files in the data folder, which step containers see).
 """
 
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import yaml
@@ -19,11 +22,10 @@ from zenloop.admin_token import resolve_admin_token
 from zenloop.data.generator import generate_orders
 
 TARGET = "order_total"
-WAIT_S = 240.0
+WAIT_S = 240.0  # for each awaited outcome (a stack may need longer)
+MONITOR_LIFE = 2.5  # the monitor stops by itself after this many waits, even if orphaned
 POLL_S = 0.5
-# enough drifted traffic to outlast WAIT_S: if a first retrain loses (drift seen while the
-# window was still mostly normal rows), later windows must still arrive to retrain again
-DRIFT_ROWS = 40_000
+BATCH_ROWS, DRIFT_PAUSE_S = 50, 0.3
 LENIENT = {"min_r2": 0.5, "max_gap_pct": None}
 RETRAINS_SEEN = 20
 
@@ -43,6 +45,7 @@ class Loop:
     token: str
     monitor_url: str
     history: MonitorStore
+    wait_s: float = WAIT_S
 
     def served(self) -> str:
         return httpx.get(f"{self.url}/model-info", timeout=30).json()["version"]
@@ -65,7 +68,7 @@ class Loop:
         return min(finished, key=lambda r: r["id"]) if finished else None
 
 
-def wait_for(condition, what: str, timeout: float = WAIT_S):
+def wait_for(condition, what: str, timeout: float):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if value := condition():
@@ -76,9 +79,17 @@ def wait_for(condition, what: str, timeout: float = WAIT_S):
 
 @contextmanager
 def loop_environment(
-    tmp_path, model: str, retrain_gates: dict, env: dict[str, str] | None = None
+    tmp_path,
+    model: str,
+    retrain_gates: dict,
+    env: dict[str, str] | None = None,
+    wait_s: float = WAIT_S,
+    log_folder: Path | None = None,
 ) -> Iterator[Loop]:
-    """Train, deploy, serve and watch `model` on the active stack of `env` (default: local)."""
+    """Train, deploy, serve and watch `model` on the active stack of `env` (default: local).
+
+    The prediction log goes to `log_folder` (default `tmp_path`).
+    """
     if env is None:
         stack_up()
     zenloop = str(BIN / "zenloop")
@@ -87,7 +98,7 @@ def loop_environment(
         env=env,
     )  # fmt: skip
     port, events = free_port(), free_port()
-    log_url = f"sqlite:///{tmp_path / 'log.db'}"
+    log_url = f"sqlite:///{(log_folder or tmp_path) / 'log.db'}"
     serving = tmp_path / "serving.yaml"
     serving.write_text(
         yaml.safe_dump(
@@ -135,7 +146,8 @@ def loop_environment(
     try:  # from here on a service may run: it is stopped whatever happens
         run_command(zenloop, "deploy", "-c", str(deploy), "--serving-config", str(serving), env=env)
         run_command(
-            zenloop, "monitor", "-c", str(monitor), "--watch", "--detach", "--max-seconds", "600",
+            zenloop, "monitor", "-c", str(monitor), "--watch", "--detach",
+            "--max-seconds", str(MONITOR_LIFE * wait_s),
             env=env,
         )  # fmt: skip
         token = (env or {}).get("ZENLOOP_ADMIN_TOKEN") or resolve_admin_token(None)
@@ -144,6 +156,7 @@ def loop_environment(
             token,
             f"http://127.0.0.1:{events}/health",
             MonitorStore(log_url),
+            wait_s,
         )
     finally:
         run_command(zenloop, "monitor", "--stop", "-c", str(monitor), check=False, env=env)
@@ -156,28 +169,35 @@ def orders(n: int, seed: int, scenario: str | None = None):
 
 def drift_retrains_and_serves(loop: Loop) -> None:
     """Normal traffic: no retrain. Drifted traffic: a better model serves, no restart."""
+    wait = loop.wait_s
     assert loop.served() == "1"
     normal = replay(loop.url, orders(700, 101), TARGET, loop.token)
     assert normal.failed == 0
     # the service's events (every 200 rows, with its admin token) reach the monitor
-    wait_for(lambda: loop.heartbeat().get("events", 0) >= 1, "an event from the service")
-    wait_for(lambda: loop.heartbeat().get("checks", 0) >= 1, "a check of the undrifted traffic")
+    wait_for(lambda: loop.heartbeat().get("events", 0) >= 1, "an event from the service", wait)
+    wait_for(lambda: loop.heartbeat().get("checks", 0) >= 1, "a check of the normal rows", wait)
     decision = loop.heartbeat()["last_decision"]
     assert decision["retrain"] is False and "no drift" in decision["reason"]
 
+    # enough drifted traffic to outlast the wait: if a first retrain loses (drift seen while
+    # the window was still mostly normal rows), later windows must still arrive to retrain
+    drift_rows = int(wait / DRIFT_PAUSE_S * BATCH_ROWS)
     onset = replay(
         loop.url,
-        orders(DRIFT_ROWS, 202, "promotion_season"),
+        orders(drift_rows, 202, "promotion_season"),
         TARGET,
         loop.token,
-        pause_s=0.3,
-        max_seconds=WAIT_S,
+        batch_rows=BATCH_ROWS,
+        pause_s=DRIFT_PAUSE_S,
+        max_seconds=wait,
         until=lambda v: v != "1",
     )
     assert onset.failed == 0
     assert loop.served() != "1", f"no new version served: {loop.history.recent_retrains(3)}"
     served = loop.served()
-    outcome = wait_for(lambda: loop.deployed(served), f"the retraining that deployed v{served}")
+    outcome = wait_for(
+        lambda: loop.deployed(served), f"the retraining that deployed v{served}", wait
+    )
     assert outcome["promoted"] and "promoted and deployed" in outcome["summary"]
     trigger = loop.history.last_trigger()
     assert trigger is not None and trigger["retrain"] and trigger["report"]["drift"]

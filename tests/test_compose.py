@@ -1,13 +1,17 @@
-"""The compose stack on the host network: PostgreSQL, MLflow and the service in containers.
+"""The whole compose stack on the host network: PostgreSQL, MLflow, the ZenML server, the
+service and the monitor, each in its container.
 
 A model is registered into the compose MLflow server; the service in its container answers
 /ready and predicts; after a restart of the service container the prediction log (in the
-PostgreSQL volume) still holds the rows logged before.
+PostgreSQL volume) still holds the rows logged before. The ZenML server answers its health
+check, and the monitor's health shows it reading that PostgreSQL log.
 """
 
 import os
 import subprocess
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -15,7 +19,8 @@ import pytest
 import yaml
 
 from tests.docker_support import project_image  # noqa: F401  (fixture)
-from tests.serving_support import ADMIN_TOKEN, free_port, register_models
+from tests.pipeline_support import run_config
+from tests.serving_support import ADMIN_TOKEN, Registered, free_port, register_models
 from zenloop.config import DataConfig
 from zenloop.deployment import request_rows
 
@@ -24,7 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker" / "compose.yaml"
 MODEL = "composed"
 UP_TIMEOUT_S = 240.0
-SERVICES = ("postgres", "mlflow", "service")
 
 
 def _wait(url: str, timeout: float = UP_TIMEOUT_S) -> None:
@@ -42,7 +46,8 @@ def _wait(url: str, timeout: float = UP_TIMEOUT_S) -> None:
 @pytest.fixture(scope="module")
 def compose(project_image, tmp_path_factory):  # noqa: F811
     folder = tmp_path_factory.mktemp("compose")
-    ports = {"pg": free_port(), "mlflow": free_port(), "zenml": free_port(), "api": free_port()}
+    ports = {name: free_port() for name in ("pg", "mlflow", "zenml", "api", "monitor")}
+    log_url = f"postgresql+psycopg://zenloop@127.0.0.1:{ports['pg']}/zenloop"
     serving = folder / "serving.yaml"
     serving.write_text(
         yaml.safe_dump(
@@ -51,12 +56,21 @@ def compose(project_image, tmp_path_factory):  # noqa: F811
                 "model": {"name": MODEL},
                 "tracking_uri": f"http://127.0.0.1:{ports['mlflow']}",
                 "reload_interval_s": 1.0,
-                "log": {
-                    "database_url": f"postgresql+psycopg://zenloop@127.0.0.1:{ports['pg']}/zenloop"
-                },
+                "log": {"database_url": log_url},
                 "events": {"url": None},
             }
         )
+    )
+    monitoring = run_config(
+        folder / "monitoring.yaml",
+        {
+            "model_name": MODEL,
+            "log_database_url": log_url,
+            "events_port": ports["monitor"],
+            "heartbeat_interval_s": 1.0,
+        },
+        MODEL,
+        key="monitor",
     )
     env = {
         **os.environ,
@@ -65,6 +79,7 @@ def compose(project_image, tmp_path_factory):  # noqa: F811
         "ZENLOOP_ZENML_PORT": str(ports["zenml"]),
         "ZENLOOP_ADMIN_TOKEN": ADMIN_TOKEN,
         "ZENLOOP_SERVING_CONFIG": str(serving),
+        "ZENLOOP_MONITORING_CONFIG": str(monitoring),
     }
     project = ["docker-compose", "-p", f"zenloop-test-{ports['api']}", "-f", str(COMPOSE_FILE)]
 
@@ -83,26 +98,58 @@ def compose(project_image, tmp_path_factory):  # noqa: F811
             registered = register_models(MODEL, DataConfig(n_rows=1_500, seed=41), ["linear"])
         finally:
             os.environ["MLFLOW_TRACKING_URI"] = saved or ""
-        compose_run("up", "-d", "service")
-        yield compose_run, f"http://127.0.0.1:{ports['api']}", registered
+        compose_run("up", "-d")  # the rest: the ZenML server, the service, the monitor
+        yield Compose(
+            compose_run,
+            f"http://127.0.0.1:{ports['api']}",
+            f"http://127.0.0.1:{ports['zenml']}",
+            f"http://127.0.0.1:{ports['monitor']}/health",
+            registered,
+        )
     finally:
         logs = compose_run("logs", "--tail", "50", check=False).stdout
         compose_run("down", "-v", check=False)
         print(logs[-3000:])
 
 
-def test_the_service_container_predicts_and_keeps_its_log_across_a_restart(compose):
-    compose_run, url, registered = compose
-    _wait(f"{url}/ready")
-    rows = request_rows(registered.holdout.head(20))
-    response = httpx.post(f"{url}/predict_batch", json={"rows": rows}, timeout=30)
+@dataclass
+class Compose:
+    run: Callable[..., subprocess.CompletedProcess]
+    url: str
+    zenml: str
+    monitor_health: str
+    registered: Registered
+
+
+def _predict(compose: Compose, rows: int) -> int:
+    """Predicts `rows` holdout rows; returns how many rows the log holds afterwards."""
+    _wait(f"{compose.url}/ready")
+    sent = request_rows(compose.registered.holdout.head(rows))
+    response = httpx.post(f"{compose.url}/predict_batch", json={"rows": sent}, timeout=30)
     assert response.status_code == 200, response.text
-    assert len(response.json()["predictions"]) == len(rows)
-    before = _logged_rows(compose_run)
-    assert before >= len(rows)
-    compose_run("restart", "service")
-    _wait(f"{url}/ready")
-    assert _logged_rows(compose_run) == before, "the prediction log survives a restart"
+    assert len(response.json()["predictions"]) == len(sent)
+    return _logged_rows(compose.run)
+
+
+def test_the_service_container_predicts_and_keeps_its_log_across_a_restart(compose):
+    before = _predict(compose, 20)
+    assert before >= 20
+    compose.run("restart", "service")
+    _wait(f"{compose.url}/ready")
+    assert _logged_rows(compose.run) == before, "the prediction log survives a restart"
+
+
+def test_the_zenml_server_and_the_monitor_come_up_on_the_postgresql_log(compose):
+    _wait(f"{compose.zenml}/health")
+    logged = _predict(compose, 10)
+    _wait(compose.monitor_health)
+    deadline = time.monotonic() + UP_TIMEOUT_S
+    log: dict = {}
+    while time.monotonic() < deadline and log.get("last_id", 0) < logged:
+        log = httpx.get(compose.monitor_health, timeout=5).json().get("log", {})
+        time.sleep(1)
+    assert log.get("database", "").startswith("postgresql"), log
+    assert "error" not in log and log["last_id"] >= logged, log
 
 
 def _logged_rows(compose_run) -> int:

@@ -1,5 +1,5 @@
-"""The training pipeline on the `docker` stack: every step in its own container, the same
-champion as on the local stack for the same seed.
+"""The pipelines on the `docker` stack, every step in its own container: the training
+pipeline gives the local stack's champion for the same seed, and the loop closes.
 
 The stack is set up with `zenloop stack up docker` (a ZenML server, an MLflow server, the
 local Docker orchestrator and image builder) in stores of its own; the image comes from the
@@ -10,15 +10,22 @@ import json
 import math
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.docker_support import docker_stack, project_image  # noqa: F401  (fixture)
+from tests.loop_support import LENIENT, drift_retrains_and_serves, loop_environment
 from tests.pipeline_support import BIN, run_command, run_config, stack_up
 from tests.stack_support import ServerStack
 
 pytestmark = pytest.mark.slow
 MODEL = "containers"
+LOOP_MODEL = "containers-loop"
+LOOP_WAIT_S = (
+    600.0  # each awaited outcome: a monitoring or training run starts a container per step
+)
+PIPELINES = ("monitoring", "training", "deployment")
 TRAINING = {
     "data": {"n_rows": 2000, "seed": 7},
     "candidates": [
@@ -107,4 +114,26 @@ def test_training_runs_every_step_in_a_container_with_the_local_champion(
     assert local.keys() == in_containers.keys() and "test_rmse" in local
     for key, value in local.items():
         assert math.isclose(value, in_containers[key], rel_tol=1e-9), (key, value)
+    subprocess.run(["docker", "rm", *[c["ID"] for c in containers]], capture_output=True)
+
+
+def test_the_loop_closes_with_every_step_in_a_container(docker: ServerStack, tmp_path):
+    """Drift -> monitoring runs -> a retraining -> a deployment run -> the service swaps."""
+    before = _container_ids()
+    started = time.monotonic()
+    data = Path(docker.env["ZENLOOP_DATA_DIR"]) / "loop"  # step containers see the data folder
+    data.mkdir(parents=True, exist_ok=True)
+    with loop_environment(tmp_path, LOOP_MODEL, LENIENT, docker.env, LOOP_WAIT_S, data) as loop:
+        drift_retrains_and_serves(loop)
+    print(f"loop on the docker stack: {time.monotonic() - started:.0f}s")
+
+    runs = docker.zenml_api("/runs", sort_by="desc:created", size=100)["items"]
+    completed = [r["name"] for r in runs if r["body"]["status"] == "completed"]
+    for pipeline in PIPELINES:
+        assert any(name.startswith(pipeline) for name in completed), (pipeline, completed)
+    assert any(name.startswith("retrain-after-monitoring") for name in completed), completed
+    containers = _new_step_containers(before)
+    images = {c["Image"] for c in containers}
+    for pipeline in PIPELINES:
+        assert any(pipeline in image for image in images), (pipeline, images)
     subprocess.run(["docker", "rm", *[c["ID"] for c in containers]], capture_output=True)

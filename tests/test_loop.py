@@ -55,7 +55,7 @@ def test_a_retrain_that_fails_its_gates_leaves_the_champion_serving(tmp_path):
             max_seconds=60,
             until=lambda v: loop.outcome() is not None,
         )
-        outcome = wait_for(loop.outcome, "the retrain outcome")
+        outcome = wait_for(loop.outcome, "the retrain outcome", loop.wait_s)
         assert outcome["promoted"] is False
         assert "no candidate passed the quality gates" in outcome["summary"]
         assert loop.served() == "1"
