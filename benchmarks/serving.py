@@ -308,7 +308,8 @@ def print_table(results: dict[tuple[str, str, int], list[dict]], args) -> None:
             print(f"| {label} | {kind} | {concurrency} | n/a (none finished) |")
             continue
         off = results.get((LOG_OFF, kind, concurrency))
-        off_rps = median(off, "rps") if off and label != LOG_OFF else 0
+        compared = label in ZENLOOP_VARIANTS and label != LOG_OFF
+        off_rps = median(off, "rps") if off and compared else 0
         versus = f"{rps / off_rps:.2f}" if off_rps else "-"
         failed = sum(r["failed"] for r in runs)
         print(

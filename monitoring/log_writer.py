@@ -190,13 +190,18 @@ class PredictionLogWriter:
 
     # -- requests -------------------------------------------------------------------------
     def submit(
-        self, records: list[PredictionRecord], wait: bool = True, acknowledge: bool = False
+        self,
+        records: list[PredictionRecord],
+        wait: bool = True,
+        acknowledge: bool = False,
+        wake: bool = True,
     ) -> Ticket | None:
         """Queue records; None when there was no room (within the timeout if `wait`).
 
         With `acknowledge`, the caller will wait for the commit: the writer commits soon,
         and while nothing can be written (failing store, dead writer) the rows are refused
-        at once.
+        at once. With `wake=False` the caller calls `wake()` once it has queued everything
+        it has at hand, so one commit takes it all.
         """
         deadline = time.monotonic() + (self.config.enqueue_timeout_s if wait else 0.0)
         with self._lock:
@@ -228,9 +233,14 @@ class PredictionLogWriter:
             # request would hand the GIL back and forth once per prediction.
             urgent = acknowledge and not self._acknowledged_queued
             self._acknowledged_queued += acknowledge
-            if was_empty or urgent or self._queued_rows >= self.config.batch_rows:
+            if wake and (was_empty or urgent or self._queued_rows >= self.config.batch_rows):
                 self._lock.notify_all()
         return ticket
+
+    def wake(self) -> None:
+        """Let the writer look at the queue now (after submits with `wake=False`)."""
+        with self._lock:
+            self._lock.notify_all()
 
     def watch(self, ticket: Ticket) -> asyncio.Future:
         """A future of the running event loop, resolved with the ticket's final state."""

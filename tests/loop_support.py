@@ -85,13 +85,19 @@ def loop_environment(
     env: dict[str, str] | None = None,
     wait_s: float = WAIT_S,
     log_folder: Path | None = None,
+    champion_stack: tuple[str, str] | None = None,
+    consecutive_windows: int = 2,
 ) -> Iterator[Loop]:
     """Train, deploy, serve and watch `model` on the active stack of `env` (default: local).
 
-    The prediction log goes to `log_folder` (default `tmp_path`).
+    The prediction log goes to `log_folder` (default `tmp_path`). `champion_stack` is
+    (stack of the first champion, stack of the loop): the first training and deployment
+    run on the one (e.g. `server`, sharing the loop stack's servers), the loop on the other.
     """
     if env is None:
         stack_up()
+    if champion_stack:
+        stack_up(champion_stack[0], env)
     zenloop = str(BIN / "zenloop")
     run_command(
         zenloop, "train", "-c", str(run_config(tmp_path / "t.yaml", _training(LENIENT), model)),
@@ -127,7 +133,7 @@ def loop_environment(
             "policy": {
                 "min_window_rows": 300,
                 "min_new_rows": 100,
-                "consecutive_windows": 2,
+                "consecutive_windows": consecutive_windows,
                 "cooldown_s": 0,
             },
             "retrain": {
@@ -145,6 +151,8 @@ def loop_environment(
     )
     try:  # from here on a service may run: it is stopped whatever happens
         run_command(zenloop, "deploy", "-c", str(deploy), "--serving-config", str(serving), env=env)
+        if champion_stack:
+            stack_up(champion_stack[1], env)
         run_command(
             zenloop, "monitor", "-c", str(monitor), "--watch", "--detach",
             "--max-seconds", str(MONITOR_LIFE * wait_s),

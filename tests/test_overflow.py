@@ -1,8 +1,8 @@
 """Numbers that cannot break a model, and the random-forest fast path against scikit-learn.
 
-In-process: every family and task, the batch sizes on both sides of the switch from
-XGBoost's one-thread predict to its parallel one (PARALLEL_PREDICT_ROWS); forests are
-walked by the compiled FlatForest at every size.
+In-process: every family and task, the batch sizes on both sides of the switch from the
+compiled path's own predictors to the model's own predict (PARALLEL_PREDICT_ROWS); the
+compiled FlatForest is also checked on its own above that size.
 """
 
 import math
@@ -82,7 +82,7 @@ def test_flat_forest_agrees_with_scikit_learn_on_single_rows_and_batches(bundles
     rows = request_rows(holdout.head(max(FOREST_BATCHES)))
     for n in FOREST_BATCHES:
         X = compiled.transform(rows[:n])
-        ours = compiled._forest.predict(X)  # what serves every forest request
+        ours = compiled._forest.predict(X)  # what serves forest requests under 256 rows
         if task == "regression":
             np.testing.assert_allclose(ours[:, 0], forest.predict(X), rtol=1e-9, atol=1e-9)
         else:

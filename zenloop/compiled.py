@@ -29,7 +29,7 @@ Rows = Sequence[dict[str, Any]]
 Block = Callable[[Rows], np.ndarray]
 UNKNOWN_PROBE = "\x00zenloop-unseen-category\x00"
 NAN = float("nan")
-# From here on, XGBoost's own parallel predict is faster; below it, one thread is: thread
+# From here on, a model's own parallel predict is faster; below it, one thread is: thread
 # start-up and OpenMP barriers cost milliseconds per call on a busy machine.
 PARALLEL_PREDICT_ROWS = 256
 # Every feature the model sees stays inside this (a tenth of float32's largest value), so
@@ -262,7 +262,7 @@ class CompiledModel:
             if not self.classes:
                 return raw.reshape(len(X))
             return np.column_stack([1 - raw, raw]) if raw.ndim == 1 else raw
-        if self._forest is not None:  # any size: faster than the forest's own predict
+        if self._forest is not None and len(X) < PARALLEL_PREDICT_ROWS:
             scores = self._forest.predict(X)
             return scores[:, 0] if not self.classes else scores
         if not self.classes:
