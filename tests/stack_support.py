@@ -68,16 +68,28 @@ class IsolatedStack:
             raise AssertionError(f"something still answers on port {port} after stack down")
 
 
+def _server_ports(content: dict) -> tuple[int, int] | None:
+    if "zenml_server" not in content or "mlflow_server" not in content:
+        return None
+    return content["zenml_server"]["port"], content["mlflow_server"]["port"]
+
+
 def isolated_stack(folder: Path, name: str) -> IsolatedStack:
-    """The shipped stack files (stack `name` moved to free ports) and stores under `folder`."""
+    """The shipped stack files and stores under `folder`: stack `name`'s servers move to free
+    ports, and so do those of every stack that shares them (`server` and `docker` do)."""
     stacks = folder / "stacks"
     stacks.mkdir(parents=True, exist_ok=True)
-    for path in (ROOT / "configs" / "stacks").glob("*.yaml"):
-        (stacks / path.name).write_text(path.read_text())
-    content = yaml.safe_load((stacks / f"{name}.yaml").read_text())
+    files = {
+        path.name: yaml.safe_load(path.read_text())
+        for path in (ROOT / "configs" / "stacks").glob("*.yaml")
+    }
+    servers = _server_ports(files[f"{name}.yaml"])
     zenml_port, mlflow_port = free_port(), free_port()
-    content["zenml_server"]["port"], content["mlflow_server"]["port"] = zenml_port, mlflow_port
-    (stacks / f"{name}.yaml").write_text(yaml.safe_dump(content))
+    for file_name, content in files.items():
+        if _server_ports(content) == servers:
+            content["zenml_server"]["port"] = zenml_port
+            content["mlflow_server"]["port"] = mlflow_port
+        (stacks / file_name).write_text(yaml.safe_dump(content))
     (folder / "repo").mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
