@@ -40,8 +40,14 @@ CONTAINER_RUN_TIMEOUT_S = 900
 
 @pytest.fixture(scope="module")
 def docker(project_image, tmp_path_factory):  # noqa: F811
+    before = _container_ids()
     with docker_stack(tmp_path_factory.mktemp("docker-stack")) as stack:
         yield stack
+    # a check the monitor started just before it stopped may finish after a test's own
+    # clean-up: whatever step containers this module made go with it
+    leftovers = [c["ID"] for c in _new_step_containers(before)]
+    if leftovers:
+        subprocess.run(["docker", "rm", "-f", *leftovers], capture_output=True)
 
 
 def _container_ids() -> set[str]:
