@@ -157,6 +157,21 @@ class PredictionLogStore:
         )
         return [row for row in rows if row["request_id"] not in known]
 
+    @property
+    def has_wal(self) -> bool:
+        """A SQLite file in WAL mode: its write-ahead log needs checkpoints."""
+        return self.engine.dialect.name == "sqlite"
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database without blocking writers (PASSIVE).
+
+        Done often by a thread of its own, so the log stays short and SQLite's automatic
+        checkpoint, which runs inside a commit and held acknowledgements for tens of
+        milliseconds, never comes due.
+        """
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
     def ping(self) -> None:
         """Raises when the database cannot be reached (the writer's probe in an outage)."""
         with self.engine.connect() as connection:

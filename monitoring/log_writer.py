@@ -125,10 +125,26 @@ class PredictionLogWriter:
 
     # -- life cycle -----------------------------------------------------------------------
     def start(self) -> PredictionLogWriter:
-        """Replay spill files of this log, then start writing."""
+        """Replay spill files of this log, then start writing (and checkpointing a WAL)."""
         self.stats.replayed_rows += replay_spills(self.store)
         self._spawn()
+        if self.store.has_wal:
+            threading.Thread(
+                target=self._checkpoints, name="prediction-log-checkpoints", daemon=True
+            ).start()
         return self
+
+    def _checkpoints(self) -> None:
+        """Checkpoint the WAL every `checkpoint_interval_s` until the writer closes."""
+        while True:
+            with self._lock:
+                if self._closing:
+                    return
+                self._lock.wait(self.config.checkpoint_interval_s)
+            try:
+                self.store.checkpoint()
+            except Exception as exc:  # busy or briefly unavailable: the next one catches up
+                logger.debug("prediction log checkpoint skipped: %s", exc)
 
     def _spawn(self) -> None:
         self._thread = threading.Thread(
