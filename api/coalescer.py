@@ -1,32 +1,50 @@
-"""Group prediction: the rows of requests that arrive together are predicted in one call.
+"""Work done once per turn of the event loop, for every request that reached it in that turn.
 
-A compiled model costs nearly the same for one row as for a few dozen (a forest walks all
-its trees with a handful of numpy operations per level), so under concurrency most of a
+A compiled model costs nearly the same for one row as for a few dozen (the transform is a
+fixed number of numpy operations per column block), so under concurrency most of a
 single-row request's time was the model's fixed cost, paid once per request. Requests that
 reach their prediction in the same turn of the event loop are collected and predicted
-together at the end of that turn: no timer, so a lone request waits for nothing.
+together at the end of that turn: no timer, so a lone request waits for nothing. The log
+writer is woken the same way (`EndOfTurn`), so a turn's rows share one commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from zenloop.compiled import CompiledModel
 
 logger = logging.getLogger(__name__)
 
-Prediction = tuple[list[Any], list[dict[str, float]] | None]
+Pending = tuple[CompiledModel, Sequence[dict[str, Any]], asyncio.Future]
+
+
+class EndOfTurn:
+    """Runs `callback` once at the end of the current event-loop turn, however often asked."""
+
+    def __init__(self, callback: Callable[[], None]):
+        self.callback = callback
+        self._scheduled = False
+
+    def __call__(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._run)
+
+    def _run(self) -> None:
+        self._scheduled = False
+        self.callback()
 
 
 class PredictionCoalescer:
     """Collects (model, rows) within one event-loop turn; one `predict` per model."""
 
     def __init__(self) -> None:
-        self._pending: list[tuple[CompiledModel, Sequence[dict[str, Any]], asyncio.Future]] = []
-        self._scheduled = False
+        self._pending: list[Pending] = []
+        self._flush_soon = EndOfTurn(self._flush)
         self.calls = 0  # model calls made: fewer than requests when requests were grouped
         self.requests = 0
 
@@ -36,26 +54,20 @@ class PredictionCoalescer:
 
     def predict(self, model: CompiledModel, rows: Sequence[dict[str, Any]]) -> asyncio.Future:
         """A future of `model.predict(rows)`, resolved when this loop turn's group is done."""
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
+        future = asyncio.get_running_loop().create_future()
         self._pending.append((model, rows, future))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)
+        self._flush_soon()
         return future
 
     def _flush(self) -> None:
-        pending, self._pending, self._scheduled = self._pending, [], False
-        groups: dict[int, list[tuple[CompiledModel, Sequence[dict[str, Any]], asyncio.Future]]]
-        groups = {}
+        pending, self._pending = self._pending, []
+        groups: dict[int, list[Pending]] = {}
         for item in pending:  # a swap mid-turn gives two groups: each request keeps its model
             groups.setdefault(id(item[0]), []).append(item)
         for group in groups.values():
             self._predict_group(group)
 
-    def _predict_group(
-        self, group: list[tuple[CompiledModel, Sequence[dict[str, Any]], asyncio.Future]]
-    ) -> None:
+    def _predict_group(self, group: list[Pending]) -> None:
         model = group[0][0]
         rows = [row for _, request_rows, _ in group for row in request_rows]
         self.requests += len(group)

@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
-from api.coalescer import PredictionCoalescer
+from api.coalescer import EndOfTurn, PredictionCoalescer
 from api.metrics import ServiceMetrics
 from api.model_state import ModelHolder, Selection, ServedModel
 from api.schemas import RegistryState
@@ -92,7 +92,10 @@ class Service:
         self.board = SelectionBoard.of(config) if config.workers > 1 else None
         self.generation = 0  # the board generation this worker serves
         self.metrics = ServiceMetrics(self._log_stats, self.coalescer.stats)
-        self._wake_scheduled = False
+        # the writer is woken once per event-loop turn, after every request of the turn
+        # queued its rows, so they share one commit (woken at the first request's rows, it
+        # committed those alone while the others waited for the GIL, then committed again)
+        self._wake_writer_soon = EndOfTurn(self.writer.wake) if self.writer else None
 
     @property
     def admin_token(self) -> str | None:
@@ -133,7 +136,7 @@ class Service:
             return
         durable = self.settings.durable
         ticket = writer.submit(records, wait=False, acknowledge=durable, wake=False)
-        self._wake_writer_after_this_turn()
+        self._wake_writer_soon()
         if ticket is None and not (durable and (writer.failing or not writer.alive)):
             ticket = await run_in_threadpool(writer.submit, records, True, durable)
         if ticket is None:
@@ -143,19 +146,6 @@ class Service:
             )
         if durable:
             await self._committed(ticket)
-
-    def _wake_writer_after_this_turn(self) -> None:
-        """One wake-up of the writer per event-loop turn, after every request of the turn
-        queued its rows: they go into one commit. Waking it at the first request's rows
-        made it commit those alone while the others waited for the GIL, then commit again.
-        """
-        if not self._wake_scheduled:
-            self._wake_scheduled = True
-            asyncio.get_running_loop().call_soon(self._wake_writer)
-
-    def _wake_writer(self) -> None:
-        self._wake_scheduled = False
-        self.writer.wake()
 
     async def _committed(self, ticket: Ticket) -> None:
         """Wait for the commit; a ticket still queued at the deadline is withdrawn (503)."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from api.model_state import Selection
 from zenloop.config import ServingConfig
 from zenloop.paths import data_dir
+from zenloop.pids import alive
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +33,6 @@ LOCK_SUFFIX = ".lock"
 class SharedSelection:
     generation: int
     selection: Selection
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    return True
 
 
 class SelectionBoard:
@@ -122,6 +113,6 @@ class SelectionBoard:
                 served = int(path.read_text())
             except (FileNotFoundError, ValueError):
                 continue
-            if pid.isdigit() and served >= generation and _pid_alive(int(pid)):
+            if pid.isdigit() and served >= generation and alive(int(pid)):
                 count += 1
         return count

@@ -28,11 +28,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from monitoring.log_store import PredictionLogStore, default_log_url
 from monitoring.retraining import RetrainPlan
 from ops import runs
-from ops.processes import BackgroundProcess, alive, zenloop_command
+from ops.processes import BackgroundProcess, zenloop_command
 from ops.retrain_runner import launch
 from zenloop.admin_token import ensure_admin_token
 from zenloop.config import MonitorConfig
 from zenloop.paths import data_dir
+from zenloop.pids import alive
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
+
+from zenloop.pids import alive
 
 STOP_TIMEOUT_S = 60.0
 KILL_WAIT_S = 10.0
@@ -49,16 +50,6 @@ def _signal(pid: int, signum: int) -> None:
             os.kill(pid, signum)
     except ProcessLookupError:
         pass
-
-
-def alive(pid: int) -> bool:
-    with suppress(ChildProcessError):  # reap it if it is our child: zombies look alive
-        os.waitpid(pid, os.WNOHANG)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 class BackgroundProcess:

@@ -22,9 +22,8 @@ from tests.stack_support import ServerStack
 pytestmark = pytest.mark.slow
 MODEL = "containers"
 LOOP_MODEL = "containers-loop"
-LOOP_WAIT_S = (
-    600.0  # each awaited outcome: a monitoring or training run starts a container per step
-)
+# each awaited outcome: a monitoring or training run starts a container per step
+LOOP_WAIT_S = 600.0
 PIPELINES = ("monitoring", "training", "deployment")
 TRAINING = {
     "data": {"n_rows": 2000, "seed": 7},
