@@ -13,6 +13,7 @@ from zenml.enums import ModelStages
 from zenml.model_registries.base_model_registry import ModelRegistryModelMetadata
 
 import materializers  # noqa: F401
+from steps.registry import configure_mlflow
 from zenloop.bundle import ModelBundle
 from zenloop.config import PromotionConfig
 from zenloop.promotion import PromotionDecision, decide
@@ -32,10 +33,7 @@ def _register(name: str, model_uri: str, run_id: str, description: str) -> str:
     Through MLflow's own `register_model`: it names the logged model the source comes
     from, which a tracking server requires (ZenML's registry wrapper does not).
     """
-    registry = Client().active_stack.model_registry
-    if registry is None:
-        raise RuntimeError("the active stack has no model registry: run `zenloop stack up local`")
-    registry.configure_mlflow()
+    configure_mlflow()
     context = get_step_context()
     metadata = ModelRegistryModelMetadata(
         zenml_version=zenml.__version__,
