@@ -1,7 +1,8 @@
 """The prediction service's app factory: `uvicorn --factory api.app:create_app`.
 
 It only wires things together: the per-process `Service` (api.service), the routers
-(api.routes), the metrics middleware and the model-following OpenAPI (api.openapi).
+(api.routes), the prediction fast path (api.fast_path), the byte limit, the metrics
+middleware and the model-following OpenAPI (api.openapi).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fastapi.responses import JSONResponse
 
 from api.body_limit import BodyLimitMiddleware
 from api.docs import add_offline_docs
+from api.fast_path import PredictionFastPath
 from api.metrics import MetricsMiddleware
 from api.openapi import ModelOpenAPI
 from api.routes import feedback, models, operations, predictions
@@ -75,6 +77,8 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     add_offline_docs(app)
     app.add_exception_handler(Exception, _unexpected)
     app.openapi = ModelOpenAPI(app, service)
+    if config.fast_path:  # innermost: inside the byte limit and the metrics
+        app.add_middleware(PredictionFastPath, service=service, handlers=app.exception_handlers)
     app.add_middleware(BodyLimitMiddleware, max_bytes=service.settings.max_body_bytes)
     # outermost: a refused oversized body is counted too
     app.add_middleware(MetricsMiddleware, metrics=service.metrics, paths=_route_paths(app))

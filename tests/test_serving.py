@@ -5,6 +5,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -268,6 +269,50 @@ def test_clean_shutdown_drains_the_log(registered, tmp_path):
             )
         svc.stop()  # SIGTERM with rows still queued (the writer flushes every 30 s)
     assert PredictionLogStore(f"sqlite:///{tmp_path / 'drain.db'}").count() == served == 300
+
+
+def _answers(client, requests: list[tuple[str, str, dict]]) -> list[tuple]:
+    """Status, headers and body of each request, without what differs per answer."""
+    out = []
+    for method, path, kwargs in requests:
+        response = client.request(method, path, **kwargs)
+        body = response.json() if response.content else None
+        for item in [body, *(body.get("predictions", []) if isinstance(body, dict) else [])]:
+            if isinstance(item, dict):
+                item.pop("request_id", None)
+        headers = {k: v for k, v in response.headers.items() if k not in ("date", "location")}
+        headers["location"] = httpx.URL(response.headers.get("location", "")).path
+        out.append((method, path, response.status_code, headers, body))
+    return out
+
+
+def test_fast_path_answers_as_fastapi_routing_does(registered, tmp_path):
+    """`fast_path: false` serves predictions through FastAPI's router: same answers."""
+    rows = request_rows(registered.holdout.head(51))
+    bad = rows[0] | {"quantity": "three", "wormhole": 1}
+    requests = [
+        ("POST", "/predict", {"json": rows[0]}),
+        ("POST", "/predict_batch", {"json": {"rows": rows[:3]}}),
+        ("POST", "/predict", {"json": bad}),
+        ("POST", "/predict_batch", {"json": {"rows": [rows[0], bad]}}),
+        ("POST", "/predict", {"content": b"{not json"}),
+        ("POST", "/predict_batch", {"json": {"rows": rows}}),  # 51 rows: over the limit
+        ("POST", "/predict", {"content": b" " * 70_000 + b"{}"}),  # over max_body_bytes
+        ("GET", "/predict", {}),
+        ("POST", "/predict/", {}),
+        ("POST", "/predictions", {}),
+    ]
+    with running_service(tmp_path, MODEL, max_body_bytes=65_536, fast_path=False) as routed:
+        routed.wait_ready()
+        with routed.client() as client:
+            expected = _answers(client, requests)
+    with running_service(tmp_path, MODEL, max_body_bytes=65_536) as fast, fast.client() as client:
+        fast.wait_ready()
+        answers = _answers(client, requests)
+        counted = metric(client, 'zenloop_requests_total{endpoint="/predict",status="200"}')
+    assert answers == expected
+    assert [a[2] for a in answers] == [200, 200, 422, 422, 422, 413, 413, 405, 307, 404]
+    assert counted == 1  # the metrics middleware sees the fast path's requests
 
 
 def test_not_ready_without_a_model(tmp_path):

@@ -406,6 +406,12 @@ class ServingConfig(StrictModel):
         "for max_batch_rows rows",
     )
     extra_fields: Literal["reject", "ignore"] = "reject"
+    fast_path: bool = Field(
+        default=True,
+        description="serve /predict and /predict_batch ahead of FastAPI's router (same "
+        "answers, less overhead); false routes them through FastAPI, e.g. for your own "
+        "middleware or dependencies on them",
+    )
     admin_token: str | None = Field(
         default=None,
         description="required by state-changing endpoints; env ZENLOOP_ADMIN_TOKEN wins",
