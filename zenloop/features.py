@@ -35,6 +35,18 @@ DIGIT_PATTERN = re.compile(r"\d")
 TOKEN_CACHE_SIZE = 200_000
 
 
+class ArrayTransformer(BaseEstimator, TransformerMixin, auto_wrap_output_keys=None):
+    """Array in, array out: not wrapped by scikit-learn's `set_output`.
+
+    The wrapper looks up the output configuration on every `transform`, which cost the
+    serving path more per call than these transforms themselves. scikit-learn wraps each
+    subclass unless told otherwise, so subclasses are told here.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(auto_wrap_output_keys=None, **kwargs)
+
+
 class FrameCoercer(BaseEstimator, TransformerMixin):
     """Casts incoming rows to the schema's types, so JSON rows and training rows agree."""
 
@@ -62,7 +74,7 @@ class FrameCoercer(BaseEstimator, TransformerMixin):
         return pd.DataFrame(out)
 
 
-class SignedLog(BaseEstimator, TransformerMixin):
+class SignedLog(ArrayTransformer):
     """log1p of |x| with its sign, on the columns whose training skew passes a threshold."""
 
     def __init__(self, threshold: float):
@@ -83,7 +95,7 @@ class SignedLog(BaseEstimator, TransformerMixin):
         return np.asarray(input_features, dtype=object)
 
 
-class PairFeature(BaseEstimator, TransformerMixin):
+class PairFeature(ArrayTransformer):
     """A ratio or product of two numeric columns (missing values take training medians)."""
 
     def __init__(self, op: str):
@@ -123,7 +135,7 @@ def hash_counts(tokens_per_row: list[list[str]], n_features: int) -> np.ndarray:
     return out
 
 
-class HashEncoder(BaseEstimator, TransformerMixin):
+class HashEncoder(ArrayTransformer):
     """Hashes high-cardinality ids into a fixed width; unseen ids land in the same space."""
 
     def __init__(self, n_features: int):
@@ -142,7 +154,7 @@ class HashEncoder(BaseEstimator, TransformerMixin):
         return np.array([f"hash_{i}" for i in range(self.n_features)], dtype=object)
 
 
-class TextFeatures(BaseEstimator, TransformerMixin):
+class TextFeatures(ArrayTransformer):
     """Cleaned text: length, word and digit counts, and hashed word tokens."""
 
     def __init__(self, n_features: int):
@@ -182,7 +194,7 @@ def _as_datetime(value) -> datetime | None:
         return None if pd.isna(parsed) else parsed
 
 
-class DateParts(BaseEstimator, TransformerMixin):
+class DateParts(ArrayTransformer):
     """Calendar parts of a timestamp; missing or unparseable dates become -1."""
 
     PARTS = ("month", "dayofweek", "hour", "dayofyear", "weekend")
