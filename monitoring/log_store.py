@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 from pydantic_core import to_json
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from zenloop.paths import data_dir
@@ -25,8 +26,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 REQUEST_ID_LENGTH = 64
 VERSION_LENGTH = 64
 GROUND_TRUTH_COLUMN = "ground_truth"  # a window's feedback column (None: not labelled yet)
-# dialects whose INSERT can skip rows whose request id is already logged (idempotent replays)
-INSERT_IGNORING = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+# other dialects whose INSERT can skip rows whose request id is logged (idempotent replays);
+# SQLite's is written out as one multi-row statement (`_values_statement`)
+INSERT_IGNORING = {"postgresql": postgresql.insert}
 LOG_COLUMNS = (
     "request_id",
     "created_at",
@@ -81,6 +83,15 @@ class PredictionRecord:
         }
 
 
+def _values_statement(rows: int) -> str:
+    """SQLite: one INSERT of `rows` rows ("?" parameters, row by row) skipping logged ids."""
+    row = f"({', '.join('?' * len(LOG_COLUMNS))})"
+    return (
+        f"INSERT INTO {predictions.name} ({', '.join(LOG_COLUMNS)}) VALUES"
+        f" {', '.join([row] * rows)} ON CONFLICT (request_id) DO NOTHING"
+    )
+
+
 def default_log_url() -> str:
     return f"sqlite:///{data_dir() / PREDICTION_LOG_DB}"
 
@@ -106,7 +117,10 @@ class PredictionLogStore:
         self.url = url or default_log_url()
         self.engine = make_engine(self.url)
         metadata.create_all(self.engine)
-        self._insert_ignoring = self._compile_insert_ignoring()
+        sqlite = self.engine.dialect.name == "sqlite"
+        self._rows_per_statement = self._sqlite_rows_per_statement() if sqlite else 0
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._insert_ignoring = None if sqlite else self._compile_insert_ignoring()
         # logged rows that could not be read back (bad JSON) and were left out of frames
         self.unreadable_rows = 0
 
@@ -119,33 +133,58 @@ class PredictionLogStore:
         """Insert rows in `to_row` form, skipping request ids already logged; how many were new.
 
         Idempotent, so a batch retried after a crash or a replayed spill file cannot fail
-        on rows that made it the first time. It is the writer's hot path: the statement is
-        compiled once and run by the driver, which costs a third of a Core insert.
+        on rows that made it the first time. It is the writer's hot path: statements are
+        run by the driver as they are, which costs a third of a Core insert.
         """
         if not rows:
             return 0
+        if self._rows_per_statement:
+            return self._insert_values(rows)
         with self.engine.begin() as connection:
             if self._insert_ignoring is None:  # a dialect without INSERT ... DO NOTHING
                 fresh = self._unlogged(connection, rows)
                 if fresh:
                     connection.execute(predictions.insert(), fresh)
                 return len(fresh)
-            sql, order = self._insert_ignoring
-            if order:  # positional parameters (sqlite's "?")
-                params = [tuple(row.get(c) for c in order) for row in rows]
-            else:
-                params = [{c: row.get(c) for c in LOG_COLUMNS} for row in rows]
-            return connection.exec_driver_sql(sql, params).rowcount
+            params = [{c: row.get(c) for c in LOG_COLUMNS} for row in rows]
+            return connection.exec_driver_sql(self._insert_ignoring, params).rowcount
 
-    def _compile_insert_ignoring(self) -> tuple[str, tuple[str, ...]] | None:
-        """The dialect's INSERT ... ON CONFLICT DO NOTHING, and its parameter order."""
+    def _insert_values(self, rows: Sequence[dict[str, Any]]) -> int:
+        """SQLite: the rows as one multi-row INSERT, in autocommit when one statement holds them.
+
+        One statement is one call into SQLite: the writer thread gives the GIL up and waits
+        to get it back once per batch, not once per row plus the transaction's BEGIN and
+        COMMIT. Under load each of those waits lasted until the event loop's thread let go,
+        which set the pace of durable acknowledgements.
+        """
+        step = self._rows_per_statement
+        chunks = [rows[start : start + step] for start in range(0, len(rows), step)]
+        engine = self._autocommit if len(chunks) == 1 else self.engine  # else: one transaction
+        with engine.begin() as connection:
+            return sum(
+                connection.exec_driver_sql(
+                    _values_statement(len(chunk)),
+                    tuple(r.get(c) for r in chunk for c in LOG_COLUMNS),
+                ).rowcount
+                for chunk in chunks
+            )
+
+    def _sqlite_rows_per_statement(self) -> int:
+        """How many log rows fit in one statement under this SQLite's parameter limit."""
+        connection = self.engine.raw_connection()
+        try:
+            limit = connection.driver_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        finally:
+            connection.close()
+        return max(1, limit // len(LOG_COLUMNS))
+
+    def _compile_insert_ignoring(self) -> str | None:
+        """The dialect's INSERT ... ON CONFLICT DO NOTHING, with named parameters."""
         insert = INSERT_IGNORING.get(self.engine.dialect.name)
         if insert is None:
             return None
         statement = insert(predictions).on_conflict_do_nothing(index_elements=["request_id"])
-        compiled = statement.compile(dialect=self.engine.dialect, column_keys=list(LOG_COLUMNS))
-        order = tuple(compiled.positiontup or ()) if self.engine.dialect.positional else ()
-        return str(compiled), order
+        return str(statement.compile(dialect=self.engine.dialect, column_keys=list(LOG_COLUMNS)))
 
     @staticmethod
     def _unlogged(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
