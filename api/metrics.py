@@ -72,6 +72,9 @@ class MetricsMiddleware:
         self.app = app
         self.metrics = metrics
         self.paths = paths
+        # (path, status) -> its counter and histogram children: `labels` costs more than
+        # counting. Bounded: the service's paths (and "other") times the statuses it sends.
+        self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -90,5 +93,16 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_and_record)
         finally:
             path = scope["path"] if scope["path"] in self.paths else OTHER_PATH
-            self.metrics.requests.labels(path, str(status)).inc()
-            self.metrics.latency.labels(path).observe(time.perf_counter() - started)
+            requests, latency = self._children_of(path, status)
+            requests.inc()
+            latency.observe(time.perf_counter() - started)
+
+    def _children_of(self, path: str, status: int) -> tuple[Counter, Histogram]:
+        children = self._children.get((path, status))
+        if children is None:
+            children = (
+                self.metrics.requests.labels(path, str(status)),
+                self.metrics.latency.labels(path),
+            )
+            self._children[(path, status)] = children
+        return children

@@ -9,9 +9,9 @@ requests). They differ only in the body's shape and the response's shape.
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any, TypeVar
-from uuid import uuid4
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -36,6 +36,7 @@ from monitoring.log_store import PredictionRecord
 INLINE_BODY_BYTES = 64 * 1024
 ROW_ERRORS = error_responses(413, 422, 503)
 BAD_REQUEST = 400
+REQUEST_ID_BYTES = 16  # 32 hex digits, as a uuid4's hex
 BATCH_ERRORS = ROW_ERRORS
 M = TypeVar("M", bound=BaseModel)
 
@@ -44,25 +45,30 @@ router = APIRouter(tags=["predictions"])
 
 @router.post("/predict", response_model=PredictResponse, responses=ROW_ERRORS)
 async def predict(request: Request, service: ServiceDep) -> Response:
-    return await respond(request, service, batch=False)
+    return await _routed(request, service, batch=False)
 
 
 @router.post("/predict_batch", response_model=PredictBatchResponse, responses=BATCH_ERRORS)
 async def predict_batch(request: Request, service: ServiceDep) -> Response:
-    return await respond(request, service, batch=True)
+    return await _routed(request, service, batch=True)
 
 
-async def respond(request: Request, service: Service, batch: bool) -> Response:
-    """The one path of both endpoints: validate the body, predict, log, answer.
-
-    The body arrives through the byte limit (api.body_limit). The answer is sent only
-    once the log has the rows (or, with `acknowledge: queued`, has queued them).
-    """
-    model = service.model()
+async def _routed(request: Request, service: Service, batch: bool) -> Response:
     try:
         body = await request.body()
     except ClientDisconnect:  # the client left mid-body: nobody is there to answer
         return Response(status_code=BAD_REQUEST)
+    return Response(await answer(service, body, batch), media_type=JSON_MEDIA_TYPE)
+
+
+async def answer(service: Service, body: bytes, batch: bool) -> bytes:
+    """The one path of both endpoints, routed or fast (api.fast_path): the JSON answer.
+
+    Validates the body, predicts and logs. The body arrived through the byte limit
+    (api.body_limit). The answer is returned only once the log has the rows (or, with
+    `acknowledge: queued`, has queued them).
+    """
+    model = service.model()
     if len(body) > INLINE_BODY_BYTES:
         records, payload = await run_in_threadpool(serve_body, service, model, body, batch)
     else:  # predicted together with the other small requests of this event-loop turn
@@ -71,7 +77,7 @@ async def respond(request: Request, service: Service, batch: bool) -> Response:
         records, payload = _answer(model, values, labels, probas, batch)
     service.metrics.predictions.labels(model.version).inc(len(records))
     await service.log(records)
-    return Response(payload, media_type=JSON_MEDIA_TYPE)
+    return payload
 
 
 def serve_body(
@@ -110,7 +116,7 @@ def _records(
 ) -> tuple[list[PredictionRecord], list[dict[str, Any]]]:
     """Log records and response items; one request id per row (`<batch>-<i>` in a batch)."""
     now = time.time()
-    batch_id = uuid4().hex
+    batch_id = secrets.token_hex(REQUEST_ID_BYTES)
     records, out = [], []
     for i, (row, label) in enumerate(zip(values, labels, strict=True)):
         request_id = f"{batch_id}-{i}" if len(values) > 1 else batch_id
