@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +93,11 @@ def _values_statement(rows: int) -> str:
     )
 
 
+def _flat(rows: Sequence[dict[str, Any]]) -> tuple:
+    """The parameters of `_values_statement`: row by row, column by column."""
+    return tuple(row.get(column) for row in rows for column in LOG_COLUMNS)
+
+
 def default_log_url() -> str:
     return f"sqlite:///{data_dir() / PREDICTION_LOG_DB}"
 
@@ -119,7 +125,7 @@ class PredictionLogStore:
         metadata.create_all(self.engine)
         sqlite = self.engine.dialect.name == "sqlite"
         self._rows_per_statement = self._sqlite_rows_per_statement() if sqlite else 0
-        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._appender = threading.local()  # SQLite: each appending thread's own connection
         self._insert_ignoring = None if sqlite else self._compile_insert_ignoring()
         # logged rows that could not be read back (bad JSON) and were left out of frames
         self.unreadable_rows = 0
@@ -150,24 +156,42 @@ class PredictionLogStore:
             return connection.exec_driver_sql(self._insert_ignoring, params).rowcount
 
     def _insert_values(self, rows: Sequence[dict[str, Any]]) -> int:
-        """SQLite: the rows as one multi-row INSERT, in autocommit when one statement holds them.
+        """SQLite: the rows as one multi-row INSERT on this thread's own autocommit connection.
 
-        One statement is one call into SQLite: the writer thread gives the GIL up and waits
-        to get it back once per batch, not once per row plus the transaction's BEGIN and
-        COMMIT. Under load each of those waits lasted until the event loop's thread let go,
-        which set the pace of durable acknowledgements.
+        One statement is one call into SQLite, so the writer thread gives the GIL up and
+        waits to get it back once per batch, not once per row, per BEGIN and COMMIT and per
+        pool check-out and check-in. Under load each of those waits lasted until the event
+        loop's thread let go of the GIL, and they set the pace of durable acknowledgements.
+        More rows than one statement holds go in one explicit transaction.
         """
+        connection = self._appender_connection()
         step = self._rows_per_statement
         chunks = [rows[start : start + step] for start in range(0, len(rows), step)]
-        engine = self._autocommit if len(chunks) == 1 else self.engine  # else: one transaction
-        with engine.begin() as connection:
-            return sum(
-                connection.exec_driver_sql(
-                    _values_statement(len(chunk)),
-                    tuple(r.get(c) for r in chunk for c in LOG_COLUMNS),
-                ).rowcount
-                for chunk in chunks
+        try:
+            if len(chunks) == 1:
+                return connection.execute(_values_statement(len(rows)), _flat(rows)).rowcount
+            connection.execute("BEGIN")
+            added = sum(
+                connection.execute(_values_statement(len(c)), _flat(c)).rowcount for c in chunks
             )
+            connection.execute("COMMIT")
+            return added
+        except BaseException:  # the next call starts on a new connection (and transaction)
+            self._appender.connection = None
+            connection.close()
+            raise
+
+    def _appender_connection(self) -> sqlite3.Connection:
+        """This thread's own SQLite connection for appends, opened like the engine's."""
+        connection = getattr(self._appender, "connection", None)
+        if connection is None:
+            dialect = self.engine.dialect
+            cargs, cparams = dialect.create_connect_args(self.engine.url)
+            connection = dialect.connect(*cargs, **cparams)
+            _sqlite_pragmas(connection, None)
+            connection.isolation_level = None  # autocommit: a statement is a transaction
+            self._appender.connection = connection
+        return connection
 
     def _sqlite_rows_per_statement(self) -> int:
         """How many log rows fit in one statement under this SQLite's parameter limit."""
