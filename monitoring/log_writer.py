@@ -98,6 +98,7 @@ class WriterStats:
     writer_restarts: int = 0
     store_failing: int = 0
     commits: int = 0
+    checkpoints: int = 0
 
 
 class PredictionLogWriter:
@@ -115,6 +116,7 @@ class PredictionLogWriter:
         self._queued_rows = 0
         self._lock = threading.Condition()
         self._closing = False
+        self._closed = threading.Event()  # set by `close`: ends the checkpoints
         self._submitted = 0
         self._settled = 0  # rows written, cancelled or spilled
         self._first_queued_at = 0.0
@@ -135,14 +137,20 @@ class PredictionLogWriter:
         return self
 
     def _checkpoints(self) -> None:
-        """Checkpoint the WAL every `checkpoint_interval_s` until the writer closes."""
-        while True:
-            with self._lock:
-                if self._closing:
-                    return
-                self._lock.wait(self.config.checkpoint_interval_s)
+        """Checkpoint the WAL every `checkpoint_interval_s` until the writer closes.
+
+        It waits on an event of its own: on the writer's condition, every commit's
+        notification woke it, and it checkpointed after every commit instead.
+        """
+        checkpointed = -1  # rows written at the last checkpoint: none yet
+        while not self._closed.wait(self.config.checkpoint_interval_s):
+            written = self.stats.written_rows
+            if written == checkpointed:  # nothing new in the WAL: an idle service stays idle
+                continue
             try:
                 self.store.checkpoint()
+                checkpointed = written
+                self.stats.checkpoints += 1
             except Exception as exc:  # busy or briefly unavailable: the next one catches up
                 logger.debug("prediction log checkpoint skipped: %s", exc)
 
@@ -194,6 +202,7 @@ class PredictionLogWriter:
         with self._lock:
             self._closing = True
             self._lock.notify_all()
+        self._closed.set()
         if self._thread is not None:
             self._thread.join(timeout)
         with self._lock:

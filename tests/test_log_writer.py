@@ -10,6 +10,7 @@ import pytest
 from monitoring import log_writer
 from monitoring.log_store import PredictionLogStore, PredictionRecord
 from monitoring.log_writer import PredictionLogWriter, TicketState, replay_spills
+from tests.serving_support import wait_for
 from zenloop.config import PredictionLogConfig
 
 WAIT_S = 10.0  # deadline of every wait below; a healthy run takes milliseconds
@@ -161,6 +162,19 @@ def test_acknowledged_rows_are_group_committed(tmp_path):
     assert store.count() == requests
     assert store.commits < requests, "commits are shared by concurrent requests"
     writer.close()
+
+
+def test_the_wal_is_checkpointed_on_its_interval_not_after_every_commit(tmp_path):
+    store = PredictionLogStore(f"sqlite:///{tmp_path / 'log.db'}")
+    rare = PredictionLogWriter(store, PredictionLogConfig(checkpoint_interval_s=600.0)).start()
+    for i in range(20):
+        assert rare.submit(_records(1, f"r{i}-"), acknowledge=True).wait(WAIT_S)
+    assert rare.stats.commits == 20 and rare.stats.checkpoints == 0
+    rare.close()
+    often = PredictionLogWriter(store, PredictionLogConfig(checkpoint_interval_s=0.01)).start()
+    assert often.submit(_records(1, "o-"), acknowledge=True).wait(WAIT_S)
+    wait_for(lambda: often.stats.checkpoints >= 1, WAIT_S, "a checkpoint after a commit")
+    often.close()
 
 
 def test_an_event_loop_waits_for_the_commit(tmp_path):

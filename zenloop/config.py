@@ -373,9 +373,10 @@ class PredictionLogConfig(StrictModel):
     batch_rows: int = Field(default=2_000, ge=1)
     flush_interval_s: float = Field(default=0.05, gt=0.0)
     checkpoint_interval_s: float = Field(
-        default=0.5,
+        default=0.01,
         gt=0.0,
-        description="SQLite: how often the WAL is checkpointed, off the commit path",
+        description="SQLite: how often the WAL is checkpointed, off the commit path (while "
+        "rows are written); short keeps each checkpoint, and the commits beside it, short",
     )
     enqueue_timeout_s: float = Field(
         default=5.0, ge=0.0, description="how long a request waits for room before a 503"
