@@ -8,6 +8,7 @@ middleware and the model-following OpenAPI (api.openapi).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -50,6 +51,10 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
             await service.start()
         except Exception as exc:  # e.g. no champion yet: start unready, the poller retries
             logger.warning("no model loaded at start-up (%s); /ready stays 503", exc)
+        # The start-up heap (the libraries, the model: some 330,000 objects) is left out of
+        # garbage collection from now on: a full collection of it paused every request in
+        # flight for about 130 ms, which set the p99 under load.
+        gc.freeze()
         tasks = [
             asyncio.create_task(service.poll_registry()),
             asyncio.create_task(service.watch_writer()),
