@@ -36,7 +36,12 @@ from monitoring.log_store import PredictionRecord
 INLINE_BODY_BYTES = 64 * 1024
 ROW_ERRORS = error_responses(413, 422, 503)
 BAD_REQUEST = 400
-REQUEST_ID_BYTES = 16  # 32 hex digits, as a uuid4's hex
+# Request ids: 32 hex digits, as a uuid4's, but led by the time in milliseconds so they
+# sort by time: the log's unique index on them then grows at its end, where a random id
+# dirtied a random page of it per row (durable throughput fell as the log grew).
+REQUEST_ID_TIME_DIGITS = 12
+REQUEST_ID_RANDOM_BYTES = 10
+MS_PER_S = 1000
 BATCH_ERRORS = ROW_ERRORS
 M = TypeVar("M", bound=BaseModel)
 
@@ -116,7 +121,7 @@ def _records(
 ) -> tuple[list[PredictionRecord], list[dict[str, Any]]]:
     """Log records and response items; one request id per row (`<batch>-<i>` in a batch)."""
     now = time.time()
-    batch_id = secrets.token_hex(REQUEST_ID_BYTES)
+    batch_id = new_request_id(now)
     records, out = [], []
     for i, (row, label) in enumerate(zip(values, labels, strict=True)):
         request_id = f"{batch_id}-{i}" if len(values) > 1 else batch_id
@@ -127,6 +132,12 @@ def _records(
             item["probabilities"] = proba
         out.append(item)
     return records, out
+
+
+def new_request_id(now: float) -> str:
+    """A unique id that sorts by time (milliseconds, then 80 random bits)."""
+    stamp = f"{int(now * MS_PER_S):0{REQUEST_ID_TIME_DIGITS}x}"
+    return stamp + secrets.token_hex(REQUEST_ID_RANDOM_BYTES)
 
 
 def _parse(validator: type[M], body: bytes, max_rows: int | None = None) -> M:
