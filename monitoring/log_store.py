@@ -123,10 +123,9 @@ class PredictionLogStore:
         self.url = url or default_log_url()
         self.engine = make_engine(self.url)
         metadata.create_all(self.engine)
-        sqlite = self.engine.dialect.name == "sqlite"
-        self._rows_per_statement = self._sqlite_rows_per_statement() if sqlite else 0
+        self._sqlite = self.engine.dialect.name == "sqlite"
         self._appender = threading.local()  # SQLite: each appending thread's own connection
-        self._insert_ignoring = None if sqlite else self._compile_insert_ignoring()
+        self._insert_ignoring = None if self._sqlite else self._compile_insert_ignoring()
         # logged rows that could not be read back (bad JSON) and were left out of frames
         self.unreadable_rows = 0
 
@@ -144,7 +143,7 @@ class PredictionLogStore:
         """
         if not rows:
             return 0
-        if self._rows_per_statement:
+        if self._sqlite:
             return self._insert_values(rows)
         with self.engine.begin() as connection:
             if self._insert_ignoring is None:  # a dialect without INSERT ... DO NOTHING
@@ -165,7 +164,8 @@ class PredictionLogStore:
         More rows than one statement holds go in one explicit transaction.
         """
         connection = self._appender_connection()
-        step = self._rows_per_statement
+        # as many rows as this SQLite's parameter limit lets one statement hold
+        step = max(1, connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(LOG_COLUMNS))
         chunks = [rows[start : start + step] for start in range(0, len(rows), step)]
         try:
             if len(chunks) == 1:
@@ -192,15 +192,6 @@ class PredictionLogStore:
             connection.isolation_level = None  # autocommit: a statement is a transaction
             self._appender.connection = connection
         return connection
-
-    def _sqlite_rows_per_statement(self) -> int:
-        """How many log rows fit in one statement under this SQLite's parameter limit."""
-        connection = self.engine.raw_connection()
-        try:
-            limit = connection.driver_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-        finally:
-            connection.close()
-        return max(1, limit // len(LOG_COLUMNS))
 
     def _compile_insert_ignoring(self) -> str | None:
         """The dialect's INSERT ... ON CONFLICT DO NOTHING, with named parameters."""

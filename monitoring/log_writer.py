@@ -115,8 +115,7 @@ class PredictionLogWriter:
         self._queue: deque[Ticket] = deque()
         self._queued_rows = 0
         self._lock = threading.Condition()
-        self._closing = False
-        self._closed = threading.Event()  # set by `close`: ends the checkpoints
+        self._closing = threading.Event()  # set by `close`; the checkpoints wait on it
         self._submitted = 0
         self._settled = 0  # rows written, cancelled or spilled
         self._first_queued_at = 0.0
@@ -143,7 +142,7 @@ class PredictionLogWriter:
         notification woke it, and it checkpointed after every commit instead.
         """
         checkpointed = -1  # rows written at the last checkpoint: none yet
-        while not self._closed.wait(self.config.checkpoint_interval_s):
+        while not self._closing.wait(self.config.checkpoint_interval_s):
             written = self.stats.written_rows
             if written == checkpointed:  # nothing new in the WAL: an idle service stays idle
                 continue
@@ -173,7 +172,7 @@ class PredictionLogWriter:
     def revive(self) -> bool:
         """Start a new writer thread if the last one died and its back-off passed."""
         with self._lock:
-            if self._closing or self.alive or self._died_at is None:
+            if self._closing.is_set() or self.alive or self._died_at is None:
                 return False
             if time.monotonic() < self._died_at + self._restart_backoff:
                 return False
@@ -200,9 +199,8 @@ class PredictionLogWriter:
     def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
         """Stop accepting, drain what was accepted, and spill anything that cannot be written."""
         with self._lock:
-            self._closing = True
+            self._closing.set()
             self._lock.notify_all()
-        self._closed.set()
         if self._thread is not None:
             self._thread.join(timeout)
         with self._lock:
@@ -230,7 +228,7 @@ class PredictionLogWriter:
         """
         deadline = time.monotonic() + (self.config.enqueue_timeout_s if wait else 0.0)
         with self._lock:
-            if self._closing or (acknowledge and (self.failing or not self.alive)):
+            if self._closing.is_set() or (acknowledge and (self.failing or not self.alive)):
                 return None
             waited = False
             # A batch larger than the whole capacity is let in once the queue is empty.
@@ -243,7 +241,7 @@ class PredictionLogWriter:
                     return None
                 waited = True
                 self._lock.wait(remaining)
-                if self._closing:  # close() may have taken the leftovers meanwhile
+                if self._closing.is_set():  # close() may have taken the leftovers meanwhile
                     return None
             self.stats.waited_submits += waited
             ticket = Ticket(records, acknowledge)
@@ -312,7 +310,7 @@ class PredictionLogWriter:
         # that arrive during one transaction go into the next); a pause to collect more
         # was measured to cost throughput, not save it
         if (
-            self._closing
+            self._closing.is_set()
             or self._acknowledged_queued
             or self._queued_rows >= self.config.batch_rows
         ):
@@ -330,7 +328,7 @@ class PredictionLogWriter:
                 while self._queue and self._queue[0].state is TicketState.CANCELLED:
                     self._queue.popleft()
                 if not self._queued_rows:
-                    if self._closing:
+                    if self._closing.is_set():
                         return None
                     if self.stats.store_failing:
                         self._lock.wait(PROBE_INTERVAL_S)
@@ -370,7 +368,7 @@ class PredictionLogWriter:
                 self.store.append_rows([r.to_row() for t in batch for r in t.records])
             except Exception:  # the database may be briefly unavailable: keep rows, retry
                 self._failed(batch)
-                if self._closing:
+                if self._closing.is_set():
                     return
                 continue
             self._committed(batch)
@@ -398,7 +396,7 @@ class PredictionLogWriter:
             self.stats.write_errors += 1
             self.stats.store_failing = 1
             self._lock.notify_all()
-            if not self._closing:
+            if not self._closing.is_set():
                 self._lock.wait(RETRY_BACKOFF_S)
 
     def _committed(self, batch: list[Ticket]) -> None:

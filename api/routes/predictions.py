@@ -50,30 +50,26 @@ router = APIRouter(tags=["predictions"])
 
 @router.post("/predict", response_model=PredictResponse, responses=ROW_ERRORS)
 async def predict(request: Request, service: ServiceDep) -> Response:
-    return await _routed(request, service, batch=False)
+    return await respond(request, service, batch=False)
 
 
 @router.post("/predict_batch", response_model=PredictBatchResponse, responses=BATCH_ERRORS)
 async def predict_batch(request: Request, service: ServiceDep) -> Response:
-    return await _routed(request, service, batch=True)
+    return await respond(request, service, batch=True)
 
 
-async def _routed(request: Request, service: Service, batch: bool) -> Response:
+async def respond(request: Request, service: Service, batch: bool) -> Response:
+    """The one path of both endpoints, routed or fast (api.fast_path): validate the body,
+    predict, log, answer.
+
+    The body arrives through the byte limit (api.body_limit). The answer is sent only
+    once the log has the rows (or, with `acknowledge: queued`, has queued them).
+    """
+    model = service.model()
     try:
         body = await request.body()
     except ClientDisconnect:  # the client left mid-body: nobody is there to answer
         return Response(status_code=BAD_REQUEST)
-    return Response(await answer(service, body, batch), media_type=JSON_MEDIA_TYPE)
-
-
-async def answer(service: Service, body: bytes, batch: bool) -> bytes:
-    """The one path of both endpoints, routed or fast (api.fast_path): the JSON answer.
-
-    Validates the body, predicts and logs. The body arrived through the byte limit
-    (api.body_limit). The answer is returned only once the log has the rows (or, with
-    `acknowledge: queued`, has queued them).
-    """
-    model = service.model()
     if len(body) > INLINE_BODY_BYTES:
         records, payload = await run_in_threadpool(serve_body, service, model, body, batch)
     else:  # predicted together with the other small requests of this event-loop turn
@@ -82,7 +78,7 @@ async def answer(service: Service, body: bytes, batch: bool) -> bytes:
         records, payload = _answer(model, values, labels, probas, batch)
     service.metrics.predictions.labels(model.version).inc(len(records))
     await service.log(records)
-    return payload
+    return Response(payload, media_type=JSON_MEDIA_TYPE)
 
 
 def serve_body(
