@@ -14,6 +14,17 @@ from zenloop.tracking import ZENML_VERSION_TAG
 PROMOTION_METADATA = "promotion"  # the training run's decision, on its model version
 
 
+def tracking_store() -> str:
+    """The active stack's MLflow store, part of the cache key of the steps that log to it.
+
+    A step's MLflow runs and logged models live in the tracker it ran with: on another
+    stack's tracker (e.g. `server` after `local`, in the same ZenML store) a cached result
+    would hand the promotion a logged model that tracker does not have, so it runs again.
+    """
+    tracker = Client().active_stack.experiment_tracker
+    return "no experiment tracker" if tracker is None else tracker.get_tracking_uri()
+
+
 def configure_mlflow() -> None:
     """Point MLflow at the active stack's registry (for steps without the tracker)."""
     registry = Client().active_stack.model_registry

@@ -4,9 +4,11 @@ from typing import Annotated
 
 import pandas as pd
 from zenml import ArtifactConfig, log_metadata, step
+from zenml.config import CachePolicy
 from zenml.enums import ArtifactType
 
 import materializers  # noqa: F401  (registers our materializers)
+from steps.registry import tracking_store
 from zenloop import plots
 from zenloop.bundle import ModelBundle
 from zenloop.config import CandidateConfig, FeatureConfig, GateConfig
@@ -18,7 +20,8 @@ from zenloop.tracking import log_board, log_candidate
 from zenloop.training import fit_candidate
 
 
-@step(experiment_tracker=True)
+# cached per MLflow store: its outputs name runs and logged models of the tracker it ran with
+@step(experiment_tracker=True, cache_policy=CachePolicy(cache_func=tracking_store))
 def train_candidates(
     train: pd.DataFrame,
     validation: pd.DataFrame,

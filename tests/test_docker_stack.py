@@ -1,5 +1,6 @@
-"""The pipelines on the `docker` stack, every step in its own container: the training
-pipeline gives the local stack's champion for the same seed, and the loop closes.
+"""The pipelines on the `docker` stack, every step in its own container: after runs on the
+`local` and `server` stacks in the same store, training reuses what the server trained and
+promotes in its registry; and the loop closes.
 
 The stack is set up with `zenloop stack up docker` (a ZenML server, an MLflow server, the
 local Docker orchestrator and image builder) in stores of its own; the image comes from the
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from tests.docker_support import docker_stack, project_image  # noqa: F401  (fixture)
 from tests.loop_support import LENIENT, drift_retrains_and_serves, loop_environment
@@ -79,23 +81,18 @@ def _champion_metrics(api) -> dict[str, float]:
     return {m["key"]: m["value"] for m in run["run"]["data"]["metrics"] if "test" in m["key"]}
 
 
-def _local_champion_metrics() -> dict[str, float]:
-    import os
-
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
-    champion = client.get_model_version_by_alias(MODEL, "champion")
-    return {k: v for k, v in client.get_run(champion.run_id).data.metrics.items() if "test" in k}
-
-
-def test_training_runs_every_step_in_a_container_with_the_local_champion(
+def test_after_local_and_server_the_training_runs_in_containers_in_the_same_store(
     docker: ServerStack, tmp_path
 ):
+    """The README's order of stacks in one ZenML store: `local`, `server`, then `docker`.
+    What the server run trained (on the same MLflow server) is reused, the rest of the
+    steps run in containers, and promotion registers in the server's registry."""
     zenloop = str(BIN / "zenloop")
     config = run_config(tmp_path / "training.yaml", TRAINING, MODEL)
-    stack_up()  # the session's local stack
-    run_command(zenloop, "train", "-c", str(config))
+    for stack in ("local", "server"):
+        stack_up(stack, docker.env)
+        run_command(zenloop, "train", "-c", str(config), env=docker.env)
+    stack_up("docker", docker.env)
 
     before = _container_ids()
     started = time.monotonic()
@@ -107,24 +104,38 @@ def test_training_runs_every_step_in_a_container_with_the_local_champion(
         timeout=CONTAINER_RUN_TIMEOUT_S,
     )
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
-    print(f"containerised training run: {time.monotonic() - started:.0f}s")
+    print(f"containerised training run after the server's: {time.monotonic() - started:.0f}s")
 
     runs = docker.zenml_api("/runs", sort_by="desc:created", size=5, hydrate=True)["items"]
     training = next(r for r in runs if r["name"].startswith("training"))
     assert training["body"]["status"] == "completed"
     steps = docker.zenml_api("/steps", pipeline_run_id=training["id"], size=50)["items"]
-    assert steps, "the run has steps"
+    status = {step["name"]: step["body"]["status"] for step in steps}
+    assert status["train_candidates"] == "cached", "the same MLflow server: its runs are reused"
+    assert status["promote_candidate"] == "completed"
     containers = _new_step_containers(before)
     images = {c["Image"] for c in containers}
-    assert len(containers) == len(steps), (len(containers), [s["name"] for s in steps])
+    # the local Docker orchestrator starts every step's container; a cached one finds its
+    # result there and ends
+    assert len(containers) == len(steps), (len(containers), status)
     states = [(c["State"]["Status"], c["State"]["ExitCode"]) for c in containers]
     assert all(state == ("exited", 0) for state in states), states
     assert images and all("training" in image for image in images), images
 
-    in_containers, local = _champion_metrics(docker.mlflow_api), _local_champion_metrics()
-    assert local.keys() == in_containers.keys() and "test_rmse" in local
+    # the server run's champion stays (the same data ties); the docker run registered v2
+    local_store = MlflowClient(f"sqlite:///{docker.env['ZENLOOP_DATA_DIR']}/mlflow.db")
+    local_champion = local_store.get_model_version_by_alias(MODEL, "champion")
+    local = {
+        k: v
+        for k, v in local_store.get_run(local_champion.run_id).data.metrics.items()
+        if "test" in k
+    }
+    served = _champion_metrics(docker.mlflow_api)
+    assert local.keys() == served.keys() and "test_rmse" in local
     for key, value in local.items():
-        assert math.isclose(value, in_containers[key], rel_tol=1e-9), (key, value)
+        assert math.isclose(value, served[key], rel_tol=1e-9), (key, value)
+    registered = docker.mlflow_api("/model-versions/get", name=MODEL, version="2")
+    assert registered["model_version"]["version"] == "2"
     subprocess.run(["docker", "rm", *[c["ID"] for c in containers]], capture_output=True)
 
 

@@ -1,9 +1,10 @@
-"""The same pipelines on the `local` and the `server` stack, read back through each stack's own
-stores and servers; the loop on the server stack; the dashboard and MLflow UI in a browser.
+"""The README's order of stacks in one ZenML store: the pipelines on `local`, then the same
+run configs on the `server` stack, read back through its own servers; then the loop on the
+server stack; the dashboard and MLflow UI in a browser.
 
 One real ZenML server and one real MLflow server serve the whole module (set up and torn
-down with `zenloop stack up/down server`). Tests run in file order: the browser test looks
-at what the loop test left.
+down with `zenloop stack up/down server`), in the store the `local` runs used first. Tests
+run in file order: the browser test looks at what the loop test left.
 """
 
 import math
@@ -16,7 +17,7 @@ from tests.browser_support import dashboard_walkthrough
 from tests.loop_support import LENIENT, drift_retrains_and_serves, loop_environment
 from tests.pipeline_support import BIN, run_command, run_config, stack_up
 from tests.serving_support import free_port
-from tests.stack_support import ServerStack, server_stack
+from tests.stack_support import ServerStack, isolated_stack, server_stack
 
 pytestmark = pytest.mark.slow
 MODEL = "portable"
@@ -34,7 +35,13 @@ TRAINING = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with server_stack(tmp_path_factory.mktemp("server-stack")) as stack:
+    """The `local` stack's runs first, then the server stack comes up in the same store."""
+    folder = tmp_path_factory.mktemp("server-stack")
+    env = isolated_stack(folder, "server").env
+    stack_up("local", env)
+    (folder / "local").mkdir()
+    _run_all_pipelines(folder / "local", env)
+    with server_stack(folder) as stack:
         yield stack
 
 
@@ -66,10 +73,9 @@ def _run_all_pipelines(folder, env) -> None:
         run_command(zenloop, "serve", "--stop", "-c", str(serving), env=env, check=False)
 
 
-def _local_champion_metrics() -> dict[str, float]:
-    import os
-
-    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+def _local_champion_metrics(env: dict[str, str]) -> dict[str, float]:
+    """From the local stack's MLflow store in the data folder of `env`."""
+    client = MlflowClient(f"sqlite:///{env['ZENLOOP_DATA_DIR']}/mlflow.db")
     champion = client.get_model_version_by_alias(MODEL, "champion")
     return {k: v for k, v in client.get_run(champion.run_id).data.metrics.items() if "test" in k}
 
@@ -81,14 +87,12 @@ def _server_champion_metrics(server: ServerStack) -> dict[str, float]:
     return {m["key"]: m["value"] for m in run["run"]["data"]["metrics"] if "test" in m["key"]}
 
 
-def test_the_same_pipelines_on_local_and_server_give_the_same_champion(server, tmp_path):
-    stack_up()
-    (tmp_path / "local").mkdir()
-    (tmp_path / "server").mkdir()
-    _run_all_pipelines(tmp_path / "local", None)
-    _run_all_pipelines(tmp_path / "server", server.env)
+def test_after_local_the_same_pipelines_on_server_give_the_same_champion(server, tmp_path):
+    """The local runs' cached training results name runs of the local MLflow store: on the
+    server's tracker the training runs again, and promotion registers there."""
+    _run_all_pipelines(tmp_path, server.env)
 
-    local, remote = _local_champion_metrics(), _server_champion_metrics(server)
+    local, remote = _local_champion_metrics(server.env), _server_champion_metrics(server)
     assert local.keys() == remote.keys() and "test_rmse" in local
     for key, value in local.items():
         assert math.isclose(value, remote[key], rel_tol=1e-9), (key, value, remote[key])
@@ -96,7 +100,12 @@ def test_the_same_pipelines_on_local_and_server_give_the_same_champion(server, t
     runs = server.zenml_api("/runs", sort_by="desc:created", size=50)["items"]
     completed = [run["name"] for run in runs if run["body"]["status"] == "completed"]
     for pipeline in ("training", "deployment", "monitoring"):
-        assert any(name.startswith(pipeline) for name in completed), (pipeline, completed)
+        assert sum(name.startswith(pipeline) for name in completed) == 2, (pipeline, completed)
+    training = next(run for run in runs if run["name"].startswith("training"))
+    steps = server.zenml_api("/steps", pipeline_run_id=training["id"], size=50)["items"]
+    status = {step["name"]: step["body"]["status"] for step in steps}
+    assert status["load_dataset"] == "cached", "the data steps know no tracker"
+    assert status["train_candidates"] == "completed", "trained again for this tracker"
     versions = server.zenml_api("/model_versions", size=10, hydrate=True)["items"]
     production = [v for v in versions if v["body"].get("stage") == "production"]
     assert production, "the champion is the ZenML model's production version"
