@@ -13,7 +13,6 @@ import time
 import httpx
 
 from zenloop.admin_token import ensure_admin_token
-from zenloop.config import ServingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -22,10 +21,6 @@ FIRST_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 8.0
 RETRIED_STATUS = frozenset({502, 503, 504})
 NOT_READY = 503  # /model-info of a service that has no model yet
-
-
-def base_url(config: ServingConfig) -> str:
-    return f"http://{config.host}:{config.port}"
 
 
 class ServiceUnavailable(RuntimeError):

@@ -109,18 +109,30 @@ def _field(role: ColumnRole, dtype: str) -> tuple[Any, Callable[[Any], Any]]:
     return str, _text
 
 
+def _ignored_field(dtype: str) -> tuple[Any, Callable[[Any], Any]]:
+    """A column the model does not use (e.g. a row number): optional, and logged in its
+    training type, so a logged window reads back as the training data did."""
+    if dtype.startswith(("int", "uint", "float")):
+        return FiniteFloat, _number
+    if dtype.startswith("datetime"):
+        return Timestamp, _as_is
+    return AnyScalar, _text
+
+
 def build_row_models(schema: FeatureSchema, extra: str, max_rows: int) -> RowModels:
     """Columns never missing in training are required; the others may be null or absent."""
     fields: dict[str, Any] = {}
     columns: list[tuple[str, str, Callable]] = []
     for i, spec in enumerate(schema.columns):
         name = f"{FIELD_PREFIX}{i}"
-        if spec.role == ColumnRole.IGNORE:  # e.g. ids: accepted and logged, not used
+        if spec.role == ColumnRole.IGNORE:  # e.g. ids: optional, logged, not used
+            kind, normalise = _ignored_field(spec.dtype)
+            description = f"not used by the model, optional ({spec.dtype} in training)"
             fields[name] = (
-                AnyScalar | None,
-                Field(default=None, alias=spec.name, description="not used"),
+                kind | None,
+                Field(default=None, alias=spec.name, description=description),
             )
-            columns.append((name, spec.name, _text))
+            columns.append((name, spec.name, normalise))
             continue
         kind, normalise = _field(spec.role, spec.dtype)
         description = f"{spec.role.value} column ({spec.dtype} in training)"

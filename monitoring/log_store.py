@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -23,6 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from zenloop.paths import data_dir
 
 PREDICTION_LOG_DB = "predictions.db"
+DATA_DIR_PLACEHOLDER = "{data_dir}"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 REQUEST_ID_LENGTH = 64
 VERSION_LENGTH = 64
@@ -102,6 +104,12 @@ def default_log_url() -> str:
     return f"sqlite:///{data_dir() / PREDICTION_LOG_DB}"
 
 
+def resolve_log_url(url: str | None) -> str:
+    """The log's URL with `{data_dir}` filled in (configs name files in the data folder
+    that way, wherever it is); the default log when none is given."""
+    return (url or default_log_url()).replace(DATA_DIR_PLACEHOLDER, str(data_dir()))
+
+
 def _sqlite_pragmas(connection, _record) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -112,15 +120,17 @@ def _sqlite_pragmas(connection, _record) -> None:
 
 def make_engine(url: str | None = None) -> Engine:
     """An engine on the log's database (default: SQLite in WAL mode in the data folder)."""
-    engine = sa.create_engine(url or default_log_url())
+    engine = sa.create_engine(resolve_log_url(url))
     if engine.dialect.name == "sqlite":
+        if engine.url.database and engine.url.database != ":memory:":
+            Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
 
 class PredictionLogStore:
     def __init__(self, url: str | None = None):
-        self.url = url or default_log_url()
+        self.url = resolve_log_url(url)
         self.engine = make_engine(self.url)
         metadata.create_all(self.engine)
         self._sqlite = self.engine.dialect.name == "sqlite"

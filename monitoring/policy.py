@@ -45,6 +45,7 @@ def decide(
     policy: PolicyConfig,
     labelled_rows: int | None = None,
     required_labelled_rows: int = 0,
+    retrained_at: float | None = None,
     now: float | None = None,
 ) -> Decision:
     """Apply the policy to one drift report; updates `state` and may take the lease.
@@ -54,7 +55,10 @@ def decide(
     neither counts as another drifted window nor resets the count. `labelled_rows` counts
     the rows with ground truth since the drift began: with fewer than
     `required_labelled_rows`, a confirmed drift waits for data instead of starting a
-    retraining that cannot learn the new traffic (and the cooldown does not start).
+    retraining that cannot learn the new traffic. `retrained_at` is when the last
+    retraining that drift on this version asked for ended (a failed one does not count):
+    the cooldown runs from there. A version that a retraining put in place has none: it
+    triggers again once its own windows drift.
     """
     now = time.time() if now is None else now
 
@@ -91,8 +95,8 @@ def decide(
             f"drift in {state.consecutive_drifted}/{policy.consecutive_windows} consecutive "
             f"windows: {report.reason}",
         )
-    if state.last_retrain_at is not None and now - state.last_retrain_at < policy.cooldown_s:
-        left = policy.cooldown_s - (now - state.last_retrain_at)
+    if retrained_at is not None and now - retrained_at < policy.cooldown_s:
+        left = policy.cooldown_s - (now - retrained_at)
         return verdict(
             False, f"cooling down after the last retrain ({left:.0f}s left): {report.reason}"
         )
@@ -109,6 +113,5 @@ def decide(
             f"a retrain is already in flight ({holder.get('purpose')}, lease renewed at "
             f"{holder.get('renewed_at')}): {report.reason}",
         )
-    state.last_retrain_at = now
     state.consecutive_drifted = 0
     return verdict(True, f"retrain: {report.reason}")

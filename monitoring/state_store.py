@@ -16,6 +16,7 @@ from uuid import uuid4
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.schema import CreateColumn
 
 from monitoring.log_store import make_engine
 
@@ -45,7 +46,6 @@ policy_state = sa.Table(
     metadata,
     sa.Column("model_name", sa.String(NAME_LENGTH), primary_key=True),
     sa.Column("consecutive_drifted", sa.Integer, nullable=False),
-    sa.Column("last_retrain_at", sa.Float, nullable=True),
     sa.Column("last_log_id", sa.Integer, nullable=False),
 )
 leases = sa.Table(
@@ -68,7 +68,37 @@ retrains = sa.Table(
     sa.Column("promoted", sa.Boolean, nullable=True),
     sa.Column("deployed_version", sa.String(NAME_LENGTH), nullable=True),
     sa.Column("summary", sa.Text, nullable=True),
+    sa.Column("failed", sa.Boolean, nullable=True),  # the retraining itself failed
+    # both models scored on the same held-out labelled rows of the drifted traffic
+    sa.Column("error_metric", sa.String(NAME_LENGTH), nullable=True),
+    sa.Column("error_before", sa.Float, nullable=True),  # the champion that drifted
+    sa.Column("error_after", sa.Float, nullable=True),  # the retrained candidate
+    sa.Column("error_rows", sa.Integer, nullable=True),
 )
+
+
+# what a column added to an existing database holds for its older rows
+BACKFILLS = {
+    # failures were known by their summary before they had a column
+    ("monitor_retrains", "failed"): retrains.update()
+    .where(retrains.c.summary.like("retraining failed%"))
+    .values(failed=True),
+}
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """Columns added since a database was created (all nullable) are added to it."""
+    inspector = sa.inspect(engine)
+    with engine.begin() as connection:
+        for table in metadata.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                definition = CreateColumn(column).compile(dialect=engine.dialect)
+                connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {definition}")
+                if (backfill := BACKFILLS.get((table.name, column.name))) is not None:
+                    connection.execute(backfill)
 
 
 @dataclass
@@ -76,8 +106,17 @@ class PolicyState:
     """What the trigger policy remembers between checks."""
 
     consecutive_drifted: int = 0
-    last_retrain_at: float | None = None
     last_log_id: int = 0
+
+
+@dataclass(frozen=True)
+class RetrainErrors:
+    """The champion and the retrained candidate on the same held-out labelled rows."""
+
+    metric: str
+    before: float
+    after: float
+    rows: int
 
 
 class MonitorStore:
@@ -86,6 +125,7 @@ class MonitorStore:
     def __init__(self, url: str | None = None):
         self.engine = make_engine(url)
         metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
 
     # -- policy state -------------------------------------------------------------------
     def load_state(self, model_name: str) -> PolicyState:
@@ -94,12 +134,11 @@ class MonitorStore:
             row = connection.execute(query).mappings().first()
         if row is None:
             return PolicyState()
-        return PolicyState(row["consecutive_drifted"], row["last_retrain_at"], row["last_log_id"])
+        return PolicyState(row["consecutive_drifted"], row["last_log_id"])
 
     def save_state(self, model_name: str, state: PolicyState) -> None:
         values = {
             "consecutive_drifted": state.consecutive_drifted,
-            "last_retrain_at": state.last_retrain_at,
             "last_log_id": state.last_log_id,
         }
         with self.engine.begin() as connection:
@@ -168,16 +207,52 @@ class MonitorStore:
             return connection.execute(retrains.insert(), row).inserted_primary_key[0]
 
     def finish_retrain(
-        self, retrain_id: int, promoted: bool, deployed_version: str | None, summary: str
+        self,
+        retrain_id: int,
+        promoted: bool,
+        deployed_version: str | None,
+        summary: str,
+        failed: bool = False,
+        errors: RetrainErrors | None = None,
     ) -> None:
         values = {
             "finished_at": time.time(),
             "promoted": promoted,
             "deployed_version": deployed_version,
             "summary": summary,
+            "failed": failed,
         }
+        if errors is not None:
+            values |= {
+                "error_metric": errors.metric,
+                "error_before": errors.before,
+                "error_after": errors.after,
+                "error_rows": errors.rows,
+            }
         with self.engine.begin() as connection:
             connection.execute(retrains.update().where(retrains.c.id == retrain_id), values)
+
+    def record_failed_retrain(self, model_name: str, check_id: int | None, summary: str) -> int:
+        """A retraining that failed before it could start (e.g. while it was planned)."""
+        retrain_id = self.start_retrain(model_name, check_id)
+        self.finish_retrain(retrain_id, False, None, summary, failed=True)
+        return retrain_id
+
+    def retrained_at(self, model_name: str, model_version: str) -> float | None:
+        """When the newest retraining that drift on `model_version` asked for ended, unless
+        it failed: the cooldown runs from there. A new version starts with none."""
+        query = (
+            sa.select(sa.func.max(retrains.c.finished_at))
+            .select_from(retrains.join(checks, retrains.c.check_id == checks.c.id))
+            .where(
+                retrains.c.model_name == model_name,
+                checks.c.model_version == model_version,
+                retrains.c.finished_at.is_not(None),
+                sa.or_(retrains.c.failed.is_(None), retrains.c.failed.is_(False)),
+            )
+        )
+        with self.engine.connect() as connection:
+            return connection.execute(query).scalar()
 
     def recent_retrains(self, limit: int, model_name: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(retrains).order_by(retrains.c.id.desc()).limit(limit)

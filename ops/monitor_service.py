@@ -25,13 +25,14 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitoring.log_store import PredictionLogStore, default_log_url
+from monitoring.log_store import PredictionLogStore, resolve_log_url
 from monitoring.retraining import RetrainPlan
+from monitoring.state_store import MonitorStore
 from ops import runs
 from ops.processes import BackgroundProcess, zenloop_command
-from ops.retrain_runner import launch
+from ops.retrain_runner import launch, record_failed_plan
 from zenloop.admin_token import ensure_admin_token
-from zenloop.config import MonitorConfig
+from zenloop.config import MonitorConfig, load_monitor_config
 from zenloop.paths import data_dir
 from zenloop.pids import alive
 
@@ -77,8 +78,16 @@ def start_background(config_path: Path, max_seconds: float | None = None) -> int
 
 def check_once(config_path: Path) -> tuple[dict, RetrainPlan, int | None]:
     """One monitoring run; a planned retraining is launched. Returns the decision, the plan
-    and the retrain runner's pid (None when nothing was launched)."""
-    run = runs.monitor(config_path)
+    and the retrain runner's pid (None when nothing was launched).
+
+    A run that decided to retrain and then failed is recorded as a failed retraining, with
+    its error, and gives its lease back before the failure is raised.
+    """
+    try:
+        run = runs.monitor(config_path)
+    except runs.RunFailed as failed:
+        record_failed_plan(failed, load_monitor_config(config_path))
+        raise
     decision = runs.output(run, "decide_retraining", "decision")
     plan = runs.output(run, "plan_retraining", "retrain_plan")
     pid = launch(str(run.id), config_path) if plan.ready else None
@@ -102,12 +111,14 @@ class Watcher:
         self.failed_checks = 0
         self.events = 0
         self.last_decision: dict | None = None
+        self.last_error: dict | None = None  # the newest failed check: when and why
         self.retrain_pid: int | None = None  # the retraining this monitor launched last
         self.log: PredictionLogStore | None = None  # opened once the database answers
+        self.records: MonitorStore | None = None  # likewise
 
     def log_state(self) -> dict:
         """The prediction log the checks read: its database and latest row, or its error."""
-        url = self.config.log_database_url or default_log_url()
+        url = resolve_log_url(self.config.log_database_url)
         state: dict = {"database": make_url(url).render_as_string(hide_password=True)}
         try:
             self.log = self.log or PredictionLogStore(url)
@@ -116,6 +127,18 @@ class Watcher:
             state["error"] = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         return state
 
+    def last_retrain(self) -> dict | None:
+        """The newest retraining's outcome, failed ones included, from the monitor's records."""
+        try:
+            self.records = self.records or MonitorStore(self.config.log_database_url)
+            newest = self.records.recent_retrains(1, self.config.model_name)
+        except SQLAlchemyError:  # the log's own state says why
+            return None
+        if not newest:
+            return None
+        keys = ("id", "started_at", "finished_at", "promoted", "failed", "summary")
+        return {key: newest[0][key] for key in keys}
+
     def heartbeat(self) -> dict:
         beat = {
             "pid": os.getpid(),
@@ -123,9 +146,11 @@ class Watcher:
             "started_at": self.started_at,
             "checks": self.checks,
             "failed_checks": self.failed_checks,
+            "last_error": self.last_error,
             "events": self.events,
             "retraining": self.retraining(),
             "last_decision": self.last_decision,
+            "last_retrain": self.last_retrain(),
             "log": self.log_state(),
         }
         write_json(monitor_dir() / HEARTBEAT_FILE, beat)
@@ -188,8 +213,9 @@ class Watcher:
             self.last_decision, _, pid = check_once(self.config_path)
             self.retrain_pid = pid or self.retrain_pid
             self.checks += 1
-        except Exception:  # e.g. no champion yet: keep watching
+        except Exception as exc:  # e.g. no champion yet: keep watching
             self.failed_checks += 1
+            self.last_error = {"at": time.time(), "error": f"{type(exc).__name__}: {exc}"}
             logger.exception("monitoring check failed; watching on")
 
     def _check_in_worker(self) -> None:

@@ -59,6 +59,16 @@ class BackgroundProcess:
         self.pid_file = pid_file
         self.log_file = log_file
 
+    @classmethod
+    def running_in(cls, folder: Path, stem: str) -> list[BackgroundProcess]:
+        """The live processes whose files in `folder` match the stem's pattern, with `{port}`
+        standing for any port (e.g. every service that was started here)."""
+        found = (
+            cls(pid_file, pid_file.with_suffix(".log"))
+            for pid_file in sorted(folder.glob(stem.format(port="*") + ".pid"))
+        )
+        return [process for process in found if process.running_pid() is not None]
+
     def running_pid(self) -> int | None:
         """The pid in the pid file if that process is alive; a stale file is removed."""
         try:

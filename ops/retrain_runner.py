@@ -19,24 +19,28 @@ import yaml
 from zenml.client import Client
 from zenml.enums import ModelStages
 
+from monitoring.policy import Decision
 from monitoring.retraining import RetrainPlan
-from monitoring.state_store import MonitorStore, RetrainLease
+from monitoring.state_store import MonitorStore, RetrainErrors, RetrainLease
 from ops import runs
 from ops.processes import spawn, zenloop_command
 from zenloop.config import (
+    ColumnRole,
     MonitorConfig,
     RetrainConfig,
     default_candidates,
-    load_pipeline_parameter,
+    load_monitor_config,
     read_run_config,
 )
 from zenloop.paths import data_dir, project_path
+from zenloop.promotion import RECENT_SET, PromotionDecision
 
 logger = logging.getLogger(__name__)
 
 RETRAINS_DIR = "retrains"
 RENEWALS_PER_TIMEOUT = 4  # the lease is renewed this often within its timeout
 PLAN_STEP = "plan_retraining"
+DECIDE_STEP = "decide_retraining"
 BOARD_ARTIFACT = "candidate_board"
 # a retraining's run is named after the check that asked for it: the run list reads like a log
 RUN_PREFIX = "retrain-after-"
@@ -131,6 +135,9 @@ def training_config(
         leaders = champion_leaders(plan.model_name, retrain.leading_candidates)
         narrow_candidates(params, leaders)
         logger.info("retraining the champion board's leaders: %s", list(leaders) or "all")
+    roles = params.setdefault("profile", {}).setdefault("column_roles", {})
+    for name in plan.ignored_columns:  # absent from the data; requests may still carry them
+        roles.setdefault(name, ColumnRole.IGNORE.value)
     data = {"source": "artifact", "target": plan.target, "task": plan.task}
     params["data"] = {**data, "artifact_id": data_ids["retrain_train"]}
     params.setdefault("promotion", {})["recent_data"] = {
@@ -143,9 +150,24 @@ def training_config(
     return path
 
 
+def recent_errors(decision: PromotionDecision) -> RetrainErrors | None:
+    """The champion and the candidate on the held-out recent rows, as promotion scored them."""
+    scores = decision.scores
+    if RECENT_SET not in scores.get("candidate", {}) or RECENT_SET not in scores.get(
+        "champion", {}
+    ):
+        return None
+    return RetrainErrors(
+        metric=decision.metric,
+        before=scores["champion"][RECENT_SET],
+        after=scores["candidate"][RECENT_SET],
+        rows=decision.evaluation_rows.get(RECENT_SET, 0),
+    )
+
+
 def run_retrain(monitoring_run_id: str, monitor_config: Path) -> str:
     """Train, and deploy when promoted; always record the outcome and release the lease."""
-    config = load_pipeline_parameter(monitor_config, "monitor", MonitorConfig)
+    config = load_monitor_config(monitor_config)
     run = runs.get(monitoring_run_id)
     plan: RetrainPlan = runs.output(run, PLAN_STEP, "retrain_plan")
     if not plan.ready:
@@ -153,7 +175,7 @@ def run_retrain(monitoring_run_id: str, monitor_config: Path) -> str:
     store = MonitorStore(config.log_database_url)
     lease = RetrainLease(store, config.policy.lease_timeout_s, owner=plan.lease_owner)
     retrain_id = store.start_retrain(plan.model_name, plan.check_id)
-    promoted, version = False, None
+    promoted, version, failed, errors = False, None, False, None
     with LeaseKeeper(lease):
         try:
             data_ids = {
@@ -167,14 +189,32 @@ def run_retrain(monitoring_run_id: str, monitor_config: Path) -> str:
                 f"{RUN_PREFIX}{run.name}",
             )
             decision = runs.output(trained, "promote_candidate", "promotion_decision")
-            promoted, summary = decision.promoted, decision.reason
+            promoted, summary, errors = decision.promoted, decision.reason, recent_errors(decision)
             if promoted:
                 runs.deploy(project_path(config.retrain.deployment_config))
                 version = decision.champion_after
                 summary = f"v{version} promoted and deployed: {decision.reason}"
         except Exception as exc:  # recorded as the outcome: the champion keeps serving
             logger.exception("retraining failed")
+            failed = True
             summary = f"retraining failed, the champion keeps serving: {exc}"
-        store.finish_retrain(retrain_id, promoted, version, summary)
+        store.finish_retrain(retrain_id, promoted, version, summary, failed, errors)
     logger.info("retrain outcome: %s", summary)
+    return summary
+
+
+def record_failed_plan(failed: runs.RunFailed, config: MonitorConfig) -> str | None:
+    """A monitoring run that decided to retrain but failed before its plan was stored: the
+    retraining is recorded as failed, with the run's own error, and its lease released, so
+    neither a lease nor a cooldown outlives it. None when the run had decided nothing."""
+    try:
+        decision: Decision = runs.output(failed.run, DECIDE_STEP, "decision")
+    except (KeyError, IndexError):  # it failed before deciding
+        return None
+    if not decision.retrain:
+        return None
+    store = MonitorStore(config.log_database_url)
+    summary = f"retraining failed, the champion keeps serving: planning it failed: {failed}"
+    store.record_failed_retrain(config.model_name, decision.check_id, summary)
+    RetrainLease(store, config.policy.lease_timeout_s, owner=decision.lease_owner).release()
     return summary

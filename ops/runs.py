@@ -14,16 +14,15 @@ from zenml.client import Client
 from zenml.enums import ExecutionStatus
 from zenml.models import PipelineRunResponse
 
-from zenloop.config import (
-    DeploymentConfig,
-    MonitorConfig,
-    load_pipeline_parameter,
-    load_training_config,
-)
+from zenloop.config import load_deployment_config, load_monitor_config, load_training_config
 
 
 class RunFailed(RuntimeError):
     """A pipeline run failed; the message carries the failing steps' errors."""
+
+    def __init__(self, message: str, run: PipelineRunResponse):
+        super().__init__(message)
+        self.run = run
 
 
 def output(run: PipelineRunResponse, step: str, name: str) -> Any:
@@ -35,13 +34,25 @@ def get(run_id: str) -> PipelineRunResponse:
     return Client().get_pipeline_run(run_id)
 
 
-def step_errors(run: PipelineRunResponse) -> list[str]:
-    """`step: message` for every failed step of a run."""
-    return [
-        f"{name}: {step.exception_info.message if step.exception_info else 'no message'}"
-        for name, step in run.steps.items()
-        if step.status == ExecutionStatus.FAILED
-    ]
+def step_errors(run: PipelineRunResponse, raised: BaseException | None = None) -> list[str]:
+    """`step: message` for every failed step of a run.
+
+    ZenML records no message for a step that failed after its code returned (e.g. while
+    storing an output): then the error the run raised here is that step's, when the steps
+    ran in this process, and otherwise the step's logs have it.
+    """
+    errors = []
+    for name, step in run.steps.items():
+        if step.status != ExecutionStatus.FAILED:
+            continue
+        if step.exception_info is not None:
+            message = step.exception_info.message
+        elif raised is not None and not isinstance(raised, RunFailed):
+            message = f"{type(raised).__name__}: {raised}".strip()
+        else:
+            message = "no message recorded: see the step's logs in the dashboard"
+        errors.append(f"{name}: {message}")
+    return errors
 
 
 def _latest_run(pipeline_name: str) -> PipelineRunResponse | None:
@@ -58,9 +69,9 @@ def _run(
         return pipeline.with_options(**options)()
     except Exception as exc:
         latest = _latest_run(pipeline.name)
-        errors = step_errors(latest) if latest is not None else []
+        errors = step_errors(latest, exc) if latest is not None else []
         if errors:
-            raise RunFailed(f"{pipeline.name} failed: " + "; ".join(errors)) from exc
+            raise RunFailed(f"{pipeline.name} failed: " + "; ".join(errors), latest) from exc
         raise
 
 
@@ -73,14 +84,14 @@ def train(config_path: Path | str, run_name: str | None = None) -> PipelineRunRe
 
 
 def deploy(config_path: Path | str) -> PipelineRunResponse:
-    load_pipeline_parameter(config_path, "deploy", DeploymentConfig)
+    load_deployment_config(config_path)
     from pipelines.deployment import deployment_pipeline
 
     return _run(deployment_pipeline, config_path)
 
 
 def monitor(config_path: Path | str) -> PipelineRunResponse:
-    load_pipeline_parameter(config_path, "monitor", MonitorConfig)
+    load_monitor_config(config_path)
     from pipelines.monitoring import monitoring_pipeline
 
     return _run(monitoring_pipeline, config_path)

@@ -12,7 +12,6 @@ import httpx
 import uvicorn
 
 from api.app import CONFIG_ENV
-from api.client import base_url
 from api.shared_selection import SERVICE_FILES, SelectionBoard
 from ops.processes import STOP_TIMEOUT_S, BackgroundProcess, zenloop_command
 from ops.stacks import use_stack_tracking
@@ -29,6 +28,11 @@ POLL_S = 0.25
 def service_process(config: ServingConfig) -> BackgroundProcess:
     stem = SERVICE_FILES.format(port=config.port)  # .pid and .log
     return BackgroundProcess(data_dir() / f"{stem}.pid", data_dir() / f"{stem}.log")
+
+
+def running_services() -> list[BackgroundProcess]:
+    """Every service started from this data folder, whatever config it was started with."""
+    return BackgroundProcess.running_in(data_dir(), SERVICE_FILES)
 
 
 def serve_foreground(config: ServingConfig) -> None:
@@ -56,7 +60,7 @@ def serve_foreground(config: ServingConfig) -> None:
 
 def answers(config: ServingConfig, path: str = "/health") -> bool:
     try:
-        return httpx.get(base_url(config) + path, timeout=PROBE_TIMEOUT_S).status_code == 200
+        return httpx.get(config.url + path, timeout=PROBE_TIMEOUT_S).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -72,7 +76,7 @@ def wait_ready(config: ServingConfig, timeout: float, require_model: bool = True
 
 def serve_background(config_path: Path | None, config: ServingConfig) -> int:
     """Start `zenloop serve` detached, with its output in the data folder's serve-<port>.log."""
-    args = ["serve"] + (["-c", str(config_path)] if config_path else [])
+    args = ["serve", "--port", str(config.port)] + (["-c", str(config_path)] if config_path else [])
     return service_process(config).start(
         zenloop_command(*args), lambda: answers(config), START_TIMEOUT_S
     )
@@ -94,7 +98,7 @@ class ServiceStatus:
 
 
 def status(config: ServingConfig) -> ServiceStatus:
-    url = base_url(config)
+    url = config.url
     try:
         info = httpx.get(url + "/model-info", timeout=PROBE_TIMEOUT_S)
         model = info.json() if info.status_code == 200 else None

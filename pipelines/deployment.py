@@ -12,6 +12,7 @@ from zenloop.config import DeploymentConfig
     settings={"docker": docker_settings()},  # used where steps run in containers
 )
 def deployment_pipeline(deploy: DeploymentConfig | None = None) -> None:
-    deploy = deploy or DeploymentConfig()
+    # the service's address, read here on the client where its config is
+    deploy = (deploy or DeploymentConfig()).with_service()
     check = validate_deployment(deploy)
     deploy_to_service(check, deploy)

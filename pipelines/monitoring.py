@@ -18,7 +18,8 @@ from zenloop.config import MonitorConfig
     settings={"docker": docker_settings()},  # used where steps run in containers
 )
 def monitoring_pipeline(monitor: MonitorConfig | None = None) -> None:
-    monitor = monitor or MonitorConfig()
+    # the service's log and event address, read here on the client where its config is
+    monitor = (monitor or MonitorConfig()).with_service()
     window, reference, champion = load_window(monitor)
     check = check_window_drift(window, reference, champion, monitor)
     decision = decide_retraining(check, window, monitor)

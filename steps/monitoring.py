@@ -24,7 +24,7 @@ from monitoring.state_store import MonitorStore, RetrainLease
 from steps.hooks import record_failure
 from steps.portability import reachable_log_url
 from steps.registry import linked_version
-from zenloop.config import MonitorConfig
+from zenloop.config import ColumnRole, MonitorConfig
 from zenloop.history_plots import DriftHistory, build_drift_history
 from zenloop.tracking import load_bundle
 
@@ -102,8 +102,17 @@ def decide_retraining(
     onset = store.drift_onset_log_id(report.model_name, report.model_version)
     labelled = _prediction_log(monitor).count_labelled(after_id=onset)  # counted, not read
     required = 0 if monitor.retrain.fallback is not None else monitor.retrain.min_labelled_rows
+    retrained_at = store.retrained_at(report.model_name, report.model_version)
     decision = decide(
-        report, new_rows, last_log_id, state, lease, monitor.policy, labelled, required
+        report,
+        new_rows,
+        last_log_id,
+        state,
+        lease,
+        monitor.policy,
+        labelled,
+        required,
+        retrained_at,
     )
     store.save_state(report.model_name, state)
     decision.check_id = store.record_check(
@@ -174,6 +183,7 @@ def plan_retraining(
         task=schema.task,
         lease_owner=decision.lease_owner,
         recent_source=source,
+        ignored_columns=schema.names(ColumnRole.IGNORE),
         training_rows=len(train),
         recent_rows=len(holdout),
         **base,

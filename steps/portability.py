@@ -5,7 +5,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from zenml.client import Client
 
-from monitoring.log_store import default_log_url
+from monitoring.log_store import resolve_log_url
 from zenloop.paths import data_dir
 
 # Orchestrators whose steps see this machine's data folder: the local one all of the disk,
@@ -23,7 +23,7 @@ def reachable_log_url(url: str | None) -> str | None:
     sees no file outside the data folder.
     """
     flavor = Client().active_stack.orchestrator.flavor
-    effective = url or default_log_url()
+    effective = resolve_log_url(url)
     if not effective.startswith(FILE_DATABASES):
         return url
     if flavor not in SHARED_DISK_ORCHESTRATORS:

@@ -16,7 +16,7 @@ import materializers  # noqa: F401
 from steps.registry import configure_mlflow
 from zenloop.bundle import ModelBundle
 from zenloop.config import PromotionConfig
-from zenloop.promotion import PromotionDecision, decide
+from zenloop.promotion import RECENT_SET, TEST_SET, PromotionDecision, decide
 from zenloop.report import CandidateBoard
 from zenloop.tracking import (
     CHAMPION,
@@ -81,7 +81,7 @@ def promote_candidate(
     client = MlflowClient()
     previous = alias_version(client, model.name, CHAMPION)
     champion = load_alias_bundle(model.name, CHAMPION)
-    evaluation_sets = {"test": test} | ({"recent": recent} if recent is not None else {})
+    evaluation_sets = {TEST_SET: test} | ({RECENT_SET: recent} if recent is not None else {})
     decision = decide(
         model.name, board, candidate, champion, previous, evaluation_sets, promotion.min_improvement
     )

@@ -46,6 +46,8 @@ class Loop:
     monitor_url: str
     history: MonitorStore
     wait_s: float = WAIT_S
+    serving_config: Path | None = None
+    env: dict[str, str] | None = None
 
     def served(self) -> str:
         return httpx.get(f"{self.url}/model-info", timeout=30).json()["version"]
@@ -87,12 +89,15 @@ def loop_environment(
     log_folder: Path | None = None,
     champion_stack: tuple[str, str] | None = None,
     consecutive_windows: int = 2,
+    policy: dict | None = None,
+    retrain: dict | None = None,
 ) -> Iterator[Loop]:
     """Train, deploy, serve and watch `model` on the active stack of `env` (default: local).
 
     The prediction log goes to `log_folder` (default `tmp_path`). `champion_stack` is
     (stack of the first champion, stack of the loop): the first training and deployment
     run on the one (e.g. `server`, sharing the loop stack's servers), the loop on the other.
+    `policy` and `retrain` override the monitor's settings of those sections.
     """
     if env is None:
         stack_up()
@@ -123,7 +128,7 @@ def loop_environment(
         model,
         key="deploy",
     )
-    retrain = run_config(tmp_path / "r.yaml", _training(retrain_gates), model)
+    retraining = run_config(tmp_path / "r.yaml", _training(retrain_gates), model)
     monitor = run_config(
         tmp_path / "m.yaml",
         {
@@ -135,12 +140,14 @@ def loop_environment(
                 "min_new_rows": 100,
                 "consecutive_windows": consecutive_windows,
                 "cooldown_s": 0,
+                **(policy or {}),
             },
             "retrain": {
-                "training_config": str(retrain),
+                "training_config": str(retraining),
                 "deployment_config": str(deploy),
                 "min_labelled_rows": 200,
                 "reference_rows": 2000,
+                **(retrain or {}),
             },
             "events_port": events,
             "backstop_interval_s": 30,
@@ -165,6 +172,8 @@ def loop_environment(
             f"http://127.0.0.1:{events}/health",
             MonitorStore(log_url),
             wait_s,
+            serving,
+            env,
         )
     finally:
         run_command(zenloop, "monitor", "--stop", "-c", str(monitor), check=False, env=env)
@@ -210,6 +219,6 @@ def drift_retrains_and_serves(loop: Loop) -> None:
     trigger = loop.history.last_trigger()
     assert trigger is not None and trigger["retrain"] and trigger["report"]["drift"]
     after = replay(loop.url, orders(600, 303, "promotion_season"), TARGET, None)
-    assert after.rmse(loop.served()) < onset.rmse("1"), (
+    assert after.error(loop.served()) < onset.error("1"), (
         "the retrained model is not better on drifted traffic"
     )

@@ -5,8 +5,17 @@ import numpy as np
 from click.testing import CliRunner
 
 from ops.cli import cli
+from ops.config_files import FILES
 from tests.test_defaults import churn_frame
-from zenloop.config import ColumnRole, load_training_config
+from ui.config import load_ui_config
+from zenloop.config import (
+    ColumnRole,
+    load_deployment_config,
+    load_monitor_config,
+    load_serving_config,
+    load_training_config,
+    read_run_config,
+)
 from zenloop.data.loading import load_frame, source_label
 from zenloop.report import CandidateBoard
 from zenloop.schema import infer_schema
@@ -22,13 +31,13 @@ def test_init_writes_a_config_that_loads_and_trains(tmp_path):
     frame.insert(0, "row_id", np.arange(1, len(frame) + 1))
     data = tmp_path / "churn.csv"
     frame.to_csv(data, index=False)
-    output = tmp_path / "configs" / "mine.yaml"
+    output = tmp_path / "configs" / "mine"
     result = _init("--data", str(data), "--target", "churn", "-o", str(output))
     assert result.exit_code == 0, result.output
     assert "classification on 'churn'" in result.output
     assert "ignored as row numbers or keys: row_id" in result.output
 
-    config = load_training_config(output)
+    config = load_training_config(output / "training.yaml")
     assert (config.data.source, config.data.task, config.data.target) == (
         "file",
         "classification",
@@ -37,7 +46,7 @@ def test_init_writes_a_config_that_loads_and_trains(tmp_path):
     assert config.profile.column_roles["row_id"] == ColumnRole.IGNORE
     assert config.profile.column_roles["contract"] == ColumnRole.CATEGORICAL
     assert config.features.preset is None and not config.features.referenced_columns()
-    assert "row_number" in output.read_text()  # the reason is beside the role
+    assert "row_number" in (output / "training.yaml").read_text()  # the reason is beside it
 
     loaded = load_frame(config.data)
     schema = infer_schema(
@@ -58,15 +67,59 @@ def test_init_writes_a_config_that_loads_and_trains(tmp_path):
     assert CandidateBoard(task=schema.task, results=results).best_passing() is not None
 
 
+def test_init_writes_one_consistent_set_of_configs_and_the_commands_to_run_them(tmp_path):
+    """Every file names the same model; the serving file decides ports, events and the log,
+    and the others read them there; the printed commands use exactly these files."""
+    data = tmp_path / "Bike Share.csv"
+    churn_frame(300).to_csv(data, index=False)
+    folder = tmp_path / "set"
+    result = _init(
+        "--data", str(data), "--target", "monthly_charges", "-o", str(folder),
+        "--port", "8123", "--events-port", "8124", "--ui-port", "8125",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    name = "bike-share"  # from the file's name
+    files = {kind: folder / f"{kind}.yaml" for kind in FILES}
+    training = read_run_config(files["training"])
+    assert training["model"]["name"] == name
+    assert training["settings"]["experiment_tracker"]["experiment_name"] == name
+    serving = load_serving_config(files["serving"])
+    assert (serving.model.name, serving.url) == (name, "http://127.0.0.1:8123")
+    assert serving.events.url == "http://127.0.0.1:8124/events"
+    assert serving.log.database_url == f"sqlite:///{{data_dir}}/{name}/predictions.db"
+    deploy = load_deployment_config(files["deployment"])
+    assert deploy.model_name == name and deploy.service_url == serving.url
+    assert read_run_config(files["deployment"])["model"] == {"name": name, "version": "production"}
+    monitor = load_monitor_config(files["monitoring"])
+    assert (
+        monitor.model_name == name and read_run_config(files["monitoring"])["model"]["name"] == name
+    )
+    assert (monitor.events_host, monitor.events_port) == ("127.0.0.1", 8124)
+    assert monitor.log_database_url == serving.log.database_url
+    assert monitor.retrain.training_config == str(files["training"])
+    assert monitor.retrain.deployment_config == str(files["deployment"])
+    page = load_ui_config(files["ui"])
+    assert page.port == 8125 and page.service_url == serving.url
+    assert page.log_database_url == serving.log.database_url
+    for kind in ("training", "deployment", "monitoring", "ui"):
+        assert f"-c {files[kind]}" in result.output, kind
+    assert f"zenloop replay -c {files['serving']} --data" in result.output
+
+    again = _init("--data", str(data), "--target", "monthly_charges", "-o", str(folder))
+    assert again.exit_code != 0 and "pass --force" in again.output
+    clash = _init("--data", str(data), "--target", "tenure", "--port", "8050", "-o", str(folder))
+    assert clash.exit_code != 0 and "must differ" in clash.output
+
+
 def test_init_reads_fsspec_uris_and_takes_an_explicit_task(tmp_path):
     frame = churn_frame(300).assign(churned=lambda f: (f["churn"] == "Yes").astype(int))
     with fsspec.open("memory://zenloop-init/customers.parquet", "wb") as handle:
         frame.drop(columns=["churn"]).to_parquet(handle)
-    output = tmp_path / "mine.yaml"
+    output = tmp_path / "mine"
     uri = "memory://zenloop-init/customers.parquet"
     result = _init("--data", uri, "--target", "monthly_charges", "-o", str(output))
     assert result.exit_code == 0, result.output
-    config = load_training_config(output)
+    config = load_training_config(output / "training.yaml")
     assert config.data.path == uri and config.data.task == "regression"
     assert _init("--data", uri, "--target", "churned", "-o", str(output)).exit_code != 0
     forced = _init(
@@ -81,7 +134,7 @@ def test_init_reads_fsspec_uris_and_takes_an_explicit_task(tmp_path):
         "--force",
     )
     assert forced.exit_code == 0, forced.output
-    assert load_training_config(output).data.task == "classification"
+    assert load_training_config(output / "training.yaml").data.task == "classification"
 
 
 def test_init_refuses_a_missing_target_naming_the_columns(tmp_path):

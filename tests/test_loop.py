@@ -5,16 +5,19 @@ import sys
 
 import pytest
 
+from monitoring.state_store import RetrainLease
 from ops.replay import replay
 from tests.browser_support import operations_page_after_the_loop
 from tests.loop_support import (
     LENIENT,
+    RETRAINS_SEEN,
     TARGET,
     drift_retrains_and_serves,
     loop_environment,
     orders,
     wait_for,
 )
+from tests.pipeline_support import BIN, run_command
 from tests.ui_support import running_page
 
 pytestmark = pytest.mark.slow
@@ -60,3 +63,47 @@ def test_a_retrain_that_fails_its_gates_leaves_the_champion_serving(tmp_path):
         assert "no candidate passed the quality gates" in outcome["summary"]
         assert loop.served() == "1"
         assert loop.history.recent_checks(50), "every check is in the monitor's history"
+
+
+def test_a_retraining_that_fails_is_shown_holds_nothing_and_is_tried_again(tmp_path):
+    """Its plan fails (the fallback data is gone): the failure is recorded with its own
+    reason, shown by `zenloop status` and the monitor's heartbeat, the lease is free, and
+    no cooldown starts: the next confirmed drift tries again."""
+    missing = tmp_path / "gone.csv"
+    fallback = {"source": "file", "path": str(missing), "target": TARGET}
+    with loop_environment(
+        tmp_path,
+        "loop-fails",
+        LENIENT,
+        consecutive_windows=1,
+        policy={"cooldown_s": 3600},
+        retrain={"fallback": fallback, "min_labelled_rows": 100_000},
+    ) as loop:
+
+        def failed() -> list[dict]:
+            return [r for r in loop.history.recent_retrains(RETRAINS_SEEN) if r["failed"]]
+
+        replay(
+            loop.url,
+            orders(6000, 505, "promotion_season"),
+            TARGET,
+            None,  # no feedback: the retraining needs its fallback data
+            pause_s=0.3,
+            max_seconds=loop.wait_s,
+            until=lambda v: len(failed()) >= 2,
+        )
+        attempts = wait_for(lambda: len(failed()) >= 2 and failed(), "two failed tries", 60)
+        first = attempts[-1]
+        assert first["promoted"] is False and first["finished_at"] is not None
+        assert "planning it failed" in first["summary"] and "file not found" in first["summary"]
+        assert str(missing) in first["summary"], "the failing step's own error"
+        assert RetrainLease(loop.history, 60).holder() is None, "no lease outlives a failure"
+        assert loop.served() == "1"
+        beat = wait_for(lambda: (b := loop.heartbeat()).get("last_retrain") and b, "a beat", 30)
+        assert beat["last_retrain"]["failed"] is True
+        assert "file not found" in beat["last_error"]["error"]
+        status = run_command(
+            str(BIN / "zenloop"), "status", "-c", str(loop.serving_config), check=False
+        )
+        assert "last retraining" in status.stdout and "failed, champion stays" in status.stdout
+        assert "file not found" in status.stdout

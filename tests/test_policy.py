@@ -7,7 +7,7 @@ import time
 
 from monitoring.drift_report import DriftReport
 from monitoring.policy import decide
-from monitoring.state_store import MonitorStore, PolicyState, RetrainLease
+from monitoring.state_store import MonitorStore, PolicyState, RetrainLease, retrains
 from zenloop.config import PolicyConfig
 
 POLICY = PolicyConfig(
@@ -17,10 +17,10 @@ DECIDERS = 16
 NEW = 1_000  # new rows in a window that counts
 
 
-def _report(drift: bool, rows: int = 2_000) -> DriftReport:
+def _report(drift: bool, rows: int = 2_000, version: str = "1") -> DriftReport:
     return DriftReport(
         model_name="m",
-        model_version="1",
+        model_version=version,
         window_start=0.0,
         window_end=1.0,
         window_rows=rows,
@@ -43,7 +43,7 @@ def _store(tmp_path) -> MonitorStore:
 
 
 class Checks:
-    """Successive windows of fresh rows, as the monitoring step would see them."""
+    """Successive windows of fresh rows, decided and recorded as the monitoring step does."""
 
     def __init__(self, tmp_path, policy: PolicyConfig = POLICY):
         self.store = _store(tmp_path)
@@ -52,11 +52,29 @@ class Checks:
         self.policy = policy
         self.last_id = 0
 
-    def check(self, drift: bool, rows: int = 2_000, new_rows: int = NEW):
+    def check(self, drift: bool, rows: int = 2_000, new_rows: int = NEW, version: str = "1"):
         self.last_id += new_rows
-        return decide(
-            _report(drift, rows), new_rows, self.last_id, self.state, self.lease, self.policy
+        report = _report(drift, rows, version)
+        retrained_at = self.store.retrained_at("m", version)
+        decision = decide(
+            report, new_rows, self.last_id, self.state, self.lease, self.policy,
+            retrained_at=retrained_at,
+        )  # fmt: skip
+        decision.check_id = self.store.record_check(
+            report.model_dump(mode="json"), decision.retrain, decision.reason, self.last_id
         )
+        return decision
+
+    def retrained(self, decision, promoted: bool, failed: bool = False, ago_s: float = 0.0):
+        """The retraining `decision` asked for ends (its lease given back), `ago_s` ago."""
+        retrain_id = self.store.start_retrain("m", decision.check_id)
+        self.store.finish_retrain(retrain_id, promoted, "2" if promoted else None, "", failed)
+        with self.store.engine.begin() as connection:
+            connection.execute(
+                retrains.update().where(retrains.c.id == retrain_id),
+                {"finished_at": time.time() - ago_s},
+            )
+        self.lease.release()
 
 
 def test_small_windows_never_trigger(tmp_path):
@@ -83,15 +101,44 @@ def test_the_same_window_is_not_counted_twice(tmp_path):
     assert checks.check(True).retrain, "a window with new rows counts again"
 
 
-def test_cooldown_after_a_retrain(tmp_path):
+def test_cooldown_after_a_retrain_that_kept_the_champion(tmp_path):
     policy = POLICY.model_copy(update={"consecutive_windows": 1})
     checks = Checks(tmp_path, policy)
-    assert checks.check(True).retrain
-    checks.lease.release()
+    trigger = checks.check(True)
+    assert trigger.retrain
+    checks.retrained(trigger, promoted=False)
     cooled = checks.check(True)
     assert not cooled.retrain and "cooling down" in cooled.reason
-    checks.state.last_retrain_at -= policy.cooldown_s + 1
-    assert checks.check(True).retrain
+    restarted = Checks(tmp_path, policy)  # another monitor process: the store knows
+    assert "cooling down" in restarted.check(True).reason
+    later = tmp_path / "later"
+    later.mkdir()
+    checks = Checks(later, policy)
+    checks.retrained(checks.check(True), promoted=False, ago_s=policy.cooldown_s + 1)
+    assert checks.check(True).retrain, "the cooldown is over"
+
+
+def test_a_failed_retraining_starts_no_cooldown_and_holds_no_lease(tmp_path):
+    checks = Checks(tmp_path, POLICY.model_copy(update={"consecutive_windows": 1}))
+    trigger = checks.check(True)
+    checks.retrained(trigger, promoted=False, failed=True)
+    assert checks.lease.holder() is None
+    assert checks.check(True).retrain, "the next confirmed drift tries again"
+
+
+def test_drift_that_persists_after_a_swap_triggers_once_the_new_version_has_its_own_windows(
+    tmp_path,
+):
+    checks = Checks(tmp_path)  # two consecutive windows, a cooldown of 60 s
+    assert not checks.check(True).retrain
+    trigger = checks.check(True)
+    assert trigger.retrain
+    checks.retrained(trigger, promoted=True)  # v2 serves from here on
+    small = checks.check(True, rows=100, version="2")
+    assert not small.retrain and "below min_window_rows" in small.reason
+    assert "1/2 consecutive" in checks.check(True, version="2").reason
+    again = checks.check(True, version="2")
+    assert again.retrain, f"no cooldown for a new version: {again.reason}"
 
 
 def test_single_flight_under_concurrent_deciders(tmp_path):
@@ -163,10 +210,10 @@ def test_state_survives_a_restart(tmp_path):
     assert restored.consecutive_drifted == 1 and restored.last_log_id == NEW
 
 
-def test_confirmed_drift_waits_for_labelled_data_without_starting_the_cooldown(tmp_path):
+def test_confirmed_drift_waits_for_labelled_data_without_taking_the_lease(tmp_path):
     checks = Checks(tmp_path, POLICY.model_copy(update={"consecutive_windows": 1}))
     waiting = decide(_report(True), NEW, NEW, checks.state, checks.lease, checks.policy, 50, 200)
     assert not waiting.retrain and "waiting for labelled data: 50/200" in waiting.reason
-    assert checks.state.last_retrain_at is None and checks.lease.holder() is None
+    assert checks.lease.holder() is None
     ready = decide(_report(True), NEW, 2 * NEW, checks.state, checks.lease, checks.policy, 250, 200)
     assert ready.retrain

@@ -112,24 +112,27 @@ def test_retraining_entry_joins_trigger_onset_and_errors(setup):
     assert retrain["onset_at"] == pytest.approx(history.onset_at)
     expected = history.finished_at - history.onset_at
     assert retrain["onset_to_serving_s"] == pytest.approx(expected)
-    assert retrain["error_metric"] == "rmse"
-    assert retrain["error_before"] > 0 and retrain["error_after"] > 0
+    assert retrain["error_metric"] == "rmse" and retrain["error_rows"] == history.errors.rows
+    assert retrain["error_before"] == pytest.approx(history.errors.before)
+    assert retrain["error_after"] == pytest.approx(history.errors.after)
+    assert retrain["error_after"] < retrain["error_before"], "v2 is better on the drifted rows"
     both = _get(page, "/api/history", limit=2, order="oldest")
     assert [c["id"] for c in both["checks"]] == sorted(history.check_ids)[-2:]
     assert both["retrains"][0]["id"] == history.retrain_id
 
 
 def test_traffic_from_metrics_and_the_prediction_log(setup):
-    _, page, _, _ = setup
+    _, page, history, _ = setup
+    expected_logged = PREDICTIONS + history.logged_rows  # the history's own rows are logged too
     deadline = time.monotonic() + TRAFFIC_WAIT_S
     while time.monotonic() < deadline:
         traffic = _get(page, "/api/traffic", limit=500)
         logged = sum(m["predictions"] for m in traffic["logged_per_minute"])
         served = (traffic["totals"] or {}).get("prediction_requests", 0)
-        if logged >= PREDICTIONS and served >= PREDICTIONS:
+        if logged >= expected_logged and served >= PREDICTIONS:
             break
         time.sleep(0.5)
-    assert logged == PREDICTIONS and served == PREDICTIONS, traffic
+    assert logged == expected_logged and served == PREDICTIONS, traffic
     assert any(s["requests"] > 0 and s["p50_ms"] is not None for s in traffic["samples"])
     times = [s["at"] for s in traffic["samples"]]
     assert times == sorted(times)
@@ -169,8 +172,9 @@ def test_status_shows_the_loops_history(setup):
     )
     assert result.returncode == 0, result.stderr
     assert "serving ui-tests v2" in result.stdout
-    assert "last check" in result.stdout and "no drift on the new champion" in result.stdout
+    assert "last check" in result.stdout and "no drift on v2" in result.stdout
     assert "last retraining" in result.stdout and "promoted and deployed" in result.stdout
+    assert "held-out labelled rows" in result.stdout
 
 
 METRICS = """# TYPE zenloop_requests_total counter

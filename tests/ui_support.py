@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pandas as pd
 import yaml
 from mlflow.tracking import MlflowClient
 
 from monitoring.drift import check_drift
-from monitoring.log_store import GROUND_TRUTH_COLUMN
-from monitoring.state_store import MonitorStore, checks, retrains
+from monitoring.log_store import GROUND_TRUTH_COLUMN, PredictionLogStore, PredictionRecord
+from monitoring.state_store import MonitorStore, RetrainErrors, checks, retrains
 from tests.serving_support import ADMIN_TOKEN, Registered, free_port
 from zenloop.config import DriftConfig
 from zenloop.data.generator import CLASSIFICATION_TARGET, REGRESSION_TARGET, generate_orders
@@ -35,10 +36,14 @@ WINDOW_ROWS = 1_000
 DRIFT_SCENARIO = "promotion_season"
 REFERENCE_SEED = 99
 REFERENCE_ROWS = 3_000
-# seconds before "now" of each recorded event: two calm checks, two drifted ones (the second
-# triggers), the retraining, then two checks of the new version
+# seconds before "now" of each recorded event: calm traffic and two calm checks, drifted
+# traffic and two drifted checks (the second triggers), the retraining, then two checks of
+# the new version
+LOGGED_ROWS = 100  # rows of each period in the prediction log, one a second
 TIMELINE = {
+    "calm_traffic": 1000,
     "calm": (900, 780),
+    "drifted_traffic": 670,
     "drifted": (660, 600),
     "retrain_started": 590,
     "retrain_finished": 480,
@@ -50,8 +55,10 @@ TIMELINE = {
 class History:
     check_ids: list[int]
     retrain_id: int
-    onset_at: float
+    onset_at: float  # the first drifted row logged
     finished_at: float
+    errors: RetrainErrors  # both models on the drifted window's labelled rows
+    logged_rows: int  # rows it put in the prediction log
 
 
 def _window(model, seed: int, scenario: str | None, rows: int = WINDOW_ROWS) -> pd.DataFrame:
@@ -61,8 +68,25 @@ def _window(model, seed: int, scenario: str | None, rows: int = WINDOW_ROWS) -> 
     return features.assign(prediction=predicted, **{GROUND_TRUTH_COLUMN: orders[REGRESSION_TARGET]})
 
 
-def _record(store: MonitorStore, report: dict, retrain: bool, reason: str, at: float) -> int:
-    check_id = store.record_check(report, retrain, reason)
+def _log(log: PredictionLogStore, version: str, start_at: float) -> int:
+    """`LOGGED_ROWS` predictions of `version`, one a second from `start_at`; the last id."""
+    log.append(
+        [
+            PredictionRecord(f"v{version}-{start_at:.0f}-{i}", start_at + i, version, {}, 0.0)
+            for i in range(LOGGED_ROWS)
+        ]
+    )
+    return log.last_id()
+
+
+def _rmse(predicted, truth) -> float:
+    return float(np.sqrt(np.mean((np.asarray(predicted) - np.asarray(truth)) ** 2)))
+
+
+def _record(
+    store: MonitorStore, report: dict, retrain: bool, reason: str, at: float, last_log_id: int
+) -> int:
+    check_id = store.record_check(report, retrain, reason, last_log_id)
     with store.engine.begin() as connection:  # placed on the timeline
         connection.execute(checks.update().where(checks.c.id == check_id), {"checked_at": at})
     return check_id
@@ -72,6 +96,7 @@ def write_history(registered: Registered, log_db: Path) -> History:
     """Real drift reports for v1 (calm, drifted, trigger), a retrain that deployed v2,
     and v2's checks after it, as the monitor records them."""
     store = MonitorStore(f"sqlite:///{log_db}")
+    log = PredictionLogStore(f"sqlite:///{log_db}")
     now = time.time()
     old, new = registered.bundles["1"], registered.bundles["2"]
     name = registered.name
@@ -92,24 +117,37 @@ def write_history(registered: Registered, log_db: Path) -> History:
         columns=GROUND_TRUTH_COLUMN
     )
     calm = report(old, "1", 10, None, reference_old)
-    ids = [_record(store, calm, False, "no drift", now - ago) for ago in TIMELINE["calm"]]
+    calm_id = _log(log, "1", now - TIMELINE["calm_traffic"])
+    ids = [_record(store, calm, False, "no drift", now - ago, calm_id) for ago in TIMELINE["calm"]]
     first, second = TIMELINE["drifted"]
     drifted = report(old, "1", 20, DRIFT_SCENARIO, reference_old)
-    ids.append(_record(store, drifted, False, "drift seen in 1/2 windows", now - first))
-    ids.append(_record(store, drifted, True, "retrain: drift in 2/2 windows", now - second))
+    drifted_id = _log(log, "1", now - TIMELINE["drifted_traffic"])
+    ids.append(_record(store, drifted, False, "drift in 1/2 windows", now - first, drifted_id))
+    ids.append(_record(store, drifted, True, "retrain: drift in 2/2", now - second, drifted_id))
     retrain_id = store.start_retrain(name, ids[-1])
     finished = now - TIMELINE["retrain_finished"]
     summary = "v2 promoted and deployed: candidate beats champion on recent data"
-    store.finish_retrain(retrain_id, True, "2", summary)
+    labelled = _window(old, 40, DRIFT_SCENARIO)
+    features = labelled.drop(columns=["prediction", GROUND_TRUTH_COLUMN])
+    truth = labelled[GROUND_TRUTH_COLUMN]
+    errors = RetrainErrors(
+        metric="rmse",
+        before=_rmse(labelled["prediction"], truth),
+        after=_rmse(new.predict_frame(features)["prediction"], truth),
+        rows=len(labelled),
+    )
+    store.finish_retrain(retrain_id, True, "2", summary, errors=errors)
     with store.engine.begin() as connection:
         connection.execute(
             retrains.update().where(retrains.c.id == retrain_id),
             {"started_at": now - TIMELINE["retrain_started"], "finished_at": finished},
         )
     after = report(new, "2", 30, DRIFT_SCENARIO, reference_new)
+    after_id = _log(log, "2", finished)
     for ago in TIMELINE["after"]:
-        ids.append(_record(store, after, False, "no drift on the new champion", now - ago))
-    return History(ids, retrain_id, now - first, finished)
+        ids.append(_record(store, after, False, "no drift on v2", now - ago, after_id))
+    onset = now - TIMELINE["drifted_traffic"]
+    return History(ids, retrain_id, onset, finished, errors, log.count())
 
 
 def serve_retrained(registered: Registered, service_url: str) -> None:

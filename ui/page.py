@@ -233,6 +233,7 @@ def retrain_panel(retrains: list[dict[str, Any]]) -> list:
         trigger = r["trigger"] or {}
         error = (
             f"{r['error_metric']}: {_number(r['error_before'])} -> {_number(r['error_after'])}"
+            f" on {r['error_rows']} labelled rows"
             if r["error_metric"]
             else "-"
         )
@@ -247,7 +248,14 @@ def retrain_panel(retrains: list[dict[str, Any]]) -> list:
                 "-" if onset is None else f"{onset:.0f} s",
             ]
         )
-    header = ["started", "trigger", "outcome", "summary", "error before -> after", "onset->live"]
+    header = [
+        "started",
+        "trigger",
+        "outcome",
+        "summary",
+        "error before -> after (same rows)",
+        "drift onset->live",
+    ]
     return [_table(header, rows, id="retrain-table")]
 
 

@@ -2,15 +2,16 @@
 
 Everything here reads the prediction log's database (monitoring.state_store and the log
 table), so it is the same after a restart of any process. A retraining is joined with
-the check that triggered it, the run of drifted checks before that (the drift's onset as
-the monitor saw it), and the first labelled check after its version went live, which
-gives the before/after error on labelled traffic.
+the check that triggered it and the first row logged after the last clean check before
+it: the drift's onset. Its errors before and after are those the retraining recorded:
+the drifted champion and the candidate on the same held-out labelled rows.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -65,43 +66,39 @@ def check_entry(check: dict[str, Any], with_columns: bool = False) -> dict[str, 
 def retrain_outcome(retrain: dict[str, Any]) -> str:
     if retrain["finished_at"] is None:
         return "running"
+    if retrain["failed"]:
+        return "failed, champion stays"
     if retrain["promoted"] and retrain["deployed_version"]:
         return "promoted and deployed"
     if retrain["promoted"]:
         return "promoted, not deployed"
-    if (retrain["summary"] or "").startswith("retraining failed"):
-        return "failed, champion stays"
     return "champion stays"
 
 
-def _onset(trigger: dict[str, Any], checks_desc: list[dict[str, Any]]) -> dict[str, Any]:
-    """The first check of the unbroken run of drifted checks that ends at the trigger."""
-    onset = trigger
-    started = False
-    for check in checks_desc:
-        if check["id"] == trigger["id"]:
-            started = True
-            continue
-        if not started:
-            continue
-        if check["model_version"] != trigger["model_version"] or not check["drift"]:
-            break
-        onset = check
-    return onset
+def _onset_log_id(trigger: dict[str, Any], checks_desc: list[dict[str, Any]]) -> int:
+    """The newest row of the trigger's version that a clean check saw before it: the drift
+    began with the next row that version logged."""
+    clean = [
+        c["last_log_id"] or 0
+        for c in checks_desc
+        if c["id"] < trigger["id"]
+        and c["model_version"] == trigger["model_version"]
+        and not c["drift"]
+    ]
+    return max(clean, default=0)
 
 
-def _first_labelled_after(
-    version: str, after: float, checks_desc: list[dict[str, Any]]
-) -> dict[str, Any] | None:
-    for check in reversed(checks_desc):  # oldest first
-        performance = check["report"].get("performance")
-        if check["checked_at"] >= after and check["model_version"] == version and performance:
-            return check
-    return None
+def retrain_entry(
+    retrain: dict[str, Any],
+    checks_desc: list[dict[str, Any]],
+    first_logged_after: Callable[[str, int], float | None],
+) -> dict[str, Any]:
+    """One retraining with its trigger, outcome, onset-to-serving time and errors.
 
-
-def retrain_entry(retrain: dict[str, Any], checks_desc: list[dict[str, Any]]) -> dict[str, Any]:
-    """One retraining with its trigger, outcome, onset-to-serving time and errors."""
+    The onset is when the first drifted row was logged (`first_logged_after(version, id)`:
+    the time of that version's first row after a log id); the errors before and after are
+    the drifted champion and the retrained candidate on the same held-out labelled rows.
+    """
     trigger = next((c for c in checks_desc if c["id"] == retrain["check_id"]), None)
     entry: dict[str, Any] = {
         "id": retrain["id"],
@@ -116,9 +113,10 @@ def retrain_entry(retrain: dict[str, Any], checks_desc: list[dict[str, Any]]) ->
         "trigger": None,
         "onset_at": None,
         "onset_to_serving_s": None,
-        "error_metric": None,
-        "error_before": None,
-        "error_after": None,
+        "error_metric": retrain["error_metric"],
+        "error_before": retrain["error_before"],
+        "error_after": retrain["error_after"],
+        "error_rows": retrain["error_rows"],
     }
     if trigger is None:
         return entry
@@ -129,22 +127,10 @@ def retrain_entry(retrain: dict[str, Any], checks_desc: list[dict[str, Any]]) ->
         "reason": trigger["reason"],
         "drift_reason": trigger["report"].get("reason"),
     }
-    onset = _onset(trigger, checks_desc)
-    entry["onset_at"] = onset["checked_at"]
-    if retrain["deployed_version"] and retrain["finished_at"]:
-        entry["onset_to_serving_s"] = retrain["finished_at"] - onset["checked_at"]
-    before = trigger["report"].get("performance")
-    if before:
-        entry["error_metric"] = before["metric"]
-        entry["error_before"] = before["window_value"]
-    if retrain["deployed_version"] and retrain["finished_at"]:
-        after = _first_labelled_after(
-            retrain["deployed_version"], retrain["finished_at"], checks_desc
-        )
-        if after is not None:
-            performance = after["report"]["performance"]
-            entry["error_metric"] = entry["error_metric"] or performance["metric"]
-            entry["error_after"] = performance["window_value"]
+    onset_at = first_logged_after(trigger["model_version"], _onset_log_id(trigger, checks_desc))
+    entry["onset_at"] = onset_at
+    if onset_at is not None and retrain["deployed_version"] and retrain["finished_at"]:
+        entry["onset_to_serving_s"] = retrain["finished_at"] - onset_at
     return entry
 
 
@@ -164,8 +150,19 @@ class Records:
 
     def retrains(self, limit: int, order: Order = "newest") -> list[dict[str, Any]]:
         checks_desc = self.monitor.recent_checks(HISTORY_SCAN)
-        entries = [retrain_entry(r, checks_desc) for r in self.monitor.recent_retrains(limit)]
+        entries = [
+            retrain_entry(r, checks_desc, self.first_logged_after)
+            for r in self.monitor.recent_retrains(limit)
+        ]
         return _ordered(entries, order)
+
+    def first_logged_after(self, model_version: str, log_id: int) -> float | None:
+        """When `model_version` logged its first row after `log_id`."""
+        query = sa.select(sa.func.min(predictions.c.created_at)).where(
+            predictions.c.model_version == model_version, predictions.c.id > log_id
+        )
+        with self.log.engine.connect() as connection:
+            return connection.execute(query).scalar()
 
     def logged_per_minute(self, minutes: int, now: float | None = None) -> list[dict[str, Any]]:
         """Logged predictions per minute and model version, oldest first (survives restarts)."""

@@ -12,14 +12,18 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from zenloop.paths import project_path
 
 Task = Literal["regression", "classification"]
 # the ZenML model and MLflow registered model, unless a config names another
 DEFAULT_MODEL_NAME = "zenloop"
 DEFAULT_ALIAS = "champion"
+DEFAULT_SERVING_CONFIG = "configs/serving.yaml"  # the service the other configs point at
 
 
 class ConfigError(ValueError):
@@ -428,6 +432,11 @@ class ServingConfig(StrictModel):
     log: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
     events: EventConfig = Field(default_factory=lambda: EventConfig())
 
+    @property
+    def url(self) -> str:
+        """Where clients reach the service."""
+        return f"http://{self.host}:{self.port}"
+
 
 def load_serving_config(path: str | Path | None) -> ServingConfig:
     """The serving YAML is the ServingConfig itself (the service is not a ZenML run)."""
@@ -439,6 +448,21 @@ def load_serving_config(path: str | Path | None) -> ServingConfig:
         raise ConfigError(format_validation_error(exc, str(path))) from exc
 
 
+def linked_serving(path: str | None) -> ServingConfig:
+    """The service a deployment, monitoring or page config points at: its serving file
+    decides the address, the monitor's event port and the prediction log; the others
+    read it there. Relative paths are taken from the checkout (or the working folder)."""
+    return ServingConfig() if path is None else load_serving_config(project_path(path))
+
+
+def _serving_config_field() -> Any:
+    return Field(
+        default=DEFAULT_SERVING_CONFIG,
+        description="the service's config: its address, event URL and prediction log are "
+        "read there unless set here; null: the serving defaults",
+    )
+
+
 class DeploymentConfig(StrictModel):
     """What the deployment pipeline deploys, how it checks it, and where the service runs."""
 
@@ -447,9 +471,11 @@ class DeploymentConfig(StrictModel):
     version: str | None = Field(
         default=None, description="deploy this version instead of the alias"
     )
-    service_url: str = Field(
-        default="http://127.0.0.1:8000", description="the service the version is handed to"
+    service_url: str | None = Field(
+        default=None,
+        description="the service the version is handed to; default: serving_config's address",
     )
+    serving_config: str | None = _serving_config_field()
     handover_timeout_s: float = Field(
         default=120.0, gt=0.0, description="retries with back-off until this deadline"
     )
@@ -458,6 +484,12 @@ class DeploymentConfig(StrictModel):
     max_p50_latency_ms: float = Field(
         default=20.0, gt=0.0, description="single-row median; a smoke check robust to busy hosts"
     )
+
+    def with_service(self) -> DeploymentConfig:
+        """`service_url` filled in from the serving config when it is not set."""
+        if self.service_url is not None:
+            return self
+        return self.model_copy(update={"service_url": linked_serving(self.serving_config).url})
 
 
 class EventConfig(StrictModel):
@@ -531,12 +563,38 @@ class RetrainConfig(StrictModel):
 class MonitorConfig(StrictModel):
     model_name: str = DEFAULT_MODEL_NAME
     alias: str = DEFAULT_ALIAS
-    log_database_url: str | None = None
+    serving_config: str | None = _serving_config_field()
+    log_database_url: str | None = Field(
+        default=None,
+        description="the prediction log (and the monitor's records); default: the service's",
+    )
     window: WindowConfig = Field(default_factory=WindowConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
-    events_host: str = "127.0.0.1"
-    events_port: int = Field(default=8090, ge=1, le=65535)
+    events_host: str | None = Field(
+        default=None, description="where events are taken; default: the service's events.url"
+    )
+    events_port: int | None = Field(default=None, ge=1, le=65535)
     backstop_interval_s: float = Field(default=60.0, gt=0.0)
     heartbeat_interval_s: float = Field(default=5.0, gt=0.0)
+
+    def with_service(self) -> MonitorConfig:
+        """The log and the event address the service uses, where this config sets none."""
+        serving = linked_serving(self.serving_config)
+        events = urlsplit(serving.events.url or EventConfig().url)
+        return self.model_copy(
+            update={
+                "log_database_url": self.log_database_url or serving.log.database_url,
+                "events_host": self.events_host or events.hostname,
+                "events_port": self.events_port or events.port,
+            }
+        )
+
+
+def load_deployment_config(path: str | Path) -> DeploymentConfig:
+    return load_pipeline_parameter(path, "deploy", DeploymentConfig).with_service()
+
+
+def load_monitor_config(path: str | Path) -> MonitorConfig:
+    return load_pipeline_parameter(path, "monitor", MonitorConfig).with_service()

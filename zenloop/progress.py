@@ -26,6 +26,11 @@ class Tracker:
         self._last_note: str | None = None
         self.done = 0
 
+    @property
+    def live(self) -> bool:
+        """A bar on a terminal: notes may change often (elsewhere each one is a log line)."""
+        return self._progress is not None
+
     def advance(self, steps: int = 1, note: str | None = None) -> None:
         self.done += steps
         if self._progress is not None and self._task is not None:

@@ -10,6 +10,8 @@ from zenloop.gates import judge_against_champion
 from zenloop.report import CandidateBoard
 from zenloop.training import evaluate
 
+TEST_SET, RECENT_SET = "test", "recent"  # the evaluation sets: the test split, recent rows
+
 
 class PromotionDecision(BaseModel):
     model_name: str
@@ -22,6 +24,7 @@ class PromotionDecision(BaseModel):
     reason: str
     improvement: float | None = None
     scores: dict[str, dict[str, float]] = {}  # model -> evaluation set -> primary metric
+    evaluation_rows: dict[str, int] = {}  # evaluation set -> rows scored
     # flagged columns of the candidate's schema: its scores may not hold on new rows
     suspected_leaks: list[str] = []
     ignored_index_columns: list[str] = []
@@ -105,5 +108,6 @@ def decide(
         reason=verdict.reason + warning,
         improvement=verdict.improvement,
         scores=scores,
+        evaluation_rows={k: len(f) for k, f in evaluation_sets.items()},
         champion_after=None if verdict.promote else champion_version,
     )

@@ -33,6 +33,7 @@ PROXY_SEED = 0
 # file is sorted by something tied to the target; the flag's reason says so.
 INDEX_SIGNAL_SKILL = 0.5
 BINARY_CLASSES = 2  # a numeric target with this few values is taken as two classes
+ABSENT_DTYPE = "object"  # the dtype of a column the config names but the data lacks
 
 
 class FlagKind(StrEnum):
@@ -281,10 +282,13 @@ def infer_schema(
     """Each column's role, with flags for index-like columns and suspected target leaks.
 
     Index-like columns (row numbers, counters, unique keys) are ignored unless
-    `profile.column_roles` names them. Feature options written in the config must name
-    numeric columns that exist; a preset's options that do not fit are dropped.
+    `profile.column_roles` names them. Roles and feature options written in the config must
+    name columns that exist (an ignored one may be absent), feature options numeric ones;
+    a preset's options that do not fit are dropped.
     """
-    unknown = (set(profile.column_roles) | features.referenced_columns()) - set(frame.columns)
+    # a column to ignore may be absent (a retraining learns from the training columns only)
+    used_roles = {name for name, role in profile.column_roles.items() if role != ColumnRole.IGNORE}
+    unknown = (used_roles | features.referenced_columns()) - set(frame.columns)
     if unknown:
         raise DataValidationError(
             f"{source}: configured columns {sorted(unknown)} are not in the data; "
@@ -321,6 +325,11 @@ def infer_schema(
                 flags=spec_flags,
             )
         )
+    # named to be ignored but absent (a retraining learns from the training columns only):
+    # requests may still carry them, as they did for the model this one replaces
+    for name, role in profile.column_roles.items():
+        if role == ColumnRole.IGNORE and name not in frame.columns:
+            specs.append(ColumnSpec(name=name, role=role, dtype=ABSENT_DTYPE))
     numeric = {s.name for s in specs if s.role == ColumnRole.NUMERIC}
     for name in sorted(features.referenced_columns() - numeric):
         raise DataValidationError(

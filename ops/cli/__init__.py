@@ -18,6 +18,7 @@ from ops.cli.deploy import deploy
 from ops.cli.image import image
 from ops.cli.init import init
 from ops.cli.monitor import monitor
+from ops.cli.replay import replay
 from ops.cli.retrain import retrain
 from ops.cli.serve import serve, status
 from ops.cli.stack import stack
@@ -52,9 +53,9 @@ def cli() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-for command in (stack, image, train, deploy, serve, status, ui, monitor, retrain, champion, demo):
+LOOP_ORDER = (stack, image, init, train, deploy, serve, status, replay, ui, monitor, retrain)
+for command in (*LOOP_ORDER, champion, demo):
     cli.add_command(command)
-cli.add_command(init)  # a training config for the user's own data file
 
 
 def main() -> None:

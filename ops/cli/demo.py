@@ -39,7 +39,7 @@ def demo(stack_name: str, scenario: str) -> None:
     from ops.cli.ui import page_process, page_url, start_background
     from ops.stacks import stack_up, use_stack_tracking
     from ui.config import load_ui_config
-    from zenloop.config import MonitorConfig, load_pipeline_parameter, load_serving_config
+    from zenloop.config import load_monitor_config, load_serving_config
 
     stack = stack_up(stack_name)
     for line in stack.changed or [f"stack '{stack_name}' is set up"]:
@@ -66,7 +66,7 @@ def demo(stack_name: str, scenario: str) -> None:
     try:
         monitor_service.start_background(MONITORING_CONFIG)
         click.echo(f"\nReplaying normal traffic, then '{scenario}' drift, until a new model serves")
-        monitor_config = load_pipeline_parameter(MONITORING_CONFIG, "monitor", MonitorConfig)
+        monitor_config = load_monitor_config(MONITORING_CONFIG)
         summary = driver.run_loop(url, scenario, monitor_config.log_database_url)
         click.echo("\nLoop summary:")
         click.echo("  " + driver.format_summary(summary).replace("\n", "\n  "))

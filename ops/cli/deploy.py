@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ops.cli.options import DEPLOYMENT_CONFIG, SERVING_CONFIG, config_option
+from ops.cli.options import DEPLOYMENT_CONFIG, config_option
 
 
 @click.command()
@@ -15,27 +15,30 @@ from ops.cli.options import DEPLOYMENT_CONFIG, SERVING_CONFIG, config_option
     "--serving-config",
     "serving_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=SERVING_CONFIG,
-    show_default=True,
-    help="the service to start when none answers",
+    default=None,
+    help="the service to start when none answers  [default: the deployment config's "
+    "serving_config]",
 )
-def deploy(config_path: Path, serving_path: Path) -> None:
+def deploy(config_path: Path, serving_path: Path | None) -> None:
     """Validate the champion and make it live (starts a service if none).
 
     Runs the deployment pipeline after starting `zenloop serve` in the background when
     no service answers at the serving config's address.
     """
-    from api.client import base_url
     from ops import runs
     from ops.service import ensure_running
-    from zenloop.config import DeploymentConfig, load_pipeline_parameter, load_serving_config
+    from zenloop.config import load_deployment_config, load_serving_config
+    from zenloop.paths import project_path
 
-    config = load_pipeline_parameter(config_path, "deploy", DeploymentConfig)
+    config = load_deployment_config(config_path)
+    if serving_path is None and config.serving_config is not None:
+        serving_path = project_path(config.serving_config)
     serving = load_serving_config(serving_path)
-    if base_url(serving) != config.service_url.rstrip("/"):
+    if serving.url != config.service_url.rstrip("/"):
         raise click.UsageError(
-            f"{config_path} hands over to {config.service_url}, but {serving_path} serves at "
-            f"{base_url(serving)}: make them agree"
+            f"{config_path} hands over to {config.service_url}, but "
+            f"{serving_path or 'the default serving config'} serves at {serving.url}: "
+            "make them agree"
         )
     if (pid := ensure_running(serving_path, serving)) is not None:
         click.echo(f"started the service in the background: pid {pid}")

@@ -1,98 +1,19 @@
-"""`zenloop init`: a ready training config for a user's CSV or Parquet file.
+"""`zenloop init`: every config one model needs, for a user's CSV or Parquet file.
 
-It reads the file once, infers the task and every column's role, and writes them as
-editable `column_roles`, with the reason for each flagged column beside it. Nothing in
-the written config names the embedded orders, so it runs as it is.
+It reads the file once, infers the task and every column's role, and writes a training,
+serving, deployment, monitoring and page config that all name the same model and point
+at the same service; then it prints the commands that run the whole loop on them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
-from zenloop.config import DEFAULT_MODEL_NAME
-
 TASKS = ("auto", "regression", "classification")
-DEFAULT_OUTPUT = Path("configs/mine.yaml")
-INDENT = "  "
-
-
-def _flow(value: Any) -> str:
-    import yaml
-
-    text = yaml.safe_dump(value, default_flow_style=True, width=1_000, sort_keys=False)
-    return text.strip().removesuffix("...").strip()
-
-
-def _dump(value: Any, depth: int) -> list[str]:
-    """A mapping as YAML lines at `depth`, each scalar and list in flow style."""
-    lines = []
-    for key, item in value.items():
-        prefix = INDENT * depth + f"{key}:"
-        if isinstance(item, dict) and item:
-            lines.append(prefix)
-            lines.extend(_dump(item, depth + 1))
-        elif isinstance(item, list) and item and all(isinstance(x, dict) for x in item):
-            lines.append(prefix)
-            lines.extend(INDENT * (depth + 1) + f"- {_flow(entry)}" for entry in item)
-        else:
-            lines.append(f"{prefix} {_flow(item)}")
-    return lines
-
-
-def render_config(
-    data: dict[str, Any], schema: Any, task_reason: str, model_name: str, defaults: Any
-) -> str:
-    """The run configuration as YAML text, with comments that say what was inferred."""
-    roles = []
-    for spec in schema.columns:
-        note = "; ".join(f"{f.kind.value}: {f.reason}" for f in spec.flags)
-        roles.append(
-            INDENT * 4 + f"{spec.name}: {spec.role.value}" + (f"   # {note}" if note else "")
-        )
-    features = defaults.features.model_dump(
-        mode="json", exclude={"preset", "bins", "ratios", "interactions"}
-    )
-    candidates = [
-        c.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
-        for c in defaults.candidates
-    ]
-    sections = {
-        "split": defaults.split.model_dump(mode="json"),
-        "candidates": candidates,
-        "gates": defaults.gates.model_dump(mode="json", exclude_none=True),
-    }
-    header = [
-        f"# Training run configuration for {data['path']}, written by `zenloop init`.",
-        "#   zenloop train -c <this file>",
-        f"# Task {data['task']}: the target {data['target']!r} is {task_reason}.",
-        "# Column roles were inferred from the values: edit any of them (numeric,",
-        "# categorical, high_cardinality, text, datetime, ignore). Flagged row numbers,",
-        "# counters and keys are ignored; give them another role to use them.",
-        "# Every other option is documented in zenloop.config.TrainingConfig.",
-        "model:",
-        f"{INDENT}name: {model_name}",
-        f"{INDENT}description: a tabular model of {data['target']}, one version per run",
-        f"{INDENT}tags: [zenloop]",
-        "",
-        "settings:",
-        f"{INDENT}experiment_tracker:",
-        f"{INDENT * 2}experiment_name: zenloop",
-        "",
-        "parameters:",
-        f"{INDENT}config:",
-        f"{INDENT * 2}data:",
-        *_dump(data, 3),
-        f"{INDENT * 2}profile:",
-        f"{INDENT * 3}column_roles:",
-        *roles,
-        f"{INDENT * 2}features:",
-        *_dump(features, 3),
-        *_dump(sections, 2),
-    ]
-    return "\n".join(header) + "\n"
+CONFIGS_ROOT = Path("configs")
+DEFAULT_PORTS = {"service": 8000, "events": 8090, "page": 8050}
 
 
 @click.command()
@@ -105,31 +26,70 @@ def render_config(
 @click.option("--target", required=True, help="the column to predict")
 @click.option("--task", type=click.Choice(TASKS), default="auto", show_default=True)
 @click.option(
+    "--name",
+    default=None,
+    help="the model (ZenML model, MLflow registered model and experiment)  "
+    "[default: from the data file's name]",
+)
+@click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_OUTPUT,
-    show_default=True,
-    help="where to write the training config",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="the folder for the config files  [default: configs/NAME]",
 )
-@click.option("--model-name", default=DEFAULT_MODEL_NAME, show_default=True)
-@click.option("--force", is_flag=True, help="overwrite an existing output file")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=DEFAULT_PORTS["service"], show_default=True,
+    help="the prediction service's port",
+)  # fmt: skip
+@click.option(
+    "--events-port", type=click.IntRange(1, 65535), default=DEFAULT_PORTS["events"],
+    show_default=True, help="where the monitor takes the service's events",
+)  # fmt: skip
+@click.option(
+    "--ui-port", type=click.IntRange(1, 65535), default=DEFAULT_PORTS["page"],
+    show_default=True, help="the operations page's port",
+)  # fmt: skip
+@click.option("--force", is_flag=True, help="overwrite existing config files")
 def init(
-    data_path: str, target: str, task: str, output: Path, model_name: str, force: bool
+    data_path: str,
+    target: str,
+    task: str,
+    name: str | None,
+    output: Path | None,
+    port: int,
+    events_port: int,
+    ui_port: int,
+    force: bool,
 ) -> None:
-    """Write a training config for your data file: task, column roles, default candidates."""
+    """Write every config for your data file: training, serving, deployment, monitoring, ui.
+
+    All of them name the same model and the same service; the commands that run the whole
+    loop on them are printed at the end.
+    """
+    from ops import config_files
     from zenloop.config import (
         DataConfig,
         FeatureConfig,
         ProfileConfig,
-        TrainingConfig,
+        load_deployment_config,
+        load_monitor_config,
+        load_serving_config,
         load_training_config,
     )
     from zenloop.data.loading import DataValidationError, read_file, validate_frame
     from zenloop.schema import infer_schema, infer_task
 
-    if output.exists() and not force:
-        raise click.ClickException(f"{output} exists; pass --force to overwrite it")
+    if len({port, events_port, ui_port}) < 3:
+        raise click.UsageError("--port, --events-port and --ui-port must differ")
+    if "://" not in data_path:  # a local file: the configs work from any folder
+        data_path = str(Path(data_path).resolve())
+    name = name or config_files.model_name_for(data_path)
+    ports = config_files.Ports(service=port, events=events_port, page=ui_port)
+    configs = config_files.ConfigSet(output or CONFIGS_ROOT / name, name, ports)
+    existing = [str(path) for path in configs.paths.values() if path.exists()]
+    if existing and not force:
+        raise click.ClickException(f"{', '.join(existing)} exist; pass --force to overwrite")
     frame = read_file(data_path)
     if target not in frame.columns:
         raise DataValidationError(
@@ -142,27 +102,41 @@ def init(
     data = DataConfig(source="file", path=data_path, target=target, task=chosen)
     validate_frame(frame, data)
     schema = infer_schema(frame, target, chosen, ProfileConfig(), FeatureConfig(), str(data_path))
-    text = render_config(
-        data.model_dump(mode="json", include={"source", "path", "target", "task"}),
-        schema,
-        reason,
-        model_name,
-        TrainingConfig(data=data),
-    )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text)
-    load_training_config(output)  # what `zenloop train` will read: it must accept it
-    ignored = schema.ignored_index_columns()
-    click.echo(f"wrote {output}: {chosen} on {target!r} ({reason}), {len(frame):,} rows")
+    texts = {
+        "training": config_files.training_file(
+            configs, data.model_dump(mode="json", include={"source", "path", "target", "task"}),
+            schema, reason,
+        ),
+        "serving": config_files.serving_file(configs),
+        "deployment": config_files.deployment_file(configs),
+        "monitoring": config_files.monitoring_file(configs),
+        "ui": config_files.ui_file(configs),
+    }  # fmt: skip
+    configs.folder.mkdir(parents=True, exist_ok=True)
+    for kind, text in texts.items():
+        configs.path(kind).write_text(text)
+    # what the commands will read: each file must load as it is
+    load_training_config(configs.path("training"))
+    load_serving_config(configs.path("serving"))
+    load_deployment_config(configs.path("deployment"))
+    load_monitor_config(configs.path("monitoring"))
+    click.echo(f"wrote {configs.folder}/: {', '.join(p.name for p in configs.paths.values())}")
+    click.echo(f"  model {name}: {chosen} on {target!r} ({reason}), {len(frame):,} rows")
     click.echo(f"  roles: {_role_counts(schema)}")
-    if ignored:
+    if ignored := schema.ignored_index_columns():
         click.echo(f"  ignored as row numbers or keys: {', '.join(ignored)}")
     for leak in schema.suspected_leaks():
         click.echo(f"  suspected leak: {leak}")
-    click.echo(f"next: zenloop train -c {output}")
+    click.echo(
+        f"  service http://127.0.0.1:{port}, monitor events on {events_port}, "
+        f"operations page http://127.0.0.1:{ui_port}"
+    )
+    click.echo("\nThe whole loop on it:")
+    for command in config_files.loop_commands(configs):
+        click.echo(f"  {command}")
 
 
-def _role_counts(schema: Any) -> str:
+def _role_counts(schema) -> str:
     counts: dict[str, int] = {}
     for spec in schema.columns:
         counts[spec.role.value] = counts.get(spec.role.value, 0) + 1

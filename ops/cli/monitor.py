@@ -24,9 +24,9 @@ def monitor(
     retrain runner is launched in its own process.
     """
     from ops import monitor_service
-    from zenloop.config import MonitorConfig, load_pipeline_parameter
+    from zenloop.config import load_monitor_config
 
-    config = load_pipeline_parameter(config_path, "monitor", MonitorConfig)
+    config = load_monitor_config(config_path)
     process = monitor_service.monitor_process()
     if stop:
         pid = process.stop()

@@ -15,6 +15,13 @@ DEPLOYMENT_CONFIG = CONFIGS / "deployment.yaml"
 MONITORING_CONFIG = CONFIGS / "monitoring.yaml"
 
 
+def port_option(what: str):
+    """`--port N`: this port instead of `what`."""
+    return click.option(
+        "--port", type=click.IntRange(1, 65535), default=None, help=f"a port instead of {what}"
+    )
+
+
 def config_option(default: Path, what: str):
     """`-c/--config FILE`, defaulting to the shipped file."""
     return click.option(
@@ -26,3 +33,9 @@ def config_option(default: Path, what: str):
         show_default=True,
         help=f"{what} (YAML)",
     )
+
+
+def given(parameter: str) -> bool:
+    """Whether the user gave this option (rather than its default)."""
+    source = click.get_current_context().get_parameter_source(parameter)
+    return source not in (None, click.core.ParameterSource.DEFAULT)

@@ -7,45 +7,66 @@ from pathlib import Path
 
 import click
 
-from ops.cli.options import SERVING_CONFIG, config_option
+from ops.cli.options import SERVING_CONFIG, config_option, given, port_option
 
 
 @click.command()
 @config_option(SERVING_CONFIG, "service configuration")
+@port_option("the config's port")
 @click.option("--detach", is_flag=True, help="Run in the background.")
-@click.option("--stop", is_flag=True, help="Stop the background service.")
-def serve(config_path: Path, detach: bool, stop: bool) -> None:
+@click.option(
+    "--stop",
+    is_flag=True,
+    help="Stop the background service of -c/--port, or every one started from this data folder.",
+)
+def serve(config_path: Path, port: int | None, detach: bool, stop: bool) -> None:
     """Serve predictions (foreground unless --detach)."""
-    from api.client import base_url
     from ops import service
     from zenloop.config import load_serving_config
 
     if detach and stop:
         raise click.UsageError("--detach and --stop exclude each other")
     config = load_serving_config(config_path)
-    process = service.service_process(config)
-    if stop:
-        pid = process.stop()
-        click.echo(f"stopped service pid {pid}" if pid else "no service is running")
-    elif detach:
+    if port is not None:
+        config = config.model_copy(update={"port": port})
+    if stop:  # the one asked for, else every one: whatever config it was started with
+        narrowed = port is not None or given("config_path")
+        processes = [service.service_process(config)] if narrowed else service.running_services()
+        stop_all(processes, "service")
+        return
+    if detach:
         pid = service.serve_background(config_path, config)
-        click.echo(f"service started in the background: pid {pid}, {base_url(config)}")
-        click.echo(f"  log: {process.log_file}   stop: zenloop serve --stop")
+        click.echo(f"service started in the background: pid {pid}, {config.url}")
+        log = service.service_process(config).log_file
+        click.echo(f"  log: {log}   stop: zenloop serve --stop")
     else:
         service.serve_foreground(config)
 
 
+def stop_all(processes: list, what: str) -> None:
+    """Stop each process, saying which; that none runs is said too."""
+    stopped = [pid for process in processes if (pid := process.stop()) is not None]
+    if not stopped:
+        click.echo(f"no {what} is running")
+    for pid in stopped:
+        click.echo(f"stopped {what} pid {pid}")
+
+
 @click.command()
 @config_option(SERVING_CONFIG, "service configuration")
-def status(config_path: Path) -> None:
-    """Show whether the service is up and what it serves.
+@port_option("the config's port")
+def status(config_path: Path, port: int | None) -> None:
+    """Show whether the service is up, what it serves, and what the loop did last.
 
     Exits 1 when it is not ready.
     """
     from ops import service
+    from ops.monitor_service import read_heartbeat
     from zenloop.config import load_serving_config
 
     config = load_serving_config(config_path)
+    if port is not None:
+        config = config.model_copy(update={"port": port})
     state = service.status(config)
     process = f"running, pid {state.pid}" if state.pid else "no pid file"
     click.echo(f"service: {process} at {state.url}")
@@ -54,9 +75,26 @@ def status(config_path: Path) -> None:
         click.echo(f"  serving {model['name']} v{model['version']} (loaded {model['loaded_at']})")
     else:
         click.echo("  not ready (no answer, or no model loaded)")
+    print_monitor(read_heartbeat())
     print_history(config.log.database_url)
     if not state.ready:
         raise click.exceptions.Exit(1)
+
+
+def print_monitor(beat: dict | None) -> None:
+    """The monitor's own last word: alive or not, checks, failures and the last error."""
+    if beat is None:
+        click.echo("  monitor: never started here")
+        return
+    from zenloop.pids import alive
+
+    state = "running" if alive(beat["pid"]) else "not running"
+    click.echo(
+        f"  monitor: {state} (pid {beat['pid']}), {beat['checks']} checks,"
+        f" {beat.get('failed_checks', 0)} failed, last beat {_when(beat['at'])}"
+    )
+    if error := beat.get("last_error"):
+        click.echo(f"  last failed check: {_when(error['at'])}: {error['error']}")
 
 
 def print_history(log_database_url: str | None) -> None:
@@ -82,6 +120,12 @@ def print_history(log_database_url: str | None) -> None:
             f"  last retraining: started {_when(retrain['started_at'])}: {retrain['outcome']}"
             f" ({retrain['summary'] or 'running'}){took}"
         )
+        if retrain["error_metric"]:
+            click.echo(
+                f"    {retrain['error_metric']} on {retrain['error_rows']} held-out labelled rows:"
+                f" {retrain['error_before']:.4g} (champion) -> {retrain['error_after']:.4g}"
+                " (retrained)"
+            )
 
 
 def _when(timestamp: float) -> str:

@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 import httpx
 
-from ops.cli.options import CONFIGS, config_option
+from ops.cli.options import CONFIGS, config_option, given, port_option
+from ops.cli.serve import stop_all
 from ops.processes import BackgroundProcess, zenloop_command
 from zenloop.paths import data_dir
 
@@ -39,14 +40,21 @@ def _answers(config) -> bool:
     return response.status_code == 200
 
 
-def load_page_config(config_path: Path | None):
+def page_config(config_path: Path | None, port: int | None = None):
+    """The page's config (with `port` instead of its own, when given)."""
+    from ui.config import load_ui_config
+
+    config = load_ui_config(config_path)
+    return config if port is None else config.model_copy(update={"port": port})
+
+
+def load_page_config(config_path: Path | None, port: int | None = None):
     """The page's config, with the active stack's tracking URI and links filled in."""
     from zenml.client import Client
 
     from ops.stacks import load_stack_file, stack_names, use_stack_tracking
-    from ui.config import load_ui_config
 
-    config = load_ui_config(config_path)
+    config = page_config(config_path, port)
     stack = Client().active_stack_model.name
     updates: dict[str, str | None] = {"stack": config.stack or stack}
     if config.tracking_uri is None:
@@ -58,23 +66,21 @@ def load_page_config(config_path: Path | None):
     return config.model_copy(update=updates)
 
 
-def start_background(config_path: Path | None) -> int:
+def start_background(config_path: Path | None, port: int | None = None) -> int:
     """Start `zenloop ui` detached and wait until its /api/health answers."""
-    from ui.config import load_ui_config
-
-    config = load_ui_config(config_path)
-    args = ["ui"] + (["-c", str(config_path)] if config_path else [])
+    config = page_config(config_path, port)
+    args = ["ui", "--port", str(config.port)] + (["-c", str(config_path)] if config_path else [])
     return page_process(config).start(
         zenloop_command(*args), lambda: _answers(config), START_TIMEOUT_S
     )
 
 
-def serve_foreground(config_path: Path | None) -> None:
+def serve_foreground(config_path: Path | None, port: int | None = None) -> None:
     import uvicorn
 
     from ui.server import create_app
 
-    config = load_page_config(config_path)
+    config = load_page_config(config_path, port)
     process = page_process(config)
     process.claim()
     try:
@@ -85,21 +91,28 @@ def serve_foreground(config_path: Path | None) -> None:
 
 @click.command()
 @config_option(UI_CONFIG, "operations page configuration")
+@port_option("the config's port")
 @click.option("--detach", is_flag=True, help="Run in the background.")
-@click.option("--stop", is_flag=True, help="Stop the background page.")
-def ui(config_path: Path, detach: bool, stop: bool) -> None:
+@click.option(
+    "--stop",
+    is_flag=True,
+    help="Stop the background page of -c/--port, or every one started from this data folder.",
+)
+def ui(config_path: Path, port: int | None, detach: bool, stop: bool) -> None:
     """The operations page: served model, traffic, drift, the loop's history."""
-    from ui.config import load_ui_config
-
     if detach and stop:
         raise click.UsageError("--detach and --stop exclude each other")
-    config = load_ui_config(config_path)
-    if stop:
-        pid = page_process(config).stop()
-        click.echo(f"stopped the operations page, pid {pid}" if pid else "no page is running")
-    elif detach:
-        pid = start_background(config_path)
+    config = page_config(config_path, port)
+    if stop:  # the one asked for, else every one: whatever config it was started with
+        if port is not None or given("config_path"):
+            pages = [page_process(config)]
+        else:
+            pages = BackgroundProcess.running_in(data_dir(), PROCESS_FILES)
+        stop_all(pages, "operations page")
+        return
+    if detach:
+        pid = start_background(config_path, port)
         click.echo(f"operations page: {page_url(config)}  (pid {pid}; stop: zenloop ui --stop)")
     else:
         click.echo(f"operations page: {page_url(config)}  (Ctrl+C stops it)")
-        serve_foreground(config_path)
+        serve_foreground(config_path, port)
