@@ -55,18 +55,31 @@ def _call(
 
 
 def hand_over(
-    url: str, version: str, alias: str | None, timeout_s: float, token: str | None = None
+    url: str,
+    name: str,
+    version: str,
+    alias: str | None,
+    timeout_s: float,
+    token: str | None = None,
 ) -> str | None:
-    """Make the running service at `url` serve `version`; returns the version it served before.
+    """Make the running service at `url` serve `version` of model `name`; returns the
+    version it served before.
 
     With `alias`, the service loads the alias (and keeps following it); it must resolve to
-    `version`, otherwise the alias moved meanwhile and that is reported.
+    `version`, otherwise the alias moved meanwhile and that is reported. A service that
+    serves another model is refused: two models' configs point at the same port.
     """
     deadline = time.monotonic() + timeout_s
     headers = {"Authorization": f"Bearer {token or ensure_admin_token(None)}"}
     with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
         info = _call(client, "GET", "/model-info", deadline, RETRIED_STATUS - {NOT_READY})
-        previous = info.json()["version"] if info.status_code == 200 else None
+        served = info.json() if info.status_code == 200 else None
+        if served is not None and served["name"] != name:
+            raise RuntimeError(
+                f"the service at {url} serves model {served['name']}, not {name}: give "
+                f"{name}'s serving config a port of its own (zenloop init --port)"
+            )
+        previous = served["version"] if served is not None else None
         params = {"alias": alias} if alias else {"version": version}
         response = _call(client, "POST", "/models/load", deadline, params=params, headers=headers)
     if response.status_code != 200:

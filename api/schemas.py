@@ -38,9 +38,9 @@ FEEDBACK_MAX_ITEMS = 10_000  # one statement per request; keeps SQL parameter li
 ROW_SCHEMA_NAME = "PredictRow"  # the row model's name, also its OpenAPI component
 JSON_MEDIA_TYPE = "application/json"
 FIELD_PREFIX = "c"  # internal field names are c0, c1, ...: any column name is an alias
-# what an id or an integer-coded category may be sent as (strict: `false` is not a number)
-AnyScalar = StrictStr | StrictInt | StrictFloat
-CodedCategory = StrictStr | StrictInt | StrictFloat | StrictBool
+# what an integer-coded category, or a column the model ignores, may be sent as (strict:
+# `false` is a bool, not a number)
+AnyScalar = StrictStr | StrictInt | StrictFloat | StrictBool
 
 
 def _text(value: Any) -> str | None:
@@ -105,18 +105,8 @@ def _field(role: ColumnRole, dtype: str) -> tuple[Any, Callable[[Any], Any]]:
     if role == ColumnRole.DATETIME:
         return Timestamp, _as_is
     if dtype.startswith(("int", "float", "bool")):  # e.g. integer codes used as categories
-        return CodedCategory, _text
+        return AnyScalar, _text
     return str, _text
-
-
-def _ignored_field(dtype: str) -> tuple[Any, Callable[[Any], Any]]:
-    """A column the model does not use (e.g. a row number): optional, and logged in its
-    training type, so a logged window reads back as the training data did."""
-    if dtype.startswith(("int", "uint", "float")):
-        return FiniteFloat, _number
-    if dtype.startswith("datetime"):
-        return Timestamp, _as_is
-    return AnyScalar, _text
 
 
 def build_row_models(schema: FeatureSchema, extra: str, max_rows: int) -> RowModels:
@@ -125,14 +115,13 @@ def build_row_models(schema: FeatureSchema, extra: str, max_rows: int) -> RowMod
     columns: list[tuple[str, str, Callable]] = []
     for i, spec in enumerate(schema.columns):
         name = f"{FIELD_PREFIX}{i}"
-        if spec.role == ColumnRole.IGNORE:  # e.g. ids: optional, logged, not used
-            kind, normalise = _ignored_field(spec.dtype)
+        if spec.role == ColumnRole.IGNORE:  # e.g. row numbers and keys: optional, not used
             description = f"not used by the model, optional ({spec.dtype} in training)"
             fields[name] = (
-                kind | None,
+                AnyScalar | None,
                 Field(default=None, alias=spec.name, description=description),
             )
-            columns.append((name, spec.name, normalise))
+            columns.append((name, spec.name, _as_is))  # logged as sent: a number stays one
             continue
         kind, normalise = _field(spec.role, spec.dtype)
         description = f"{spec.role.value} column ({spec.dtype} in training)"

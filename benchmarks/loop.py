@@ -35,7 +35,8 @@ def _free_port() -> int:
 
 
 def _isolated_configs(folder: Path, rows: int) -> dict[str, Path]:
-    """The shipped configs, pointed at this run's own ports and data size."""
+    """The shipped configs, pointed at this run's own ports (its serving file: the others
+    read the address, event port and log there) and data size."""
     port, events = _free_port(), _free_port()
     training = yaml.safe_load((ROOT / "configs" / "training.yaml").read_text())
     training["parameters"]["config"]["data"]["n_rows"] = rows
@@ -48,10 +49,10 @@ def _isolated_configs(folder: Path, rows: int) -> dict[str, Path]:
         for name in ("training", "serving", "deployment", "monitoring")
     }
     deployment = yaml.safe_load((ROOT / "configs" / "deployment.yaml").read_text())
-    deployment["parameters"]["deploy"]["service_url"] = f"http://127.0.0.1:{port}"
+    deployment["parameters"]["deploy"]["serving_config"] = str(paths["serving"])
     monitoring = yaml.safe_load((ROOT / "configs" / "monitoring.yaml").read_text())
     monitor = monitoring["parameters"]["monitor"]
-    monitor["events_port"] = events
+    monitor["serving_config"] = str(paths["serving"])
     monitor["retrain"]["deployment_config"] = str(paths["deployment"])
     for name, content in (
         ("training", training),
@@ -79,11 +80,10 @@ def main() -> int:
         for step in (
             ["stack", "up", "local"],
             ["train", "-c", str(paths["training"])],
-            ["deploy", "-c", str(paths["deployment"]), "--serving-config", str(paths["serving"])],
+            ["deploy", "-c", str(paths["deployment"])],
         ):
             print("$ zenloop " + " ".join(step), flush=True)
             subprocess.run(cli + step, check=True, timeout=STEP_TIMEOUT_S, capture_output=True)
-        from api.client import base_url
         from ops.demo import format_summary, run_loop
         from ops.monitor_service import monitor_process
         from ops.service import service_process
@@ -97,7 +97,7 @@ def main() -> int:
             capture_output=True,
         )
         try:
-            summary = run_loop(base_url(config), args.scenario, None)
+            summary = run_loop(config.url, args.scenario, None)
         finally:
             monitor_process().stop()
             service_process(config).stop()

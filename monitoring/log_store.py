@@ -338,9 +338,15 @@ class PredictionLogStore:
             query = query.where(predictions.c.model_version == model_version)
         return self._frame(query)
 
-    def labelled_rows(self, since: float = 0.0, after_id: int = 0) -> pd.DataFrame:
-        """Rows with ground truth, logged at or after `since` and after log id `after_id`."""
-        return self._frame(sa.select().where(*_labelled(since, after_id)))
+    def labelled_rows(
+        self, since: float = 0.0, after_id: int = 0, until_id: int | None = None
+    ) -> pd.DataFrame:
+        """Rows with ground truth, logged at or after `since`, after log id `after_id` and
+        (when given) up to `until_id`."""
+        query = sa.select().where(*_labelled(since, after_id))
+        if until_id is not None:
+            query = query.where(predictions.c.id <= until_id)
+        return self._frame(query)
 
     def count_labelled(self, after_id: int = 0) -> int:
         """How many rows after log id `after_id` have ground truth, without reading them."""

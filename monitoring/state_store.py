@@ -87,18 +87,29 @@ BACKFILLS = {
 
 
 def _add_missing_columns(engine: sa.Engine) -> None:
-    """Columns added since a database was created (all nullable) are added to it."""
-    inspector = sa.inspect(engine)
-    with engine.begin() as connection:
-        for table in metadata.sorted_tables:
-            present = {column["name"] for column in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                definition = CreateColumn(column).compile(dialect=engine.dialect)
-                connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {definition}")
-                if (backfill := BACKFILLS.get((table.name, column.name))) is not None:
-                    connection.execute(backfill)
+    """Columns added since a database was created (all nullable) are added to it.
+
+    Every process that opens the store does this, so two may race after an upgrade: one
+    adds the column, the other's ALTER fails, sees it there and goes on.
+    """
+    for table in metadata.sorted_tables:
+        present = _columns(engine, table.name)
+        for column in table.columns:
+            if column.name in present:
+                continue
+            definition = CreateColumn(column).compile(dialect=engine.dialect)
+            try:
+                with engine.begin() as connection:
+                    connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {definition}")
+                    if (backfill := BACKFILLS.get((table.name, column.name))) is not None:
+                        connection.execute(backfill)
+            except sa.exc.DBAPIError:
+                if column.name not in _columns(engine, table.name):
+                    raise
+
+
+def _columns(engine: sa.Engine, table: str) -> set[str]:
+    return {column["name"] for column in sa.inspect(engine).get_columns(table)}
 
 
 @dataclass
@@ -177,19 +188,34 @@ class MonitorStore:
             rows = connection.execute(query).mappings().all()
         return [{**row, "report": json.loads(row["report"])} for row in rows]
 
-    def drift_onset_log_id(self, model_name: str, model_version: str) -> int:
-        """Where the current drift began: the end of this version's last clean window.
+    def drift_onset_log_id(
+        self, model_name: str, model_version: str, before_check_id: int | None = None
+    ) -> int:
+        """Where the current drift began (or, with `before_check_id`, the drift that check
+        saw): the end of this version's last clean window, or, for a version a retraining
+        put in place, the last row that retraining learned from.
 
-        A retraining learns from the traffic after it, not from the normal rows that the
-        drifted windows still held.
+        A retraining learns from the traffic after it: not from the normal rows that the
+        drifted windows still held, nor again from rows its champion learned from already.
         """
-        query = sa.select(sa.func.max(checks.c.last_log_id)).where(
+        clean = sa.select(sa.func.max(checks.c.last_log_id)).where(
             checks.c.model_name == model_name,
             checks.c.model_version == model_version,
             checks.c.drift.is_(False),
         )
+        if before_check_id is not None:
+            clean = clean.where(checks.c.id < before_check_id)
+        learned = (
+            sa.select(sa.func.max(checks.c.last_log_id))
+            .select_from(retrains.join(checks, retrains.c.check_id == checks.c.id))
+            .where(
+                retrains.c.model_name == model_name,
+                retrains.c.deployed_version == model_version,
+            )
+        )
         with self.engine.connect() as connection:
-            return connection.execute(query).scalar() or 0
+            ends = [connection.execute(query).scalar() for query in (clean, learned)]
+        return max((end for end in ends if end is not None), default=0)
 
     def last_trigger(self, model_name: str | None = None) -> dict[str, Any] | None:
         """The newest check that decided to retrain."""

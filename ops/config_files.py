@@ -26,6 +26,7 @@ from zenloop.config import (
 
 INDENT = "  "
 MODEL_NAME_PATTERN = re.compile(r"[^a-z0-9_-]+")
+VALID_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # registry, experiment, folder
 LOG_DATABASE = "sqlite:///{{data_dir}}/{name}/predictions.db"  # one log per model
 FILES = ("training", "serving", "deployment", "monitoring", "ui")
 
@@ -45,7 +46,8 @@ class Ports:
 
 @dataclass(frozen=True)
 class ConfigSet:
-    """Where the files of one model go, and what they share."""
+    """Where the files of one model go (an absolute folder: the files name each other by
+    absolute paths, so every command works from any folder), and what they share."""
 
     folder: Path
     name: str
@@ -57,6 +59,11 @@ class ConfigSet:
     @property
     def paths(self) -> dict[str, Path]:
         return {kind: self.path(kind) for kind in FILES}
+
+    @property
+    def serving(self) -> str:
+        """The serving file as the other files name it (YAML-quoted where needed)."""
+        return _flow(str(self.path("serving")))
 
 
 def _flow(value: Any) -> str:
@@ -86,7 +93,11 @@ def _text(lines: list[str]) -> str:
 
 def _model_link(name: str) -> list[str]:
     """`model:` of a deployment or monitoring run: the champion's ZenML model version."""
-    return ["model:", f"{INDENT}name: {name}", f"{INDENT}version: production   # the champion"]
+    return [
+        "model:",
+        f"{INDENT}name: {_flow(name)}",
+        f"{INDENT}version: production   # the champion",
+    ]
 
 
 def training_file(configs: ConfigSet, data: dict[str, Any], schema: Any, task_reason: str) -> str:
@@ -110,6 +121,7 @@ def training_file(configs: ConfigSet, data: dict[str, Any], schema: Any, task_re
         "candidates": candidates,
         "gates": defaults.gates.model_dump(mode="json", exclude_none=True),
     }
+    description = f"a tabular model of {data['target']}, one version per run"
     return _text(
         [
             f"# Training run configuration for {data['path']}, written by `zenloop init`.",
@@ -120,13 +132,13 @@ def training_file(configs: ConfigSet, data: dict[str, Any], schema: Any, task_re
             "# counters and keys are ignored; give them another role to use them.",
             "# Every other option is documented in zenloop.config.TrainingConfig.",
             "model:",
-            f"{INDENT}name: {configs.name}",
-            f"{INDENT}description: a tabular model of {data['target']}, one version per run",
+            f"{INDENT}name: {_flow(configs.name)}",
+            f"{INDENT}description: {_flow(description)}",
             f"{INDENT}tags: [zenloop]",
             "",
             "settings:",
             f"{INDENT}experiment_tracker:",
-            f"{INDENT * 2}experiment_name: {configs.name}",
+            f"{INDENT * 2}experiment_name: {_flow(configs.name)}",
             "",
             "parameters:",
             f"{INDENT}config:",
@@ -154,7 +166,7 @@ def serving_file(configs: ConfigSet) -> str:
             "host: 127.0.0.1",
             f"port: {configs.ports.service}",
             "model:",
-            f"{INDENT}name: {configs.name}",
+            f"{INDENT}name: {_flow(configs.name)}",
             f"{INDENT}alias: champion        # followed: a new champion is hot-reloaded",
             "log:",
             f"{INDENT}database_url: {_flow(LOG_DATABASE.format(name=configs.name))}"
@@ -178,9 +190,9 @@ def deployment_file(configs: ConfigSet) -> str:
             'run_name: "deployment-{date}-{time}"',
             "parameters:",
             f"{INDENT}deploy:",
-            f"{INDENT * 2}model_name: {configs.name}",
+            f"{INDENT * 2}model_name: {_flow(configs.name)}",
             f"{INDENT * 2}alias: champion",
-            f"{INDENT * 2}serving_config: {configs.path('serving')}   # the service handed to",
+            f"{INDENT * 2}serving_config: {configs.serving}   # the service handed to",
             f"{INDENT * 2}max_p50_latency_ms: {_flow(deploy.max_p50_latency_ms)}",
         ]
     )
@@ -208,9 +220,9 @@ def monitoring_file(configs: ConfigSet) -> str:
             'run_name: "monitoring-{date}-{time}"',
             "parameters:",
             f"{INDENT}monitor:",
-            f"{INDENT * 2}model_name: {configs.name}",
+            f"{INDENT * 2}model_name: {_flow(configs.name)}",
             f"{INDENT * 2}alias: champion",
-            f"{INDENT * 2}serving_config: {configs.path('serving')}   # its log and event address",
+            f"{INDENT * 2}serving_config: {configs.serving}   # its log and event address",
             *_dump(sections, 2),
             f"{INDENT * 2}retrain:             # retrains on logged rows with feedback",
             *_dump(retrain, 3),
@@ -225,14 +237,42 @@ def ui_file(configs: ConfigSet) -> str:
             f"#   zenloop ui -c {configs.path('ui')} [--detach]",
             "host: 127.0.0.1",
             f"port: {configs.ports.page}",
-            f"serving_config: {configs.path('serving')}   # the service and log it shows",
+            f"serving_config: {configs.serving}   # the service and log it shows",
         ]
     )
 
 
+def port_clashes(configs: ConfigSet, others: list[Path]) -> list[str]:
+    """Other serving configs that use this set's service or event port: their services
+    cannot run at the same time as this one."""
+    from urllib.parse import urlsplit
+
+    from zenloop.config import ConfigError, load_serving_config
+
+    ours = {configs.ports.service, configs.ports.events}
+    notes = []
+    for path in others:
+        if not path.is_file() or path.resolve() == configs.path("serving"):
+            continue
+        try:
+            other = load_serving_config(path)
+        except ConfigError:
+            continue
+        theirs = {other.port} | ({urlsplit(other.events.url).port} if other.events.url else set())
+        if shared := ours & theirs:
+            ports = ", ".join(map(str, sorted(shared)))
+            notes.append(f"{shown(path)} uses port {ports} too: run one at a time, or --port")
+    return notes
+
+
+def shown(path: Path) -> Path:
+    """A path as the user sees it from here: relative to the working folder when inside it."""
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+
+
 def loop_commands(configs: ConfigSet) -> list[str]:
     """The commands that run the whole loop on this set, in order."""
-    paths = configs.paths
+    paths = {kind: shown(path) for kind, path in configs.paths.items()}
     return [
         f"zenloop train -c {paths['training']}",
         f"zenloop deploy -c {paths['deployment']}",

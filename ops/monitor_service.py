@@ -30,7 +30,7 @@ from monitoring.retraining import RetrainPlan
 from monitoring.state_store import MonitorStore
 from ops import runs
 from ops.processes import BackgroundProcess, zenloop_command
-from ops.retrain_runner import launch, record_failed_plan
+from ops.retrain_runner import DECIDE_STEP, PLAN_STEP, launch, record_failed_plan
 from zenloop.admin_token import ensure_admin_token
 from zenloop.config import MonitorConfig, load_monitor_config
 from zenloop.paths import data_dir
@@ -80,16 +80,22 @@ def check_once(config_path: Path) -> tuple[dict, RetrainPlan, int | None]:
     """One monitoring run; a planned retraining is launched. Returns the decision, the plan
     and the retrain runner's pid (None when nothing was launched).
 
-    A run that decided to retrain and then failed is recorded as a failed retraining, with
-    its error, and gives its lease back before the failure is raised.
+    A run that fails after its plan was stored still launches a planned retraining (a
+    later step failed, e.g. the history plot); one that fails before it, having decided to
+    retrain, is recorded as a failed retraining with its error and gives its lease back.
     """
     try:
         run = runs.monitor(config_path)
     except runs.RunFailed as failed:
-        record_failed_plan(failed, load_monitor_config(config_path))
-        raise
-    decision = runs.output(run, "decide_retraining", "decision")
-    plan = runs.output(run, "plan_retraining", "retrain_plan")
+        plan = runs.stored_output(failed.run, PLAN_STEP, "retrain_plan")
+        if plan is None:
+            record_failed_plan(failed, load_monitor_config(config_path))
+        if plan is None or not plan.ready:
+            raise
+        logger.error("%s; the retraining it planned goes ahead", failed)
+        run = failed.run
+    decision = runs.output(run, DECIDE_STEP, "decision")
+    plan = runs.output(run, PLAN_STEP, "retrain_plan")
     pid = launch(str(run.id), config_path) if plan.ready else None
     return decision.model_dump(mode="json"), plan, pid
 
@@ -102,7 +108,7 @@ def read_heartbeat() -> dict | None:
 class Watcher:
     def __init__(self, config_path: Path, config: MonitorConfig, max_seconds: float | None = None):
         self.config_path = config_path
-        self.config = config
+        self.config = config.with_service()  # the event address, when it names none
         self.max_seconds = max_seconds
         self.wake = threading.Event()
         self.stopping = threading.Event()

@@ -28,7 +28,15 @@ def row_error(predicted, actual, task: Task) -> float:
     """Squared error for regression; for classes 1 when the label is wrong, else 0."""
     if task == "regression":
         return (float(predicted) - float(actual)) ** 2
-    return float(str(predicted) != str(actual))
+    return float(not same_label(predicted, actual))
+
+
+def same_label(predicted, actual) -> bool:
+    """Labels compare as numbers when both are (a file's 1.0 is the model's 1), else as text."""
+    try:
+        return float(predicted) == float(actual)
+    except (TypeError, ValueError):
+        return str(predicted) == str(actual)
 
 
 @dataclass

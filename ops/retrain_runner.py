@@ -14,8 +14,10 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import yaml
+from mlflow.tracking import MlflowClient
 from zenml.client import Client
 from zenml.enums import ModelStages
 
@@ -24,6 +26,7 @@ from monitoring.retraining import RetrainPlan
 from monitoring.state_store import MonitorStore, RetrainErrors, RetrainLease
 from ops import runs
 from ops.processes import spawn, zenloop_command
+from ops.stacks import use_stack_tracking
 from zenloop.config import (
     ColumnRole,
     MonitorConfig,
@@ -34,6 +37,7 @@ from zenloop.config import (
 )
 from zenloop.paths import data_dir, project_path
 from zenloop.promotion import RECENT_SET, PromotionDecision
+from zenloop.tracking import ZENML_VERSION_TAG, apply_aliases
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +141,7 @@ def training_config(
         logger.info("retraining the champion board's leaders: %s", list(leaders) or "all")
     roles = params.setdefault("profile", {}).setdefault("column_roles", {})
     for name in plan.ignored_columns:  # absent from the data; requests may still carry them
-        roles.setdefault(name, ColumnRole.IGNORE.value)
+        roles[name] = ColumnRole.IGNORE.value
     data = {"source": "artifact", "target": plan.target, "task": plan.task}
     params["data"] = {**data, "artifact_id": data_ids["retrain_train"]}
     params.setdefault("promotion", {})["recent_data"] = {
@@ -191,7 +195,12 @@ def run_retrain(monitoring_run_id: str, monitor_config: Path) -> str:
             decision = runs.output(trained, "promote_candidate", "promotion_decision")
             promoted, summary, errors = decision.promoted, decision.reason, recent_errors(decision)
             if promoted:
-                runs.deploy(project_path(config.retrain.deployment_config))
+                try:
+                    runs.deploy(project_path(config.retrain.deployment_config))
+                except Exception:  # the version that serves stays the champion
+                    promoted = False
+                    restore_champion(decision)
+                    raise
                 version = decision.champion_after
                 summary = f"v{version} promoted and deployed: {decision.reason}"
         except Exception as exc:  # recorded as the outcome: the champion keeps serving
@@ -203,15 +212,29 @@ def run_retrain(monitoring_run_id: str, monitor_config: Path) -> str:
     return summary
 
 
+def restore_champion(decision: PromotionDecision) -> None:
+    """Undo a promotion whose deployment failed: the champion before it is the champion
+    again (the service still serves it, and the monitor watches it), the new version is the
+    challenger; the ZenML stages follow the aliases."""
+    name, previous, new = decision.model_name, decision.champion_before, decision.registered_version
+    if previous is None or new is None:
+        return
+    use_stack_tracking()
+    client = MlflowClient()
+    apply_aliases(client, name, previous, promoted=True, previous=new)
+    for version, stage in ((previous, ModelStages.PRODUCTION), (new, ModelStages.STAGING)):
+        zenml_id = client.get_model_version(name, version).tags.get(ZENML_VERSION_TAG)
+        if zenml_id is not None:
+            Client().update_model_version(name, UUID(zenml_id), stage=stage, force=True)
+    logger.warning("deployment of v%s failed: v%s is the champion again", new, previous)
+
+
 def record_failed_plan(failed: runs.RunFailed, config: MonitorConfig) -> str | None:
     """A monitoring run that decided to retrain but failed before its plan was stored: the
     retraining is recorded as failed, with the run's own error, and its lease released, so
     neither a lease nor a cooldown outlives it. None when the run had decided nothing."""
-    try:
-        decision: Decision = runs.output(failed.run, DECIDE_STEP, "decision")
-    except (KeyError, IndexError):  # it failed before deciding
-        return None
-    if not decision.retrain:
+    decision: Decision | None = runs.stored_output(failed.run, DECIDE_STEP, "decision")
+    if decision is None or not decision.retrain:  # it failed before deciding, or kept it
         return None
     store = MonitorStore(config.log_database_url)
     summary = f"retraining failed, the champion keeps serving: planning it failed: {failed}"

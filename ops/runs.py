@@ -30,6 +30,14 @@ def output(run: PipelineRunResponse, step: str, name: str) -> Any:
     return run.steps[step].outputs[name][0].load()
 
 
+def stored_output(run: PipelineRunResponse, step: str, name: str) -> Any | None:
+    """The output, when the step completed and stored it (e.g. in a run that failed later)."""
+    found = run.steps.get(step)
+    if found is None or found.status != ExecutionStatus.COMPLETED:
+        return None
+    return output(run, step, name)
+
+
 def get(run_id: str) -> PipelineRunResponse:
     return Client().get_pipeline_run(run_id)
 

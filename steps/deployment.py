@@ -72,7 +72,9 @@ def deploy_to_service(
         )
     alias = None if deploy.version is not None else deploy.alias
     try:
-        previous = hand_over(deploy.service_url, check.version, alias, deploy.handover_timeout_s)
+        previous = hand_over(
+            deploy.service_url, check.model_name, check.version, alias, deploy.handover_timeout_s
+        )
         action = "reloaded by the running service"
     except ServiceUnavailable as exc:  # it follows the validated alias once it starts
         previous, action = None, f"validated, awaiting a service ({exc})"

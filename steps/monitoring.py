@@ -114,14 +114,18 @@ def decide_retraining(
         required,
         retrained_at,
     )
-    store.save_state(report.model_name, state)
-    decision.check_id = store.record_check(
-        report.model_dump(mode="json"), decision.retrain, decision.reason, last_log_id
-    )
-    tag = TAG_RETRAIN if decision.retrain else TAG_DRIFT if report.drift else TAG_NO_DRIFT
-    add_tags(tags=[tag], run=get_step_context().pipeline_run.id)
+    try:
+        store.save_state(report.model_name, state)
+        decision.check_id = store.record_check(
+            report.model_dump(mode="json"), decision.retrain, decision.reason, last_log_id
+        )
+        tag = TAG_RETRAIN if decision.retrain else TAG_DRIFT if report.drift else TAG_NO_DRIFT
+        add_tags(tags=[tag], run=get_step_context().pipeline_run.id)
+        log_metadata({"decision": decision.model_dump(mode="json")})
+    except Exception:
+        lease.release()  # taken for a retraining that this failure leaves unplanned
+        raise
     logger.info("monitor decision: %s", decision.reason)
-    log_metadata({"decision": decision.model_dump(mode="json")})
     return decision
 
 
@@ -161,7 +165,9 @@ def plan_retraining(
         onset = MonitorStore(reachable_log_url(monitor.log_database_url)).drift_onset_log_id(
             champion.name, champion.version
         )
-        logged = _prediction_log(monitor).labelled_rows(after_id=onset)
+        # up to the checked window's last row: the next retraining starts after it
+        until = int(window[LOG_ID_COLUMN].max()) if len(window) else onset
+        logged = _prediction_log(monitor).labelled_rows(after_id=onset, until_id=until)
         recent, source = recent_labelled(logged, schema, monitor.retrain)
         if len(recent) < monitor.retrain.min_labelled_rows:
             lease.release()
@@ -173,6 +179,10 @@ def plan_retraining(
         train, holdout = build_training_sets(
             champion_train, recent, schema, monitor.retrain, seed=0
         )
+        if holdout.empty:  # every feedback label failed to read as the target's type
+            lease.release()
+            reason = f"drift, but no valid labels to retrain on among {len(recent)} logged rows"
+            return RetrainPlan(ready=False, reason=reason, **base), empty, empty
     except Exception:
         lease.release()
         raise

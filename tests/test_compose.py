@@ -57,16 +57,15 @@ def compose(project_image, tmp_path_factory):  # noqa: F811
                 "tracking_uri": f"http://127.0.0.1:{ports['mlflow']}",
                 "reload_interval_s": 1.0,
                 "log": {"database_url": log_url},
-                "events": {"url": None},
+                "events": {"url": f"http://127.0.0.1:{ports['monitor']}/events"},
             }
         )
     )
-    monitoring = run_config(
+    monitoring = run_config(  # the log and the event port are the serving file's
         folder / "monitoring.yaml",
         {
             "model_name": MODEL,
-            "log_database_url": log_url,
-            "events_port": ports["monitor"],
+            "serving_config": "/etc/zenloop/serving.yaml",  # where compose mounts it
             "heartbeat_interval_s": 1.0,
         },
         MODEL,

@@ -143,3 +143,17 @@ def test_init_refuses_a_missing_target_naming_the_columns(tmp_path):
     result = CliRunner().invoke(cli, ["init", "--data", str(data), "--target", "nope"])
     assert result.exit_code == 2
     assert "target column 'nope' is missing" in result.output
+
+
+def test_init_names_that_yaml_would_misread_and_names_refused(tmp_path):
+    """A file called 2024.csv makes a model called "2024", not the number 2024."""
+    data = tmp_path / "2024.csv"
+    churn_frame(200).to_csv(data, index=False)
+    result = _init("--data", str(data), "--target", "churn", "-o", str(tmp_path / "set"))
+    assert result.exit_code == 0, result.output
+    assert load_serving_config(tmp_path / "set" / "serving.yaml").model.name == "2024"
+    assert load_monitor_config(tmp_path / "set" / "monitoring.yaml").model_name == "2024"
+    bad = CliRunner().invoke(
+        cli, ["init", "--data", str(data), "--target", "churn", "--name", "a b"]
+    )
+    assert bad.exit_code == 2 and "--name" in bad.output and "letters, digits" in bad.output

@@ -4,6 +4,9 @@ import subprocess
 import sys
 
 import pytest
+from mlflow.tracking import MlflowClient
+from zenml.client import Client
+from zenml.enums import ModelStages
 
 from monitoring.state_store import RetrainLease
 from ops.replay import replay
@@ -17,7 +20,7 @@ from tests.loop_support import (
     orders,
     wait_for,
 )
-from tests.pipeline_support import BIN, run_command
+from tests.pipeline_support import BIN, run_command, run_config
 from tests.ui_support import running_page
 
 pytestmark = pytest.mark.slow
@@ -107,3 +110,49 @@ def test_a_retraining_that_fails_is_shown_holds_nothing_and_is_tried_again(tmp_p
         )
         assert "last retraining" in status.stdout and "failed, champion stays" in status.stdout
         assert "file not found" in status.stdout
+
+
+def test_a_promotion_whose_deployment_fails_is_undone(tmp_path):
+    """The retrained model wins, but its deployment refuses it (an impossible latency
+    bound): the champion before it is the champion again in the registry and in ZenML, so
+    the monitor goes on watching the version that serves, not one that never went live."""
+    strict = run_config(
+        tmp_path / "strict-deploy.yaml",
+        {
+            "model_name": "loop-undo",
+            "serving_config": str(tmp_path / "serving.yaml"),  # loop_environment writes it
+            "max_p50_latency_ms": 1e-6,
+            "latency_samples": 10,
+        },
+        "loop-undo",
+        key="deploy",
+    )
+    with loop_environment(
+        tmp_path, "loop-undo", LENIENT, retrain={"deployment_config": str(strict)}
+    ) as loop:
+        replay(
+            loop.url,
+            orders(4000, 606, "promotion_season"),
+            TARGET,
+            loop.token,
+            pause_s=0.3,
+            max_seconds=loop.wait_s,
+            until=lambda v: loop.outcome() is not None,
+        )
+        outcome = wait_for(loop.outcome, "the retrain outcome", loop.wait_s)
+        assert outcome["failed"] and not outcome["promoted"], outcome
+        assert "latency" in outcome["summary"]
+        registry = MlflowClient()
+        assert str(registry.get_model_version_by_alias("loop-undo", "champion").version) == "1"
+        assert str(registry.get_model_version_by_alias("loop-undo", "challenger").version) == "2"
+        production = Client().get_model_version("loop-undo", ModelStages.PRODUCTION)
+        assert production.number == 1, "ZenML's stage follows the alias back"
+        assert loop.served() == "1"
+        later = wait_for(
+            lambda: [
+                c for c in loop.history.recent_checks(5) if c["checked_at"] > outcome["finished_at"]
+            ],
+            "a check after the failure",
+            loop.wait_s,
+        )
+        assert later[0]["model_version"] == "1", "the monitor watches the version that serves"

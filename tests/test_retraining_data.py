@@ -130,6 +130,6 @@ def test_the_retrained_model_accepts_the_columns_its_champion_ignored(tmp_path):
     assert retrained.feature_names == champion.feature_names
     models = build_row_models(retrained, "reject", 10)
     row = request_rows(_table(1, 5).drop(columns=[TARGET]))[0]
-    assert models.values(models.row.model_validate(row))["rownames"] == "1"
+    assert models.values(models.row.model_validate(row))["rownames"] == 1, "logged as sent"
     del row["rownames"]
     assert models.values(models.row.model_validate(row))["rownames"] is None

@@ -253,7 +253,7 @@ def retrain_panel(retrains: list[dict[str, Any]]) -> list:
         "trigger",
         "outcome",
         "summary",
-        "error before -> after (same rows)",
+        "champion -> retrained (same held-out rows)",
         "drift onset->live",
     ]
     return [_table(header, rows, id="retrain-table")]

@@ -75,29 +75,16 @@ def retrain_outcome(retrain: dict[str, Any]) -> str:
     return "champion stays"
 
 
-def _onset_log_id(trigger: dict[str, Any], checks_desc: list[dict[str, Any]]) -> int:
-    """The newest row of the trigger's version that a clean check saw before it: the drift
-    began with the next row that version logged."""
-    clean = [
-        c["last_log_id"] or 0
-        for c in checks_desc
-        if c["id"] < trigger["id"]
-        and c["model_version"] == trigger["model_version"]
-        and not c["drift"]
-    ]
-    return max(clean, default=0)
-
-
 def retrain_entry(
     retrain: dict[str, Any],
     checks_desc: list[dict[str, Any]],
-    first_logged_after: Callable[[str, int], float | None],
+    onset_of: Callable[[dict[str, Any]], float | None],
 ) -> dict[str, Any]:
     """One retraining with its trigger, outcome, onset-to-serving time and errors.
 
-    The onset is when the first drifted row was logged (`first_logged_after(version, id)`:
-    the time of that version's first row after a log id); the errors before and after are
-    the drifted champion and the retrained candidate on the same held-out labelled rows.
+    `onset_of(trigger)` is when the drift that check saw began: the first drifted row
+    logged. The errors before and after are the drifted champion and the retrained
+    candidate on the same held-out labelled rows (their promotion metric).
     """
     trigger = next((c for c in checks_desc if c["id"] == retrain["check_id"]), None)
     entry: dict[str, Any] = {
@@ -127,7 +114,7 @@ def retrain_entry(
         "reason": trigger["reason"],
         "drift_reason": trigger["report"].get("reason"),
     }
-    onset_at = first_logged_after(trigger["model_version"], _onset_log_id(trigger, checks_desc))
+    onset_at = onset_of(trigger)
     entry["onset_at"] = onset_at
     if onset_at is not None and retrain["deployed_version"] and retrain["finished_at"]:
         entry["onset_to_serving_s"] = retrain["finished_at"] - onset_at
@@ -151,15 +138,18 @@ class Records:
     def retrains(self, limit: int, order: Order = "newest") -> list[dict[str, Any]]:
         checks_desc = self.monitor.recent_checks(HISTORY_SCAN)
         entries = [
-            retrain_entry(r, checks_desc, self.first_logged_after)
+            retrain_entry(r, checks_desc, self.drift_onset)
             for r in self.monitor.recent_retrains(limit)
         ]
         return _ordered(entries, order)
 
-    def first_logged_after(self, model_version: str, log_id: int) -> float | None:
-        """When `model_version` logged its first row after `log_id`."""
+    def drift_onset(self, trigger: dict[str, Any]) -> float | None:
+        """When the drift a check saw began: its version's first row logged after the
+        drift's onset (monitoring.state_store), or None when no row is left."""
+        version = trigger["model_version"]
+        onset = self.monitor.drift_onset_log_id(trigger["model_name"], version, trigger["id"])
         query = sa.select(sa.func.min(predictions.c.created_at)).where(
-            predictions.c.model_version == model_version, predictions.c.id > log_id
+            predictions.c.model_version == version, predictions.c.id > onset
         )
         with self.log.engine.connect() as connection:
             return connection.execute(query).scalar()

@@ -24,6 +24,7 @@ Task = Literal["regression", "classification"]
 DEFAULT_MODEL_NAME = "zenloop"
 DEFAULT_ALIAS = "champion"
 DEFAULT_SERVING_CONFIG = "configs/serving.yaml"  # the service the other configs point at
+DEFAULT_PORTS = {"http": 80, "https": 443}  # of a URL that names none
 
 
 class ConfigError(ValueError):
@@ -495,7 +496,9 @@ class DeploymentConfig(StrictModel):
 class EventConfig(StrictModel):
     """The service tells the monitor every `every_rows` logged predictions (best effort)."""
 
-    url: str | None = Field(default="http://127.0.0.1:8090/events", description="null = off")
+    url: str | None = Field(
+        default="http://127.0.0.1:8090/events", pattern=r"^https?://", description="null = off"
+    )
     every_rows: int = Field(default=500, ge=1)
     timeout_s: float = Field(default=1.0, gt=0.0)
 
@@ -581,13 +584,16 @@ class MonitorConfig(StrictModel):
 
     def with_service(self) -> MonitorConfig:
         """The log and the event address the service uses, where this config sets none."""
+        if None not in (self.log_database_url, self.events_host, self.events_port):
+            return self
         serving = linked_serving(self.serving_config)
         events = urlsplit(serving.events.url or EventConfig().url)
+        port = events.port or DEFAULT_PORTS[events.scheme]
         return self.model_copy(
             update={
                 "log_database_url": self.log_database_url or serving.log.database_url,
                 "events_host": self.events_host or events.hostname,
-                "events_port": self.events_port or events.port,
+                "events_port": self.events_port or port,
             }
         )
 

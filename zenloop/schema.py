@@ -329,6 +329,7 @@ def infer_schema(
     # requests may still carry them, as they did for the model this one replaces
     for name, role in profile.column_roles.items():
         if role == ColumnRole.IGNORE and name not in frame.columns:
+            logger.warning("%s: column %r, to be ignored, is not in the data", source, name)
             specs.append(ColumnSpec(name=name, role=role, dtype=ABSENT_DTYPE))
     numeric = {s.name for s in specs if s.role == ColumnRole.NUMERIC}
     for name in sorted(features.referenced_columns() - numeric):

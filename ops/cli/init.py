@@ -85,8 +85,15 @@ def init(
     if "://" not in data_path:  # a local file: the configs work from any folder
         data_path = str(Path(data_path).resolve())
     name = name or config_files.model_name_for(data_path)
+    if not config_files.VALID_NAME.fullmatch(name):
+        raise click.BadParameter(
+            f"{name!r}: use letters, digits, '_', '-' and '.', starting with a letter or "
+            "digit, at most 64 characters",
+            param_hint="--name",
+        )
     ports = config_files.Ports(service=port, events=events_port, page=ui_port)
-    configs = config_files.ConfigSet(output or CONFIGS_ROOT / name, name, ports)
+    folder = (output or CONFIGS_ROOT / name).resolve()
+    configs = config_files.ConfigSet(folder, name, ports)
     existing = [str(path) for path in configs.paths.values() if path.exists()]
     if existing and not force:
         raise click.ClickException(f"{', '.join(existing)} exist; pass --force to overwrite")
@@ -120,7 +127,10 @@ def init(
     load_serving_config(configs.path("serving"))
     load_deployment_config(configs.path("deployment"))
     load_monitor_config(configs.path("monitoring"))
-    click.echo(f"wrote {configs.folder}/: {', '.join(p.name for p in configs.paths.values())}")
+    click.echo(
+        f"wrote {config_files.shown(folder)}/: "
+        + ", ".join(path.name for path in configs.paths.values())
+    )
     click.echo(f"  model {name}: {chosen} on {target!r} ({reason}), {len(frame):,} rows")
     click.echo(f"  roles: {_role_counts(schema)}")
     if ignored := schema.ignored_index_columns():
@@ -131,6 +141,9 @@ def init(
         f"  service http://127.0.0.1:{port}, monitor events on {events_port}, "
         f"operations page http://127.0.0.1:{ui_port}"
     )
+    others = sorted(folder.parent.glob("*/serving.yaml")) + [CONFIGS_ROOT / "serving.yaml"]
+    for note in config_files.port_clashes(configs, others):
+        click.echo(f"  note: {note}")
     click.echo("\nThe whole loop on it:")
     for command in config_files.loop_commands(configs):
         click.echo(f"  {command}")

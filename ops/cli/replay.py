@@ -114,17 +114,22 @@ def replay(
         click.echo(f"  not sent (the model does not use them): {', '.join(unused)}")
     if missing:
         click.echo(f"  optional columns missing from the file, sent as null: {', '.join(missing)}")
-    result = send(
-        config.url,
-        frame[[c for c in columns if c in frame.columns] + [target]],
-        target,
-        token,
-        batch_rows=batch_rows,
-        max_seconds=max_seconds,
-        task=model["task"],
-        rate=rate,
-        feedback=feedback,
-    )
+    try:
+        result = send(
+            config.url,
+            frame[[c for c in columns if c in frame.columns] + [target]],
+            target,
+            token,
+            batch_rows=batch_rows,
+            max_seconds=max_seconds,
+            task=model["task"],
+            rate=rate,
+            feedback=feedback,
+        )
+    except httpx.HTTPError as exc:
+        raise click.ClickException(
+            f"the service at {config.url} stopped answering ({type(exc).__name__}: {exc})"
+        ) from exc
     click.echo(
         f"sent {result.sent:,} rows in {result.seconds:.1f} s ({result.failed:,} refused)"
         + (f", feedback stored for {result.feedback:,}" if feedback else "")

@@ -123,9 +123,13 @@ def print_history(log_database_url: str | None) -> None:
         if retrain["error_metric"]:
             click.echo(
                 f"    {retrain['error_metric']} on {retrain['error_rows']} held-out labelled rows:"
-                f" {retrain['error_before']:.4g} (champion) -> {retrain['error_after']:.4g}"
-                " (retrained)"
+                f" {_score(retrain['error_before'])} (champion) ->"
+                f" {_score(retrain['error_after'])} (retrained)"
             )
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 def _when(timestamp: float) -> str:
