@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from zenloop.config import (
+    DEFAULT_EXPERIMENT,
     DeploymentConfig,
     EventConfig,
     MonitorConfig,
@@ -138,7 +139,9 @@ def training_file(configs: ConfigSet, data: dict[str, Any], schema: Any, task_re
             "",
             "settings:",
             f"{INDENT}experiment_tracker:",
-            f"{INDENT * 2}experiment_name: {_flow(configs.name)}",
+            # the stack's experiment, which `zenloop stack up` creates with its artifact
+            # store (one MLflow would make on first use keeps artifacts in ./mlruns)
+            f"{INDENT * 2}experiment_name: {DEFAULT_EXPERIMENT}",
             "",
             "parameters:",
             f"{INDENT}config:",

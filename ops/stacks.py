@@ -25,7 +25,7 @@ from zenml.enums import StackComponentType
 
 from ops.processes import BackgroundProcess
 from zenloop.admin_token import ensure_admin_token
-from zenloop.config import ConfigError, format_validation_error
+from zenloop.config import DEFAULT_EXPERIMENT, ConfigError, format_validation_error
 from zenloop.paths import PROJECT_ROOT, data_dir
 from zenloop.tracking import ensure_experiment
 
@@ -88,7 +88,7 @@ class DockerSpec(StrictSpec):
 
 
 class ExperimentSpec(StrictSpec):
-    name: str = "zenloop"
+    name: str = DEFAULT_EXPERIMENT
     artifact_root: str | None = None
 
 

@@ -59,11 +59,29 @@ def test_compiled_agrees_on_orders(family, task):
     _assert_agree(bundle, test)
 
 
+@pytest.mark.parametrize("family", ["xgboost", "hist_gradient_boosting"])
 @pytest.mark.parametrize("encoding", ["target", "hash"])
-def test_compiled_agrees_on_another_schema_multiclass(tmp_path, encoding):
+def test_compiled_agrees_on_another_schema_multiclass(tmp_path, encoding, family):
     path = tmp_path / "rentals.csv"
     other_schema_frame(1_200, "classification").to_csv(path, index=False)
     data = DataConfig(source="file", path=str(path), target="tier", task="classification")
     features = FeatureConfig(high_cardinality_encoding=encoding)
-    bundle, test = _fit(load_frame(data), data, "xgboost", features)
+    bundle, test = _fit(load_frame(data), data, family, features)
     _assert_agree(bundle, test)
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_histogram_boosting_is_walked_by_the_compiled_forest_with_missing_values(task):
+    """Its trees in the flat node table, not scikit-learn's predict (a thread pool per
+    call); a NaN feature goes the way each tree learned for missing values."""
+    data = DataConfig(n_rows=2_000, seed=5, task=task)
+    bundle, test = _fit(load_frame(data), data, "hist_gradient_boosting", FEATURES)
+    compiled = CompiledModel(bundle)
+    assert compiled._boosted is not None
+    X = compiled.transform(request_rows(test.drop(columns=[bundle.schema.target]).head(50)))
+    X[::3, 0] = np.nan
+    estimator = bundle.pipeline.named_steps["model"]
+    if bundle.is_classifier:
+        np.testing.assert_allclose(compiled._scores(X), estimator.predict_proba(X), rtol=1e-9)
+    else:
+        np.testing.assert_allclose(compiled._scores(X), estimator.predict(X), rtol=1e-9)

@@ -82,7 +82,8 @@ def test_init_writes_one_consistent_set_of_configs_and_the_commands_to_run_them(
     files = {kind: folder / f"{kind}.yaml" for kind in FILES}
     training = read_run_config(files["training"])
     assert training["model"]["name"] == name
-    assert training["settings"]["experiment_tracker"]["experiment_name"] == name
+    # the stacks' experiment, created with its artifact store by `zenloop stack up`
+    assert training["settings"]["experiment_tracker"]["experiment_name"] == "zenloop"
     serving = load_serving_config(files["serving"])
     assert (serving.model.name, serving.url) == (name, "http://127.0.0.1:8123")
     assert serving.events.url == "http://127.0.0.1:8124/events"

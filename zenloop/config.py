@@ -22,6 +22,8 @@ from zenloop.paths import project_path
 Task = Literal["regression", "classification"]
 # the ZenML model and MLflow registered model, unless a config names another
 DEFAULT_MODEL_NAME = "zenloop"
+# the MLflow experiment every stack sets up (with its artifact root): training runs log there
+DEFAULT_EXPERIMENT = "zenloop"
 DEFAULT_ALIAS = "champion"
 DEFAULT_SERVING_CONFIG = "configs/serving.yaml"  # the service the other configs point at
 DEFAULT_PORTS = {"http": 80, "https": 443}  # of a URL that names none
