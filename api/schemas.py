@@ -110,7 +110,8 @@ def _field(role: ColumnRole, dtype: str) -> tuple[Any, Callable[[Any], Any]]:
 
 
 def build_row_models(schema: FeatureSchema, extra: str, max_rows: int) -> RowModels:
-    """Columns never missing in training are required; the others may be null or absent."""
+    """Columns never missing in training are required keys; the others may be absent. Any
+    value may be null (unknown): the model imputes it as it does in training."""
     fields: dict[str, Any] = {}
     columns: list[tuple[str, str, Callable]] = []
     for i, spec in enumerate(schema.columns):
@@ -124,12 +125,13 @@ def build_row_models(schema: FeatureSchema, extra: str, max_rows: int) -> RowMod
             columns.append((name, spec.name, _as_is))  # logged as sent: a number stays one
             continue
         kind, normalise = _field(spec.role, spec.dtype)
-        description = f"{spec.role.value} column ({spec.dtype} in training)"
-        if spec.nullable:
+        description = f"{spec.role.value} column ({spec.dtype} in training); null: unknown"
+        if spec.nullable:  # missing in training: the key may be left out
             field = Field(default=None, alias=spec.name, description=description)
-            fields[name] = (kind | None, field)
-        else:
-            fields[name] = (kind, Field(alias=spec.name, description=description))
+        else:  # the key must be there (a misspelt or forgotten column is an error), its
+            # value may still be unknown: later traffic lacks values training always had
+            field = Field(alias=spec.name, description=description)
+        fields[name] = (kind | None, field)
         columns.append((name, spec.name, normalise))
     row = create_model(
         ROW_SCHEMA_NAME,

@@ -63,6 +63,9 @@ def test_the_loop_retrains_on_a_users_own_table_with_no_config_edited(tmp_path):
         )  # fmt: skip
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         with httpx.Client(base_url=serving.url, timeout=60) as client:
+            row_schema = client.get("/openapi.json").json()["components"]["schemas"]["PredictRow"]
+            assert "rownames" in row_schema["properties"], "accepted, as the model ignores it"
+            assert "rownames" not in row_schema.get("required", []), "and optional"
             rows = request_rows(by_hand.drop(columns=[TARGET]))  # rownames included
             answer = client.post("/predict_batch", json={"rows": rows})
             assert answer.status_code == 200, answer.text
