@@ -10,7 +10,7 @@ STACK ?= local
 export ZENML_ANALYTICS_OPT_IN := false
 export ZENML_LOGGING_COLORS_DISABLED := true
 
-.PHONY: install demo test lint format clean containers
+.PHONY: install demo test test-fast lint format clean containers
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ containers: $(STAMP) $(DOCKERD) $(COMPOSE)
 
 test: $(STAMP) $(BROWSER) containers
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The unit tests only: in process, no root, no OS packages, no daemons.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api.settings import ACKNOWLEDGE_ENV  # noqa: E402
-from tests.serving_support import free_port  # noqa: E402
+from tests.support.serving import free_port  # noqa: E402
 from zenloop.compiled import CompiledModel  # noqa: E402
 from zenloop.deployment import request_rows  # noqa: E402
 from zenloop.paths import isolate, local_tracking_uri  # noqa: E402
@@ -222,7 +222,7 @@ def registered_model(args: argparse.Namespace) -> tuple[str, str, object, pd.Dat
     """The model to serve (name, version, bundle) and request rows from its holdout."""
     if args.fresh:  # temporary stores: nothing of the user's is touched
         isolate(Path(tempfile.mkdtemp(prefix="zenloop-serving-bench-")))
-        from tests.serving_support import register_models
+        from tests.support.serving import register_models
         from zenloop.config import DataConfig
 
         data = DataConfig(n_rows=args.rows)

@@ -125,7 +125,7 @@ def main() -> int:
 
     from monitoring.drift import check_drift
     from monitoring.log_store import PredictionLogStore
-    from tests.serving_support import ADMIN_TOKEN, register_models, running_service
+    from tests.support.serving import ADMIN_TOKEN, register_models, running_service
     from zenloop.config import DataConfig, DriftConfig, PolicyConfig
     from zenloop.deployment import VALIDATED_TAG, request_rows
     from zenloop.reference import reference_sample

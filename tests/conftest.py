@@ -1,7 +1,9 @@
 """Every test session gets its own ZenML store, repository, data folder and MLflow DB.
 
 The environment is set at import time, before ZenML or MLflow is imported anywhere,
-so no test can touch a user's stores.
+so no test can touch a user's stores. Tests are marked by their folder: `unit` (in
+process, seconds), `e2e` (real servers, processes and pipelines) and `containers`
+(Docker); the last two are also `slow`.
 """
 
 import os
@@ -36,3 +38,14 @@ def _session_tracking_uri():
 @pytest.fixture(scope="session")
 def session_dir() -> Path:
     return SESSION_DIR
+
+
+SLOW_FOLDERS = ("e2e", "containers")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = item.path.parent.name
+        if folder in SLOW_FOLDERS:
+            item.add_marker(getattr(pytest.mark, folder))
+            item.add_marker(pytest.mark.slow)

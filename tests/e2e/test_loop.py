@@ -1,0 +1,157 @@
+"""The whole loop on the local stack: real service, real monitor, real retraining processes."""
+
+import subprocess
+import sys
+
+import pytest
+from mlflow.tracking import MlflowClient
+from zenml.client import Client
+from zenml.enums import ModelStages
+
+from monitoring.state_store import RetrainLease
+from ops.replay import replay
+from tests.support.browser import operations_page_after_the_loop
+from tests.support.loop import (
+    LENIENT,
+    RETRAINS_SEEN,
+    TARGET,
+    drift_retrains_and_serves,
+    loop_environment,
+    orders,
+)
+from tests.support.pipelines import BIN, run_command, run_config
+from tests.support.ui import running_page
+from tests.support.waiting import wait_for
+
+BURN_S = 900  # the burner stops by itself even if the test is killed
+BURNER = (
+    f"import time\nend = time.monotonic() + {BURN_S}\nwhile time.monotonic() < end:\n    pass\n"
+)
+
+
+@pytest.fixture
+def busy_machine():
+    """A CPU-burning process beside the whole test: the loop must close on a busy machine."""
+    burner = subprocess.Popen([sys.executable, "-c", BURNER])
+    try:
+        yield
+    finally:
+        burner.kill()
+        burner.wait()
+
+
+def test_drift_retrains_and_the_service_serves_the_new_champion(tmp_path, busy_machine):
+    with loop_environment(tmp_path, "loop-ok", LENIENT) as loop:
+        drift_retrains_and_serves(loop)
+        # the operations page, reading this very cycle's service and history
+        with running_page(tmp_path, loop.url, tmp_path / "log.db") as page:
+            assert operations_page_after_the_loop(page.url, loop.served()).stat().st_size
+
+
+def test_a_retrain_that_fails_its_gates_leaves_the_champion_serving(tmp_path):
+    impossible = {"min_r2": 0.99999, "max_gap_pct": None}
+    with loop_environment(tmp_path, "loop-gates", impossible) as loop:
+        replay(
+            loop.url,
+            orders(4000, 404, "promotion_season"),
+            TARGET,
+            loop.token,
+            pause_s=0.3,
+            max_seconds=60,
+            until=lambda v: loop.outcome() is not None,
+        )
+        outcome = wait_for(loop.outcome, "the retrain outcome", loop.wait_s)
+        assert outcome["promoted"] is False
+        assert "no candidate passed the quality gates" in outcome["summary"]
+        assert loop.served() == "1"
+        assert loop.history.recent_checks(50), "every check is in the monitor's history"
+
+
+def test_a_retraining_that_fails_is_shown_holds_nothing_and_is_tried_again(tmp_path):
+    """Its plan fails (the fallback data is gone): the failure is recorded with its own
+    reason, shown by `zenloop status` and the monitor's heartbeat, the lease is free, and
+    no cooldown starts: the next confirmed drift tries again."""
+    missing = tmp_path / "gone.csv"
+    fallback = {"source": "file", "path": str(missing), "target": TARGET}
+    with loop_environment(
+        tmp_path,
+        "loop-fails",
+        LENIENT,
+        consecutive_windows=1,
+        policy={"cooldown_s": 3600},
+        retrain={"fallback": fallback, "min_labelled_rows": 100_000},
+    ) as loop:
+
+        def failed() -> list[dict]:
+            return [r for r in loop.history.recent_retrains(RETRAINS_SEEN) if r["failed"]]
+
+        replay(
+            loop.url,
+            orders(6000, 505, "promotion_season"),
+            TARGET,
+            None,  # no feedback: the retraining needs its fallback data
+            pause_s=0.3,
+            max_seconds=loop.wait_s,
+            until=lambda v: len(failed()) >= 2,
+        )
+        attempts = wait_for(lambda: len(failed()) >= 2 and failed(), "two failed tries", 60)
+        first = attempts[-1]
+        assert first["promoted"] is False and first["finished_at"] is not None
+        assert "planning it failed" in first["summary"] and "file not found" in first["summary"]
+        assert str(missing) in first["summary"], "the failing step's own error"
+        assert RetrainLease(loop.history, 60).holder() is None, "no lease outlives a failure"
+        assert loop.served() == "1"
+        beat = wait_for(lambda: (b := loop.heartbeat()).get("last_retrain") and b, "a beat", 30)
+        assert beat["last_retrain"]["failed"] is True
+        assert "file not found" in beat["last_error"]["error"]
+        status = run_command(
+            str(BIN / "zenloop"), "status", "-c", str(loop.serving_config), check=False
+        )
+        assert "last retraining" in status.stdout and "failed, champion stays" in status.stdout
+        assert "file not found" in status.stdout
+
+
+def test_a_promotion_whose_deployment_fails_is_undone(tmp_path):
+    """The retrained model wins, but its deployment refuses it (an impossible latency
+    bound): the champion before it is the champion again in the registry and in ZenML, so
+    the monitor goes on watching the version that serves, not one that never went live."""
+    strict = run_config(
+        tmp_path / "strict-deploy.yaml",
+        {
+            "model_name": "loop-undo",
+            "serving_config": str(tmp_path / "serving.yaml"),  # loop_environment writes it
+            "max_p50_latency_ms": 1e-6,
+            "latency_samples": 10,
+        },
+        "loop-undo",
+        key="deploy",
+    )
+    with loop_environment(
+        tmp_path, "loop-undo", LENIENT, retrain={"deployment_config": str(strict)}
+    ) as loop:
+        replay(
+            loop.url,
+            orders(4000, 606, "promotion_season"),
+            TARGET,
+            loop.token,
+            pause_s=0.3,
+            max_seconds=loop.wait_s,
+            until=lambda v: loop.outcome() is not None,
+        )
+        outcome = wait_for(loop.outcome, "the retrain outcome", loop.wait_s)
+        assert outcome["failed"] and not outcome["promoted"], outcome
+        assert "latency" in outcome["summary"]
+        registry = MlflowClient()
+        assert str(registry.get_model_version_by_alias("loop-undo", "champion").version) == "1"
+        assert str(registry.get_model_version_by_alias("loop-undo", "challenger").version) == "2"
+        production = Client().get_model_version("loop-undo", ModelStages.PRODUCTION)
+        assert production.number == 1, "ZenML's stage follows the alias back"
+        assert loop.served() == "1"
+        later = wait_for(
+            lambda: [
+                c for c in loop.history.recent_checks(5) if c["checked_at"] > outcome["finished_at"]
+            ],
+            "a check after the failure",
+            loop.wait_s,
+        )
+        assert later[0]["model_version"] == "1", "the monitor watches the version that serves"

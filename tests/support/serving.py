@@ -1,0 +1,211 @@
+"""Registered models and real service processes for the serving tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import mlflow
+import pandas as pd
+import uvicorn
+import yaml
+from mlflow.tracking import MlflowClient
+from threadpoolctl import threadpool_limits
+
+from api.app import create_app
+from tests.support.data import lenient_gates, schema_for
+from tests.support.waiting import wait_for
+from zenloop.bundle import ModelBundle
+from zenloop.config import CandidateConfig, DataConfig, FeatureConfig, ServingConfig, SplitConfig
+from zenloop.data.loading import load_frame
+from zenloop.deployment import VALIDATED_TAG
+from zenloop.tracking import CHAMPION, ensure_experiment, log_candidate
+from zenloop.training import fit_candidate, split_frame
+
+ADMIN_TOKEN = "test-admin-token"
+START_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 60.0
+READY_TIMEOUT_S = 60.0
+KIB = 1024
+
+
+# Small, fast, one-thread models: these tests are about serving, not accuracy, and on a
+# busy machine thread pools spin on their barriers (see `fit_small`).
+SMALL_PARAMS = {
+    "xgboost": {"n_estimators": 40, "n_jobs": 1},
+    "random_forest": {"n_estimators": 40, "n_jobs": 1},
+    "hist_gradient_boosting": {"max_iter": 30},
+    "linear": {},
+}
+
+
+def fit_small(family: str, schema, features: FeatureConfig, splits: dict, small: bool = True):
+    """Fit one small candidate on one thread (OpenMP included, e.g. HistGradientBoosting).
+
+    With `small=False`, the family's own defaults (what `make demo` trains), as they are.
+    """
+    if not small:
+        candidate = CandidateConfig(name=family, family=family)
+        return fit_candidate(candidate, schema, features, lenient_gates(), splits, 0)
+    candidate = CandidateConfig(name=family, family=family, params=SMALL_PARAMS[family])
+    with threadpool_limits(1):
+        return fit_candidate(candidate, schema, features, lenient_gates(), splits, 0)
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process, from /proc/<pid>/status."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * KIB
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def metric(client: httpx.Client, name: str) -> float:
+    """One unlabelled sample of the service's /metrics."""
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(f"{name} "):
+            return float(line.split()[1])
+    raise KeyError(name)
+
+
+@dataclass
+class Registered:
+    name: str
+    bundles: dict[str, ModelBundle]  # registry version -> bundle
+    holdout: pd.DataFrame
+
+
+def register_models(
+    name: str,
+    data: DataConfig,
+    families: list[str],
+    frame: pd.DataFrame | None = None,
+    features: FeatureConfig | None = None,
+    small: bool = True,
+) -> Registered:
+    """Train one small model per family and register each; the first becomes champion.
+
+    `frame` replaces the generated data (a user's file), with `data.target` as its target.
+    """
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    experiment = ensure_experiment("zenloop-tests", Path(os.environ["ZENLOOP_DATA_DIR"]).as_uri())
+    frame = load_frame(data) if frame is None else frame
+    features = features or FeatureConfig()
+    schema = schema_for(frame, data, features)
+    splits = dict(
+        zip(("train", "validation", "test"), split_frame(frame, schema, SplitConfig()), strict=True)
+    )
+    client = MlflowClient()
+    bundles = {}
+    for family in families:
+        bundle, result = fit_small(family, schema, features, splits, small)
+        with mlflow.start_run(experiment_id=experiment):
+            log_candidate(result, bundle)
+        version = mlflow.register_model(result.model_uri, name).version
+        bundles[str(version)] = bundle
+    champion = min(bundles, key=int)
+    client.set_registered_model_alias(name, CHAMPION, champion)
+    client.set_model_version_tag(name, champion, VALIDATED_TAG, "test")  # as deployment does
+    return Registered(name, bundles, splits["test"].drop(columns=[schema.target]))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Service:
+    url: str
+    process: subprocess.Popen
+    log_db: Path
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30.0)
+
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
+        with self.client() as client:
+            wait_for(lambda: client.get("/ready").status_code == 200, "/ready", timeout)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(STOP_TIMEOUT_S)
+
+
+@contextmanager
+def running_service(tmp: Path, model_name: str, env: dict[str, str] | None = None, **overrides):
+    """`zenloop serve` as a real process on 127.0.0.1; `overrides` go into its config."""
+    port = free_port()
+    log_db = tmp / f"log-{port}.db"
+    config = {
+        "port": port,
+        "model": {"name": model_name},
+        "reload_interval_s": 0.5,
+        # the session's registry, whatever stack is active (or none)
+        "tracking_uri": os.environ["MLFLOW_TRACKING_URI"],
+        "max_batch_rows": 50,
+        "log": {"database_url": f"sqlite:///{log_db}"},
+        **overrides,
+    }
+    path = tmp / f"serving-{port}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "ZENLOOP_ADMIN_TOKEN": ADMIN_TOKEN, **(env or {})}
+    output = (tmp / f"serve-{port}.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ops.cli", "serve", "-c", str(path)],
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
+    service = Service(f"http://127.0.0.1:{port}", process, log_db)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            assert process.poll() is None, (tmp / f"serve-{port}.log").read_text()[-3000:]
+            try:
+                if httpx.get(service.url + "/health", timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("service did not start")
+        yield service
+    finally:
+        service.stop()
+        output.close()
+
+
+@contextmanager
+def in_process_service(config: ServingConfig):
+    """The app on a real uvicorn server in a thread of this process, for tests that reach
+    inside it (break its log writer, cut its registry). Yields the `Service` and its URL."""
+    app = create_app(config)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=config.port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, "the in-process server", START_TIMEOUT_S)
+        yield app.state.service, f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(STOP_TIMEOUT_S)

@@ -1,0 +1,160 @@
+"""`zenloop init` writes a config that the loader accepts and that trains as it is."""
+
+import fsspec
+import numpy as np
+from click.testing import CliRunner
+
+from ops.cli import cli
+from ops.config_files import FILES
+from tests.support.data import churn_frame
+from ui.config import load_ui_config
+from zenloop.config import (
+    ColumnRole,
+    load_deployment_config,
+    load_monitor_config,
+    load_serving_config,
+    load_training_config,
+    read_run_config,
+)
+from zenloop.data.loading import load_frame, source_label
+from zenloop.report import CandidateBoard
+from zenloop.schema import infer_schema
+from zenloop.training import fit_candidate, split_frame
+
+
+def _init(*args: str):
+    return CliRunner().invoke(cli, ["init", *args], catch_exceptions=False)
+
+
+def test_init_writes_a_config_that_loads_and_trains(tmp_path):
+    frame = churn_frame(900)
+    frame.insert(0, "row_id", np.arange(1, len(frame) + 1))
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    output = tmp_path / "configs" / "mine"
+    result = _init("--data", str(data), "--target", "churn", "-o", str(output))
+    assert result.exit_code == 0, result.output
+    assert "classification on 'churn'" in result.output
+    assert "ignored as row numbers or keys: row_id" in result.output
+
+    config = load_training_config(output / "training.yaml")
+    assert (config.data.source, config.data.task, config.data.target) == (
+        "file",
+        "classification",
+        "churn",
+    )
+    assert config.profile.column_roles["row_id"] == ColumnRole.IGNORE
+    assert config.profile.column_roles["contract"] == ColumnRole.CATEGORICAL
+    assert config.features.preset is None and not config.features.referenced_columns()
+    assert "row_number" in (output / "training.yaml").read_text()  # the reason is beside it
+
+    loaded = load_frame(config.data)
+    schema = infer_schema(
+        loaded,
+        config.data.target,
+        config.data.task,
+        config.profile,
+        config.features,
+        source_label(config.data),
+    )
+    train, validation, test = split_frame(loaded, schema, config.split)
+    splits = {"train": train, "validation": validation, "test": test}
+    results = [
+        fit_candidate(c, schema, config.features, config.gates, splits, config.split.seed)[1]
+        for c in config.candidates
+        if c.enabled
+    ]
+    assert CandidateBoard(task=schema.task, results=results).best_passing() is not None
+
+
+def test_init_writes_one_consistent_set_of_configs_and_the_commands_to_run_them(tmp_path):
+    """Every file names the same model; the serving file decides ports, events and the log,
+    and the others read them there; the printed commands use exactly these files."""
+    data = tmp_path / "Bike Share.csv"
+    churn_frame(300).to_csv(data, index=False)
+    folder = tmp_path / "set"
+    result = _init(
+        "--data", str(data), "--target", "monthly_charges", "-o", str(folder),
+        "--port", "8123", "--events-port", "8124", "--ui-port", "8125",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    name = "bike-share"  # from the file's name
+    files = {kind: folder / f"{kind}.yaml" for kind in FILES}
+    training = read_run_config(files["training"])
+    assert training["model"]["name"] == name
+    # the stacks' experiment, created with its artifact store by `zenloop stack up`
+    assert training["settings"]["experiment_tracker"]["experiment_name"] == "zenloop"
+    serving = load_serving_config(files["serving"])
+    assert (serving.model.name, serving.url) == (name, "http://127.0.0.1:8123")
+    assert serving.events.url == "http://127.0.0.1:8124/events"
+    assert serving.log.database_url == f"sqlite:///{{data_dir}}/{name}/predictions.db"
+    deploy = load_deployment_config(files["deployment"])
+    assert deploy.model_name == name and deploy.service_url == serving.url
+    assert read_run_config(files["deployment"])["model"] == {"name": name, "version": "production"}
+    monitor = load_monitor_config(files["monitoring"])
+    assert (
+        monitor.model_name == name and read_run_config(files["monitoring"])["model"]["name"] == name
+    )
+    assert (monitor.events_host, monitor.events_port) == ("127.0.0.1", 8124)
+    assert monitor.log_database_url == serving.log.database_url
+    assert monitor.retrain.training_config == str(files["training"])
+    assert monitor.retrain.deployment_config == str(files["deployment"])
+    page = load_ui_config(files["ui"])
+    assert page.port == 8125 and page.service_url == serving.url
+    assert page.log_database_url == serving.log.database_url
+    for kind in ("training", "deployment", "monitoring", "ui"):
+        assert f"-c {files[kind]}" in result.output, kind
+    assert f"zenloop replay -c {files['serving']} --data" in result.output
+
+    again = _init("--data", str(data), "--target", "monthly_charges", "-o", str(folder))
+    assert again.exit_code != 0 and "pass --force" in again.output
+    clash = _init("--data", str(data), "--target", "tenure", "--port", "8050", "-o", str(folder))
+    assert clash.exit_code != 0 and "must differ" in clash.output
+
+
+def test_init_reads_fsspec_uris_and_takes_an_explicit_task(tmp_path):
+    frame = churn_frame(300).assign(churned=lambda f: (f["churn"] == "Yes").astype(int))
+    with fsspec.open("memory://zenloop-init/customers.parquet", "wb") as handle:
+        frame.drop(columns=["churn"]).to_parquet(handle)
+    output = tmp_path / "mine"
+    uri = "memory://zenloop-init/customers.parquet"
+    result = _init("--data", uri, "--target", "monthly_charges", "-o", str(output))
+    assert result.exit_code == 0, result.output
+    config = load_training_config(output / "training.yaml")
+    assert config.data.path == uri and config.data.task == "regression"
+    assert _init("--data", uri, "--target", "churned", "-o", str(output)).exit_code != 0
+    forced = _init(
+        "--data",
+        uri,
+        "--target",
+        "churned",
+        "--task",
+        "classification",
+        "-o",
+        str(output),
+        "--force",
+    )
+    assert forced.exit_code == 0, forced.output
+    assert load_training_config(output / "training.yaml").data.task == "classification"
+
+
+def test_init_refuses_a_missing_target_naming_the_columns(tmp_path):
+    data = tmp_path / "churn.csv"
+    churn_frame(200).to_csv(data, index=False)
+    result = CliRunner().invoke(cli, ["init", "--data", str(data), "--target", "nope"])
+    assert result.exit_code == 2
+    assert "target column 'nope' is missing" in result.output
+
+
+def test_init_names_that_yaml_would_misread_and_names_refused(tmp_path):
+    """A file called 2024.csv makes a model called "2024", not the number 2024."""
+    data = tmp_path / "2024.csv"
+    churn_frame(200).to_csv(data, index=False)
+    result = _init("--data", str(data), "--target", "churn", "-o", str(tmp_path / "set"))
+    assert result.exit_code == 0, result.output
+    assert load_serving_config(tmp_path / "set" / "serving.yaml").model.name == "2024"
+    assert load_monitor_config(tmp_path / "set" / "monitoring.yaml").model_name == "2024"
+    bad = CliRunner().invoke(
+        cli, ["init", "--data", str(data), "--target", "churn", "--name", "a b"]
+    )
+    assert bad.exit_code == 2 and "--name" in bad.output and "letters, digits" in bad.output
