@@ -13,6 +13,7 @@ import uvicorn
 
 from api.app import CONFIG_ENV
 from api.shared_selection import SERVICE_FILES, SelectionBoard
+from ops import probes
 from ops.processes import STOP_TIMEOUT_S, BackgroundProcess, zenloop_command
 from ops.stacks import use_stack_tracking
 from zenloop.config import ServingConfig
@@ -21,7 +22,6 @@ from zenloop.paths import data_dir
 logger = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 120.0
-PROBE_TIMEOUT_S = 2.0
 POLL_S = 0.25
 
 
@@ -59,10 +59,7 @@ def serve_foreground(config: ServingConfig) -> None:
 
 
 def answers(config: ServingConfig, path: str = "/health") -> bool:
-    try:
-        return httpx.get(config.url + path, timeout=PROBE_TIMEOUT_S).status_code == 200
-    except httpx.HTTPError:
-        return False
+    return probes.answers(config.url + path)
 
 
 def wait_ready(config: ServingConfig, timeout: float, require_model: bool = True) -> bool:
@@ -100,7 +97,7 @@ class ServiceStatus:
 def status(config: ServingConfig) -> ServiceStatus:
     url = config.url
     try:
-        info = httpx.get(url + "/model-info", timeout=PROBE_TIMEOUT_S)
+        info = httpx.get(url + "/model-info", timeout=probes.PROBE_TIMEOUT_S)
         model = info.json() if info.status_code == 200 else None
     except httpx.HTTPError:
         model = None
