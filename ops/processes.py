@@ -11,15 +11,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from zenloop.pids import alive
+from zenloop.waiting import poll_until
 
 STOP_TIMEOUT_S = 60.0
 KILL_WAIT_S = 10.0
-POLL_S = 0.25
 CLI_MODULE = "ops.cli"
 
 logger = logging.getLogger(__name__)
@@ -105,26 +104,22 @@ class BackgroundProcess:
         if (pid := self.running_pid()) is not None:
             raise RuntimeError(f"already running (pid {pid}); stop it first")
         pid = spawn(command, self.log_file, env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def started() -> bool:
             if not alive(pid):
                 raise RuntimeError(f"it exited at start-up; see {self.log_file}")
-            if ready():
-                self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-                if not self.pid_file.exists():  # a process that does not claim its own file
-                    self.pid_file.write_text(str(pid))
-                return pid
-            time.sleep(POLL_S)
-        _signal(pid, signal.SIGTERM)
-        raise RuntimeError(f"not ready within {timeout:.0f}s; see {self.log_file}")
+            return ready()
+
+        if not poll_until(started, timeout):
+            _signal(pid, signal.SIGTERM)
+            raise RuntimeError(f"not ready within {timeout:.0f}s; see {self.log_file}")
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        if not self.pid_file.exists():  # a process that does not claim its own file
+            self.pid_file.write_text(str(pid))
+        return pid
 
     def _wait_gone(self, pid: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not alive(pid):
-                return True
-            time.sleep(POLL_S)
-        return False
+        return poll_until(lambda: not alive(pid), timeout)
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
         """SIGTERM and wait for a graceful exit; SIGKILL only after the grace period."""

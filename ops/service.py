@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +17,11 @@ from ops.processes import STOP_TIMEOUT_S, BackgroundProcess, zenloop_command
 from ops.stacks import use_stack_tracking
 from zenloop.config import ServingConfig
 from zenloop.paths import data_dir
+from zenloop.waiting import poll_until
 
 logger = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 120.0
-POLL_S = 0.25
 
 
 def service_process(config: ServingConfig) -> BackgroundProcess:
@@ -63,12 +62,7 @@ def answers(config: ServingConfig, path: str = "/health") -> bool:
 
 
 def wait_ready(config: ServingConfig, timeout: float, require_model: bool = True) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if answers(config, "/ready" if require_model else "/health"):
-            return True
-        time.sleep(POLL_S)
-    return False
+    return poll_until(lambda: answers(config, "/ready" if require_model else "/health"), timeout)
 
 
 def serve_background(config_path: Path | None, config: ServingConfig) -> int:
