@@ -26,6 +26,7 @@ from ops.probes import answers
 from ops.processes import BackgroundProcess
 from zenloop.admin_token import ensure_admin_token
 from zenloop.config import DEFAULT_EXPERIMENT, ConfigError, format_validation_error
+from zenloop.errors import OperationError
 from zenloop.paths import PROJECT_ROOT, data_dir
 from zenloop.tracking import ensure_experiment
 
@@ -188,7 +189,7 @@ def start_mlflow_server(stack: StackFile) -> str | None:
     if process.running_pid() is not None and answers(f"{url}/health"):
         return None
     if _port_busy(spec.port):
-        raise RuntimeError(
+        raise OperationError(
             f"port {spec.port} is busy and it is not this stack's MLflow server: free it or "
             f"change mlflow_server.port in {stacks_dir() / stack.name}.yaml"
         )
@@ -242,7 +243,7 @@ def start_zenml_server(stack: StackFile) -> str | None:
             deployer.connect_to_server()
         return None
     if _port_busy(stack.zenml_server.port):
-        raise RuntimeError(
+        raise OperationError(
             f"port {stack.zenml_server.port} is busy and it is not this stack's ZenML server: "
             f"free it or change zenml_server.port in {stacks_dir() / stack.name}.yaml"
         )
@@ -252,7 +253,7 @@ def start_zenml_server(stack: StackFile) -> str | None:
     deployer.deploy_server(config, timeout=int(ZENML_START_TIMEOUT_S))
     deployer.connect_to_server()
     if not answers(f"{expected}/health"):
-        raise RuntimeError(f"the ZenML server did not come up at {expected}")
+        raise OperationError(f"the ZenML server did not come up at {expected}")
     return f"started the ZenML server at {expected} (dashboard)"
 
 
@@ -278,7 +279,7 @@ def prepare_images(spec: DockerSpec) -> list[str]:
     from pipelines.docker_settings import base_image
 
     if not docker_available():
-        raise RuntimeError(
+        raise OperationError(
             "no Docker daemon answers: install docker.io and start dockerd "
             "(make test does both), then run this again"
         )
@@ -305,7 +306,7 @@ def _ensure_secret(
     for key, value in values.items():
         resolved[key] = os.environ.get(value.env, stack.render(value.default))
         if resolved[key] is None:
-            raise RuntimeError(f"secret {name}.{key}: set the environment variable {value.env}")
+            raise OperationError(f"secret {name}.{key}: set the environment variable {value.env}")
     try:
         existing = client.get_secret(name, allow_partial_name_match=False)
     except KeyError:
@@ -376,7 +377,7 @@ def use_stack_tracking() -> str:
     """Point MLflow at the active stack's tracking server or store; returns its URI."""
     tracker = Client().active_stack.experiment_tracker
     if tracker is None:
-        raise RuntimeError(
+        raise OperationError(
             "the active stack has no experiment tracker: run `zenloop stack up local`"
         )
     tracker.configure_mlflow()
@@ -427,17 +428,17 @@ def stack_use(name: str) -> None:
     """Activate a stack that `up` set up; its servers must be running."""
     stack = load_stack_file(name)
     if stack.mlflow_server and not answers(f"{stack.mlflow_url}/health"):
-        raise RuntimeError(
+        raise OperationError(
             f"the MLflow server of stack {name} is not running: zenloop stack up {name}"
         )
     if stack.zenml_server and _zenml_server_url() != stack.dashboard_url:
-        raise RuntimeError(
+        raise OperationError(
             f"the ZenML server of stack {name} is not running: zenloop stack up {name}"
         )
     try:
         Client().activate_stack(name)
     except KeyError:
-        raise RuntimeError(f"stack {name} is not registered: zenloop stack up {name}") from None
+        raise OperationError(f"stack {name} is not registered: zenloop stack up {name}") from None
 
 
 @dataclass
