@@ -13,6 +13,7 @@ import time
 import httpx
 
 from zenloop.admin_token import ensure_admin_token
+from zenloop.waiting import with_backoff
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,10 @@ class ServiceUnavailable(RuntimeError):
     """Nothing listens at the service's address."""
 
 
+class _Busy(RuntimeError):
+    """A timeout, a dropped connection or a retried status: the service is busy."""
+
+
 def _call(
     client: httpx.Client,
     method: str,
@@ -36,22 +41,23 @@ def _call(
     **kwargs,
 ) -> httpx.Response:
     """One call, retried on timeouts and `retried` statuses with back-off until `deadline`."""
-    backoff = FIRST_BACKOFF_S
-    while True:
+
+    def attempt() -> httpx.Response:
         try:
             response = client.request(method, path, **kwargs)
-            if response.status_code not in retried:
-                return response
-            problem = f"{response.status_code} {response.text[:200]}"
         except httpx.ConnectError as exc:
             raise ServiceUnavailable(f"no service answers at {client.base_url}") from exc
-        except httpx.TransportError as exc:  # a timeout or a dropped connection: it is busy
-            problem = f"{type(exc).__name__}: {exc}"
-        if time.monotonic() + backoff > deadline:
-            raise RuntimeError(f"{method} {client.base_url}{path} kept failing: {problem}")
-        logger.info("%s %s: %s; retrying in %.1fs", method, path, problem, backoff)
-        time.sleep(backoff)
-        backoff = min(backoff * 2, MAX_BACKOFF_S)
+        except httpx.TransportError as exc:
+            raise _Busy(f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code in retried:
+            raise _Busy(f"{response.status_code} {response.text[:200]}")
+        return response
+
+    remaining = max(0.0, deadline - time.monotonic())
+    try:
+        return with_backoff(attempt, _Busy, remaining, FIRST_BACKOFF_S, MAX_BACKOFF_S, logger)
+    except _Busy as busy:
+        raise RuntimeError(f"{method} {client.base_url}{path} kept failing: {busy}") from busy
 
 
 def hand_over(

@@ -6,14 +6,13 @@ ways to send it (a bearer token, or the `x-admin-token` header) and /docs can us
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.service import ServiceDep
-from zenloop.admin_token import ADMIN_TOKEN_ENV
+from zenloop.admin_token import ADMIN_TOKEN_ENV, refusal
 
 ADMIN_TOKEN_HEADER = "x-admin-token"  # alternative to `Authorization: Bearer <token>`
 TOKEN_HELP = f"the service's admin token (${ADMIN_TOKEN_ENV}, the config, or the token file)"
@@ -28,30 +27,24 @@ token_header = APIKeyHeader(
 )
 
 
+def check_admin(
+    expected: str | None, credentials: HTTPAuthorizationCredentials | None, *others: str | None
+) -> None:
+    """403 when admin is disabled or the token is wrong, 401 when none was sent (the core's
+    one check; either way of sending it may carry the token: a stray second one does not
+    veto it)."""
+    given = [credentials.credentials if credentials else None, *others]
+    if (refused := refusal(expected, given)) is not None:
+        headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else None
+        raise HTTPException(refused.status, refused.detail, headers=headers)
+
+
 def require_admin(
     service: ServiceDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
     header_token: Annotated[str | None, Security(token_header)],
 ) -> None:
-    """403 when admin is disabled or the token is wrong, 401 when none was sent."""
-    expected = service.admin_token
-    if not expected:
-        raise HTTPException(
-            403,
-            f"admin endpoints are disabled: no admin token is configured ({ADMIN_TOKEN_ENV})",
-        )
-    # either way of sending it may carry the token: a stray second header does not veto it
-    given = [t for t in (header_token, credentials.credentials if credentials else None) if t]
-    if not given:
-        raise HTTPException(
-            401,
-            "admin token required: send 'Authorization: Bearer <token>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    # constant time, and every candidate is compared
-    matches = [hmac.compare_digest(t.encode(), expected.encode()) for t in given]
-    if not any(matches):
-        raise HTTPException(403, "invalid admin token")
+    check_admin(service.admin_token, credentials, header_token)
 
 
 ADMIN = [Depends(require_admin)]

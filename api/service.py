@@ -26,6 +26,7 @@ from monitoring.log_store import PredictionLogStore, PredictionRecord
 from monitoring.log_writer import PredictionLogWriter, Ticket, TicketState
 from zenloop.admin_token import resolve_admin_token
 from zenloop.config import ServingConfig
+from zenloop.waiting import poll_until_async
 
 logger = logging.getLogger(__name__)
 
@@ -197,15 +198,19 @@ class Service:
         exact = Selection(selection.alias, model.version, selection.local_path)
         self._serving_generation(await run_in_threadpool(self.board.publish, exact))
         timeout = self.config.workers_sync_timeout_s
-        deadline = time.monotonic() + timeout
-        while (serving := self.board.serving(self.generation)) < self.config.workers:
-            if time.monotonic() > deadline:
-                raise HTTPException(
-                    UNAVAILABLE,
-                    f"v{model.version} is served by {serving} of {self.config.workers} workers"
-                    f" after {timeout:.0f}s; the others keep trying to load it",
-                )
-            await asyncio.sleep(self.config.workers_sync_interval_s / 2)
+        serving = 0
+
+        async def everyone() -> bool:
+            nonlocal serving
+            serving = self.board.serving(self.generation)
+            return serving >= self.config.workers
+
+        if not await poll_until_async(everyone, timeout, self.config.workers_sync_interval_s / 2):
+            raise HTTPException(
+                UNAVAILABLE,
+                f"v{model.version} is served by {serving} of {self.config.workers} workers"
+                f" after {timeout:.0f}s; the others keep trying to load it",
+            )
         return serving
 
     async def follow_board(self) -> None:

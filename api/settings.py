@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from api.schemas import FEEDBACK_MAX_ITEMS
-from zenloop.config import ServingConfig
+from zenloop.config import ConfigError, ServingConfig
 
 Acknowledge = Literal["committed", "queued"]
 COMMITTED: Acknowledge = "committed"  # a 200 means the prediction's log row is committed
@@ -43,7 +43,7 @@ class ServingSettings:
         """The environment wins over the config, the config over the defaults."""
         acknowledge = environ.get(ACKNOWLEDGE_ENV) or config.log.acknowledge
         if acknowledge not in get_args(Acknowledge):
-            raise ValueError(
+            raise ConfigError(
                 f"{ACKNOWLEDGE_ENV}/log.acknowledge must be one of {get_args(Acknowledge)},"
                 f" not {acknowledge!r}"
             )
@@ -51,7 +51,7 @@ class ServingSettings:
         if limit is None:
             limit = default_body_limit(config.max_batch_rows)
         if not str(limit).isdigit() or int(limit) < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"{MAX_BODY_BYTES_ENV}/max_body_bytes must be a positive number of bytes,"
                 f" not {limit!r}"
             )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from api.model_state import Selection
 from zenloop.config import ServingConfig
+from zenloop.files import write_atomically
 from zenloop.paths import data_dir
 from zenloop.pids import alive
 
@@ -91,9 +92,7 @@ class SelectionBoard:
             current = self.read()
             generation = (current.generation if current else 0) + 1
             payload = {"generation": generation, "selection": asdict(selection)}
-            temporary = self.path.with_name(f"{self.path.name}.{self.pid}.tmp")
-            temporary.write_text(json.dumps(payload))
-            temporary.replace(self.path)  # atomic: readers see the old or the new file
+            write_atomically(self.path, json.dumps(payload))  # readers: old or new, whole
         return generation
 
     def acknowledge(self, generation: int) -> None:

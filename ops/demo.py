@@ -21,11 +21,11 @@ from ops.replay import replay
 from zenloop.admin_token import resolve_admin_token
 from zenloop.data.generator import CLASSIFICATION_TARGET, REGRESSION_TARGET, generate_orders
 from zenloop.deployment import request_rows
+from zenloop.waiting import poll_until
 
 logger = logging.getLogger(__name__)
 
 CHECK_WAIT_S = 120.0
-POLL_S = 0.5
 SAMPLE_ROWS = 5
 SAMPLE_SEED = 2026
 REQUEST_TIMEOUT_S = 10.0
@@ -58,13 +58,11 @@ def _served(url: str) -> str:
 
 
 def _wait_for_check(after_checks: int, timeout: float) -> dict | None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        beat = read_heartbeat() or {}
-        if beat.get("checks", 0) > after_checks:
-            return beat.get("last_decision")
-        time.sleep(POLL_S)
-    return None
+    """The decision of the monitor's next check, or None when none came in time."""
+    beat = poll_until(
+        lambda: (b := read_heartbeat() or {}).get("checks", 0) > after_checks and b, timeout
+    )
+    return beat.get("last_decision") if beat else None
 
 
 def sample_requests(url: str) -> list[str]:

@@ -14,14 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import signal
-import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import uvicorn
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -29,10 +27,12 @@ from monitoring.log_store import PredictionLogStore, resolve_log_url
 from monitoring.retraining import RetrainPlan
 from monitoring.state_store import MonitorStore
 from ops import runs
+from ops.monitor_app import create_app
 from ops.processes import BackgroundProcess, zenloop_command
 from ops.retrain_runner import DECIDE_STEP, PLAN_STEP, launch, record_failed_plan
 from zenloop.admin_token import ensure_admin_token
 from zenloop.config import MonitorConfig, load_monitor_config
+from zenloop.files import write_atomically
 from zenloop.paths import data_dir
 from zenloop.pids import alive
 
@@ -42,21 +42,12 @@ MONITOR_DIR = "monitor"  # the monitor process's own files: pid, heartbeat
 HEARTBEAT_FILE = "heartbeat.json"
 START_TIMEOUT_S = 120.0
 JOIN_POLL_S = 0.2
-MAX_EVENT_BYTES = 4_096  # an event is a few numbers; a bigger body is refused unread
 
 
 def monitor_dir() -> Path:
     path = data_dir() / MONITOR_DIR
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def write_json(path: Path, content: dict) -> None:
-    """Atomic replace via a temp file unique to this call (threads may write concurrently)."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(content, indent=2, default=str))
-    os.replace(temporary, path)
 
 
 def monitor_process() -> BackgroundProcess:
@@ -159,57 +150,31 @@ class Watcher:
             "last_retrain": self.last_retrain(),
             "log": self.log_state(),
         }
-        write_json(monitor_dir() / HEARTBEAT_FILE, beat)
+        write_atomically(monitor_dir() / HEARTBEAT_FILE, json.dumps(beat, indent=2, default=str))
         return beat
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        """`POST /events` (the service's admin token: the service holds it, a stranger does
-        not) and `GET /health`."""
-        watcher = self
-        token = ensure_admin_token(None)  # the env's token, else the local token file
+    def on_event(self) -> None:
+        self.events += 1
+        self.wake.set()
 
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self, status: int, body: dict) -> None:
-                content = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
-
-            def _refusal(self) -> tuple[int, str] | None:
-                length = self.headers.get("Content-Length", "0")
-                if not length.isdigit() or int(length) > MAX_EVENT_BYTES:
-                    self.close_connection = True  # the body is left unread
-                    return 413, f"an event body is at most {MAX_EVENT_BYTES} bytes"
-                self.rfile.read(int(length))
-                if self.path != "/events":
-                    return 404, "not found"
-                given = self.headers.get("Authorization", "")
-                if not given:
-                    return 401, "send the service's admin token: 'Authorization: Bearer <token>'"
-                if not secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                    return 403, "invalid admin token"
-                return None
-
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                if refusal := self._refusal():
-                    self._answer(refusal[0], {"detail": refusal[1]})
-                    return
-                watcher.events += 1
-                watcher.wake.set()
-                self._answer(202, {"accepted": True})
-
-            def do_GET(self) -> None:  # noqa: N802
-                if self.path != "/health":
-                    self._answer(404, {"detail": "not found"})
-                    return
-                self._answer(200, read_heartbeat() or {})
-
-            def log_message(self, *args) -> None:
-                return
-
-        return Handler
+    def _serve_events(self) -> uvicorn.Server:
+        """The HTTP app on the event address, in a thread of its own."""
+        app = create_app(
+            ensure_admin_token(None),  # the env's token, else the local token file
+            self.on_event,
+            lambda: read_heartbeat() or {},
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=self.config.events_host,
+                port=self.config.events_port,
+                log_level="warning",
+                access_log=False,
+            )
+        )
+        threading.Thread(target=server.run, daemon=True, name="monitor-events").start()
+        return server
 
     def retraining(self) -> bool:
         return self.retrain_pid is not None and alive(self.retrain_pid)
@@ -241,10 +206,7 @@ class Watcher:
         self.wake.set()
 
     def run(self) -> None:
-        server = ThreadingHTTPServer(
-            (self.config.events_host, self.config.events_port), self._handler()
-        )
-        threading.Thread(target=server.serve_forever, daemon=True, name="monitor-events").start()
+        server = self._serve_events()
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
         deadline = None if self.max_seconds is None else time.monotonic() + self.max_seconds
@@ -269,5 +231,5 @@ class Watcher:
                     next_backstop = time.monotonic() + self.config.backstop_interval_s
                     self.heartbeat()
         finally:
-            server.shutdown()
+            server.should_exit = True
             logger.info("monitor stopped after %d checks", self.checks)

@@ -11,15 +11,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+from zenloop.errors import OperationError
 from zenloop.pids import alive
+from zenloop.waiting import poll_until
 
 STOP_TIMEOUT_S = 60.0
 KILL_WAIT_S = 10.0
-POLL_S = 0.25
 CLI_MODULE = "ops.cli"
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class BackgroundProcess:
     def claim(self) -> None:
         """Called by the process itself when it runs in the foreground."""
         if (pid := self.running_pid()) is not None and pid != os.getpid():
-            raise RuntimeError(f"already running (pid {pid}); stop it first")
+            raise OperationError(f"already running (pid {pid}); stop it first")
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.pid_file.write_text(str(os.getpid()))
 
@@ -103,28 +103,24 @@ class BackgroundProcess:
     ) -> int:
         """Start `command` detached and wait until `ready()` says so."""
         if (pid := self.running_pid()) is not None:
-            raise RuntimeError(f"already running (pid {pid}); stop it first")
+            raise OperationError(f"already running (pid {pid}); stop it first")
         pid = spawn(command, self.log_file, env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def started() -> bool:
             if not alive(pid):
-                raise RuntimeError(f"it exited at start-up; see {self.log_file}")
-            if ready():
-                self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-                if not self.pid_file.exists():  # a process that does not claim its own file
-                    self.pid_file.write_text(str(pid))
-                return pid
-            time.sleep(POLL_S)
-        _signal(pid, signal.SIGTERM)
-        raise RuntimeError(f"not ready within {timeout:.0f}s; see {self.log_file}")
+                raise OperationError(f"it exited at start-up; see {self.log_file}")
+            return ready()
+
+        if not poll_until(started, timeout):
+            _signal(pid, signal.SIGTERM)
+            raise OperationError(f"not ready within {timeout:.0f}s; see {self.log_file}")
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        if not self.pid_file.exists():  # a process that does not claim its own file
+            self.pid_file.write_text(str(pid))
+        return pid
 
     def _wait_gone(self, pid: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not alive(pid):
-                return True
-            time.sleep(POLL_S)
-        return False
+        return poll_until(lambda: not alive(pid), timeout)
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
         """SIGTERM and wait for a graceful exit; SIGKILL only after the grace period."""
@@ -136,6 +132,6 @@ class BackgroundProcess:
             logger.warning("pid %d ignored SIGTERM for %.0fs: killing it", pid, timeout)
             _signal(pid, signal.SIGKILL)
             if not self._wait_gone(pid, KILL_WAIT_S):
-                raise RuntimeError(f"pid {pid} survived SIGKILL")
+                raise OperationError(f"pid {pid} survived SIGKILL")
         self.pid_file.unlink(missing_ok=True)
         return pid

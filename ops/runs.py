@@ -15,9 +15,10 @@ from zenml.enums import ExecutionStatus
 from zenml.models import PipelineRunResponse
 
 from zenloop.config import load_deployment_config, load_monitor_config, load_training_config
+from zenloop.errors import UserError
 
 
-class RunFailed(RuntimeError):
+class RunFailed(UserError, RuntimeError):
     """A pipeline run failed; the message carries the failing steps' errors."""
 
     def __init__(self, message: str, run: PipelineRunResponse):

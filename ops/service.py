@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,16 +12,16 @@ import uvicorn
 
 from api.app import CONFIG_ENV
 from api.shared_selection import SERVICE_FILES, SelectionBoard
+from ops import probes
 from ops.processes import STOP_TIMEOUT_S, BackgroundProcess, zenloop_command
 from ops.stacks import use_stack_tracking
 from zenloop.config import ServingConfig
 from zenloop.paths import data_dir
+from zenloop.waiting import poll_until
 
 logger = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 120.0
-PROBE_TIMEOUT_S = 2.0
-POLL_S = 0.25
 
 
 def service_process(config: ServingConfig) -> BackgroundProcess:
@@ -59,19 +58,11 @@ def serve_foreground(config: ServingConfig) -> None:
 
 
 def answers(config: ServingConfig, path: str = "/health") -> bool:
-    try:
-        return httpx.get(config.url + path, timeout=PROBE_TIMEOUT_S).status_code == 200
-    except httpx.HTTPError:
-        return False
+    return probes.answers(config.url + path)
 
 
 def wait_ready(config: ServingConfig, timeout: float, require_model: bool = True) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if answers(config, "/ready" if require_model else "/health"):
-            return True
-        time.sleep(POLL_S)
-    return False
+    return poll_until(lambda: answers(config, "/ready" if require_model else "/health"), timeout)
 
 
 def serve_background(config_path: Path | None, config: ServingConfig) -> int:
@@ -100,7 +91,7 @@ class ServiceStatus:
 def status(config: ServingConfig) -> ServiceStatus:
     url = config.url
     try:
-        info = httpx.get(url + "/model-info", timeout=PROBE_TIMEOUT_S)
+        info = httpx.get(url + "/model-info", timeout=probes.PROBE_TIMEOUT_S)
         model = info.json() if info.status_code == 200 else None
     except httpx.HTTPError:
         model = None

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
 import mlflow
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -23,9 +22,11 @@ from zenml.client import Client
 from zenml.constants import ENV_ZENML_REPOSITORY_PATH
 from zenml.enums import StackComponentType
 
+from ops.probes import answers
 from ops.processes import BackgroundProcess
 from zenloop.admin_token import ensure_admin_token
 from zenloop.config import DEFAULT_EXPERIMENT, ConfigError, format_validation_error
+from zenloop.errors import OperationError
 from zenloop.paths import PROJECT_ROOT, data_dir
 from zenloop.tracking import ensure_experiment
 
@@ -37,7 +38,6 @@ FALLBACK_STACK = "local"  # what `down` activates instead of a stack it stopped
 MLFLOW_START_TIMEOUT_S = 120.0
 ZENML_START_TIMEOUT_S = 180.0
 ZENML_STOP_TIMEOUT_S = 60.0
-PROBE_TIMEOUT_S = 2.0
 DEFAULT_COMPONENT = "default"  # ZenML's own local orchestrator and artifact store
 
 ComponentKind = Literal[
@@ -171,13 +171,6 @@ def load_stack_file(name: str) -> StackFile:
     return stack
 
 
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=PROBE_TIMEOUT_S).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def _port_busy(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex((LOCALHOST, port)) == 0
@@ -193,10 +186,10 @@ def start_mlflow_server(stack: StackFile) -> str | None:
     """Start the stack's MLflow server unless it runs; what changed, or None."""
     spec, url = stack.mlflow_server, stack.mlflow_url
     process = mlflow_process(spec)
-    if process.running_pid() is not None and _answers(f"{url}/health"):
+    if process.running_pid() is not None and answers(f"{url}/health"):
         return None
     if _port_busy(spec.port):
-        raise RuntimeError(
+        raise OperationError(
             f"port {spec.port} is busy and it is not this stack's MLflow server: free it or "
             f"change mlflow_server.port in {stacks_dir() / stack.name}.yaml"
         )
@@ -214,7 +207,7 @@ def start_mlflow_server(stack: StackFile) -> str | None:
     ]  # fmt: skip
     # no job-runner processes: this server only tracks and serves artifacts
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    pid = process.start(command, lambda: _answers(f"{url}/health"), MLFLOW_START_TIMEOUT_S, env)
+    pid = process.start(command, lambda: answers(f"{url}/health"), MLFLOW_START_TIMEOUT_S, env)
     return f"started the MLflow server at {url} (pid {pid}, log {process.log_file})"
 
 
@@ -234,7 +227,7 @@ def _zenml_server_url() -> str | None:
     """The local server's URL, if one was deployed and answers."""
     server = _local_server()
     url = server.status.url if server is not None and server.status else None
-    return url if url and _answers(f"{url}/health") else None
+    return url if url and answers(f"{url}/health") else None
 
 
 def start_zenml_server(stack: StackFile) -> str | None:
@@ -250,7 +243,7 @@ def start_zenml_server(stack: StackFile) -> str | None:
             deployer.connect_to_server()
         return None
     if _port_busy(stack.zenml_server.port):
-        raise RuntimeError(
+        raise OperationError(
             f"port {stack.zenml_server.port} is busy and it is not this stack's ZenML server: "
             f"free it or change zenml_server.port in {stacks_dir() / stack.name}.yaml"
         )
@@ -259,8 +252,8 @@ def start_zenml_server(stack: StackFile) -> str | None:
     )
     deployer.deploy_server(config, timeout=int(ZENML_START_TIMEOUT_S))
     deployer.connect_to_server()
-    if not _answers(f"{expected}/health"):
-        raise RuntimeError(f"the ZenML server did not come up at {expected}")
+    if not answers(f"{expected}/health"):
+        raise OperationError(f"the ZenML server did not come up at {expected}")
     return f"started the ZenML server at {expected} (dashboard)"
 
 
@@ -286,7 +279,7 @@ def prepare_images(spec: DockerSpec) -> list[str]:
     from pipelines.docker_settings import base_image
 
     if not docker_available():
-        raise RuntimeError(
+        raise OperationError(
             "no Docker daemon answers: install docker.io and start dockerd "
             "(make test does both), then run this again"
         )
@@ -313,7 +306,7 @@ def _ensure_secret(
     for key, value in values.items():
         resolved[key] = os.environ.get(value.env, stack.render(value.default))
         if resolved[key] is None:
-            raise RuntimeError(f"secret {name}.{key}: set the environment variable {value.env}")
+            raise OperationError(f"secret {name}.{key}: set the environment variable {value.env}")
     try:
         existing = client.get_secret(name, allow_partial_name_match=False)
     except KeyError:
@@ -384,7 +377,7 @@ def use_stack_tracking() -> str:
     """Point MLflow at the active stack's tracking server or store; returns its URI."""
     tracker = Client().active_stack.experiment_tracker
     if tracker is None:
-        raise RuntimeError(
+        raise OperationError(
             "the active stack has no experiment tracker: run `zenloop stack up local`"
         )
     tracker.configure_mlflow()
@@ -434,18 +427,18 @@ def stack_down(name: str) -> list[str]:
 def stack_use(name: str) -> None:
     """Activate a stack that `up` set up; its servers must be running."""
     stack = load_stack_file(name)
-    if stack.mlflow_server and not _answers(f"{stack.mlflow_url}/health"):
-        raise RuntimeError(
+    if stack.mlflow_server and not answers(f"{stack.mlflow_url}/health"):
+        raise OperationError(
             f"the MLflow server of stack {name} is not running: zenloop stack up {name}"
         )
     if stack.zenml_server and _zenml_server_url() != stack.dashboard_url:
-        raise RuntimeError(
+        raise OperationError(
             f"the ZenML server of stack {name} is not running: zenloop stack up {name}"
         )
     try:
         Client().activate_stack(name)
     except KeyError:
-        raise RuntimeError(f"stack {name} is not registered: zenloop stack up {name}") from None
+        raise OperationError(f"stack {name} is not registered: zenloop stack up {name}") from None
 
 
 @dataclass
@@ -466,9 +459,9 @@ def stack_states() -> list[StackState]:
         stack = load_stack_file(name)
         servers = {}
         if stack.zenml_server:
-            servers[f"ZenML {stack.dashboard_url}"] = _answers(f"{stack.dashboard_url}/health")
+            servers[f"ZenML {stack.dashboard_url}"] = answers(f"{stack.dashboard_url}/health")
         if stack.mlflow_server:
-            servers[f"MLflow {stack.mlflow_url}"] = _answers(f"{stack.mlflow_url}/health")
+            servers[f"MLflow {stack.mlflow_url}"] = answers(f"{stack.mlflow_url}/health")
         states.append(
             StackState(name, stack.description, name in registered, name == active, servers)
         )

@@ -6,40 +6,43 @@ the service's admin token: 401 without one, 403 with a wrong one or when none is
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ui.backend import OpsBackend
 from ui.config import UiConfig
 from ui.page import build_page
 from ui.records import Order
-from zenloop.admin_token import ADMIN_TOKEN_ENV, resolve_admin_token
+from zenloop.admin_token import refusal, resolve_admin_token
 
 MAX_LIMIT = 1_000
 DEFAULT_LIMIT = 50
-BEARER = "Bearer "
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="at most this many items")]
 Ordering = Annotated[Order, Query(description="newest first (default) or oldest first")]
 
 
-def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The service's own admin token: 401 when none was sent, 403 when wrong or unset."""
+# auto_error=False: a missing token is answered by the check (401, not FastAPI's 403)
+bearer = HTTPBearer(scheme_name="AdminBearer", auto_error=False)
+
+
+def require_admin(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> str:
+    """The service's own admin token (the core's one check): 401 when none was sent, 403
+    when wrong or unset."""
     config: UiConfig = request.app.state.backend.config
-    expected = resolve_admin_token(config.admin_token)
-    if not expected:
-        raise HTTPException(403, f"no admin token is configured ({ADMIN_TOKEN_ENV})")
-    if not authorization or not authorization.startswith(BEARER):
-        raise HTTPException(401, "admin token required: send 'Authorization: Bearer <token>'")
-    given = authorization.removeprefix(BEARER)
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(403, "invalid admin token")
-    return given
+    token = credentials.credentials if credentials else None
+    refused = refusal(resolve_admin_token(config.admin_token), [token])
+    if refused is not None:
+        raise HTTPException(refused.status, refused.detail)
+    return token
 
 
 AdminToken = Annotated[str, Depends(require_admin)]

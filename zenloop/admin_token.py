@@ -1,4 +1,6 @@
-"""Where the service's admin token comes from: env, then config, then a private local file.
+"""The service's admin token: where it comes from (env, then config, then a private local
+file) and the one check of a request's token, which the service, the operations page and
+the monitor all apply.
 
 The file lets a local service started by the deployment pipeline or the demo be
 administered by the same user without anyone pasting secrets; it is created 0600.
@@ -6,15 +8,20 @@ administered by the same user without anyone pasting secrets; it is created 0600
 
 from __future__ import annotations
 
+import hmac
 import os
 import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+from zenloop.files import write_atomically
 from zenloop.paths import data_dir
 
 ADMIN_TOKEN_ENV = "ZENLOOP_ADMIN_TOKEN"
 TOKEN_FILE = "admin.token"
 TOKEN_BYTES = 32
+SECRET_MODE = 0o600  # only its owner reads it
 
 
 def token_path() -> Path:
@@ -32,11 +39,31 @@ def ensure_admin_token(configured: str | None) -> str:
     """The resolved token, creating the local token file when there is none."""
     if token := resolve_admin_token(configured):
         return token
-    path = token_path()
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(token)
-    os.replace(temporary, path)  # readers see no token or the whole token, never half
+    write_atomically(token_path(), token, SECRET_MODE)  # no token or the whole token
     return token
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request is not an administrator's, as an HTTP status and a message."""
+
+    status: int
+    detail: str
+
+
+NOT_CONFIGURED = Refusal(403, f"admin endpoints are disabled: no admin token ({ADMIN_TOKEN_ENV})")
+NOT_SENT = Refusal(401, "admin token required: send 'Authorization: Bearer <token>'")
+WRONG = Refusal(403, "invalid admin token")
+
+
+def refusal(expected: str | None, given: Iterable[str | None]) -> Refusal | None:
+    """None when one of the tokens `given` (a request may send it more than one way) is the
+    `expected` one; compared in constant time, every candidate."""
+    if not expected:
+        return NOT_CONFIGURED
+    tokens = [token for token in given if token]
+    if not tokens:
+        return NOT_SENT
+    matches = [hmac.compare_digest(token.encode(), expected.encode()) for token in tokens]
+    return None if any(matches) else WRONG

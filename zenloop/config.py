@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from zenloop.errors import UserError
 from zenloop.paths import project_path
 
 Task = Literal["regression", "classification"]
@@ -29,7 +30,7 @@ DEFAULT_SERVING_CONFIG = "configs/serving.yaml"  # the service the other configs
 DEFAULT_PORTS = {"http": 80, "https": 443}  # of a URL that names none
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration file or value is invalid; the message names the field."""
 
 

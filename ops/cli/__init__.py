@@ -24,13 +24,14 @@ from ops.cli.serve import serve, status
 from ops.cli.stack import stack
 from ops.cli.train import train
 from ops.cli.ui import ui
-from zenloop.config import ConfigError
+from zenloop.errors import UserError
 
 QUIET_LOGGERS = ("httpx",)  # one line per request is noise here
 
 
 class Zenloop(click.Group):
-    """Lists commands in the order of the loop; a user's fixable error is one line, exit 2."""
+    """Lists commands in the order of the loop. What a user can fix is one line and exit
+    2; a bug shows its traceback; with --debug everything does."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
@@ -38,15 +39,16 @@ class Zenloop(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
-            raise  # click's own control flow (--help, usage errors) stays click's
-        except (ConfigError, ValueError, RuntimeError, LookupError) as exc:
+        except UserError as exc:
+            if ctx.params.get("debug"):
+                raise
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
 
 
 @click.group(cls=Zenloop, context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of every error.")
+def cli(debug: bool) -> None:
     """zenloop: train, deploy, serve, watch and retrain a tabular model on a ZenML stack."""
     os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
     for name in QUIET_LOGGERS:

@@ -9,17 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import httpx
 
 from ops.cli.options import CONFIGS, config_option, given, port_option
 from ops.cli.serve import stop_all
+from ops.probes import answers
 from ops.processes import BackgroundProcess, zenloop_command
 from zenloop.paths import data_dir
 
 UI_CONFIG = CONFIGS / "ui.yaml"
 PROCESS_FILES = "ui-{port}"  # .pid and .log in the data folder: one page per port
 START_TIMEOUT_S = 120.0
-PROBE_TIMEOUT_S = 2.0
 HEALTH_PATH = "/api/health"
 
 
@@ -30,14 +29,6 @@ def page_url(config) -> str:
 def page_process(config) -> BackgroundProcess:
     stem = PROCESS_FILES.format(port=config.port)
     return BackgroundProcess(data_dir() / f"{stem}.pid", data_dir() / f"{stem}.log")
-
-
-def _answers(config) -> bool:
-    try:
-        response = httpx.get(page_url(config) + HEALTH_PATH, timeout=PROBE_TIMEOUT_S)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200
 
 
 def page_config(config_path: Path | None, port: int | None = None):
@@ -71,7 +62,7 @@ def start_background(config_path: Path | None, port: int | None = None) -> int:
     config = page_config(config_path, port)
     args = ["ui", "--port", str(config.port)] + (["-c", str(config_path)] if config_path else [])
     return page_process(config).start(
-        zenloop_command(*args), lambda: _answers(config), START_TIMEOUT_S
+        zenloop_command(*args), lambda: answers(page_url(config) + HEALTH_PATH), START_TIMEOUT_S
     )
 
 

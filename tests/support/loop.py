@@ -1,8 +1,9 @@
 """The whole loop on small data, on any stack: real service, monitor and retraining processes.
 
-tests/e2e/test_loop.py runs it on the local stack, tests/e2e/test_server_stack.py on the server one,
-tests/containers/test_docker_stack.py on the docker one (slower: every step starts a container, so it
-waits longer and keeps its files in the data folder, which step containers see).
+tests/e2e/test_loop.py runs it on the local stack, tests/e2e/test_server_stack.py on the
+server one, tests/containers/test_docker_stack.py on the docker one (slower: every step
+starts a container, so it waits longer and keeps its files in the data folder, which step
+containers see).
 """
 
 from collections.abc import Iterator

@@ -1,15 +1,14 @@
 """The monitor's event endpoint takes events from the service (its admin token) only."""
 
-import threading
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 
 from monitoring.events import EventEmitter
-from ops.monitor_service import MAX_EVENT_BYTES, Watcher
-from tests.support.serving import ADMIN_TOKEN
+from ops.monitor_app import MAX_EVENT_BYTES
+from ops.monitor_service import Watcher
+from tests.support.serving import ADMIN_TOKEN, free_port
 from tests.support.waiting import wait_for
 from zenloop.admin_token import ADMIN_TOKEN_ENV
 from zenloop.config import EventConfig, MonitorConfig
@@ -18,16 +17,23 @@ WAIT_S = 10.0
 
 
 @pytest.fixture
-def monitor(monkeypatch):
-    """The monitor's real HTTP endpoint on a free port, with the service's token in env."""
+def monitor(monkeypatch, tmp_path):
+    """The monitor's real HTTP app, served as the monitor serves it, on a free port, with
+    the service's token in the environment."""
     monkeypatch.setenv(ADMIN_TOKEN_ENV, ADMIN_TOKEN)
-    watcher = Watcher(Path("unused.yaml"), MonitorConfig())
-    server = ThreadingHTTPServer(("127.0.0.1", 0), watcher._handler())
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = free_port()
+    config = MonitorConfig(
+        events_host="127.0.0.1",
+        events_port=port,
+        log_database_url=f"sqlite:///{tmp_path / 'log.db'}",
+    )
+    watcher = Watcher(Path("unused.yaml"), config)
+    server = watcher._serve_events()
+    wait_for(lambda: server.started, "the event server", WAIT_S)
     try:
-        yield watcher, f"http://127.0.0.1:{server.server_address[1]}/events"
+        yield watcher, f"http://127.0.0.1:{port}/events"
     finally:
-        server.shutdown()
+        server.should_exit = True
 
 
 def test_events_need_the_admin_token(monitor):
@@ -54,3 +60,11 @@ def test_the_service_sends_its_token_and_counts_refusals(monitor):
     stranger.rows_written(10)
     wait_for(lambda: stranger.refused == 1, "the refusal", WAIT_S)
     assert watcher.events == 1 and stranger.sent == 0
+
+
+def test_the_health_answer_is_the_latest_heartbeat(monitor):
+    watcher, url = monitor
+    beat = watcher.heartbeat()
+    health = httpx.get(url.replace("/events", "/health")).json()
+    assert health["pid"] == beat["pid"] and health["checks"] == 0
+    assert httpx.get(url.replace("/events", "/elsewhere")).status_code == 404

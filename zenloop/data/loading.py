@@ -15,6 +15,7 @@ import fsspec
 import pandas as pd
 
 from zenloop.config import DataConfig
+from zenloop.errors import UserError
 from zenloop.data.generator import CLASSIFICATION_TARGET, REGRESSION_TARGET, generate_orders
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parq
 HASH_CHUNK_BYTES = 1 << 20
 
 
-class DataValidationError(ValueError):
+class DataValidationError(UserError, ValueError):
     """The data cannot be trained on; the message says which file, column and problem."""
 
 

@@ -1,0 +1,28 @@
+"""A user's fixable error is one line; a bug shows its traceback; --debug shows both."""
+
+from click.testing import CliRunner
+
+from ops.cli import cli
+from zenloop.data.loading import DataValidationError
+
+
+def test_a_users_error_is_one_line_and_exit_2(tmp_path):
+    result = CliRunner().invoke(cli, ["init", "--data", str(tmp_path / "no.csv"), "--target", "y"])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {tmp_path / 'no.csv'}: file not found"
+
+
+def test_a_bug_is_not_dressed_as_a_users_error(tmp_path, monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr("zenloop.data.loading.read_file", broken)  # read when the command runs
+    result = CliRunner().invoke(cli, ["init", "--data", "any.csv", "--target", "y"])
+    assert result.exit_code == 1 and isinstance(result.exception, KeyError)
+    assert "error:" not in result.output
+
+
+def test_debug_shows_the_traceback_of_a_users_error_too(tmp_path):
+    args = ["--debug", "init", "--data", str(tmp_path / "no.csv"), "--target", "y"]
+    result = CliRunner().invoke(cli, args)
+    assert isinstance(result.exception, DataValidationError)
