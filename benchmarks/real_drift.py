@@ -210,7 +210,8 @@ def replay_in_data_time(serving, later: pd.DataFrame, target: str, task: str) ->
 
 def run_loop(table: Table, folder: Path, rows: int | None) -> dict:
     """The README's sequence on this table; what the loop served and did."""
-    from monitoring.log_store import PredictionLogStore, resolve_log_url
+    from monitoring.database import resolve_log_url
+    from monitoring.log_store import PredictionLogStore
     from ui.records import Records
     from zenloop.config import load_serving_config, load_training_config
 

@@ -12,20 +12,16 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 from pydantic_core import to_json
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
-from zenloop.paths import data_dir
+from monitoring.database import engine_for, resolve_log_url, sqlite_pragmas
 
-PREDICTION_LOG_DB = "predictions.db"
-DATA_DIR_PLACEHOLDER = "{data_dir}"
-SQLITE_BUSY_TIMEOUT_MS = 10_000
 REQUEST_ID_LENGTH = 64
 VERSION_LENGTH = 64
 GROUND_TRUTH_COLUMN = "ground_truth"  # a window's feedback column (None: not labelled yet)
@@ -100,39 +96,10 @@ def _flat(rows: Sequence[dict[str, Any]]) -> tuple:
     return tuple(row.get(column) for row in rows for column in LOG_COLUMNS)
 
 
-def default_log_url() -> str:
-    return f"sqlite:///{data_dir() / PREDICTION_LOG_DB}"
-
-
-def resolve_log_url(url: str | None) -> str:
-    """The log's URL with `{data_dir}` filled in (configs name files in the data folder
-    that way, wherever it is); the default log when none is given."""
-    return (url or default_log_url()).replace(DATA_DIR_PLACEHOLDER, str(data_dir()))
-
-
-def _sqlite_pragmas(connection, _record) -> None:
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.close()
-
-
-def make_engine(url: str | None = None) -> Engine:
-    """An engine on the log's database (default: SQLite in WAL mode in the data folder)."""
-    engine = sa.create_engine(resolve_log_url(url))
-    if engine.dialect.name == "sqlite":
-        if engine.url.database and engine.url.database != ":memory:":
-            Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
-
-
 class PredictionLogStore:
     def __init__(self, url: str | None = None):
         self.url = resolve_log_url(url)
-        self.engine = make_engine(self.url)
-        metadata.create_all(self.engine)
+        self.engine = engine_for(self.url)
         self._sqlite = self.engine.dialect.name == "sqlite"
         self._appender = threading.local()  # SQLite: each appending thread's own connection
         self._insert_ignoring = None if self._sqlite else self._compile_insert_ignoring()
@@ -198,7 +165,7 @@ class PredictionLogStore:
             dialect = self.engine.dialect
             cargs, cparams = dialect.create_connect_args(self.engine.url)
             connection = dialect.connect(*cargs, **cparams)
-            _sqlite_pragmas(connection, None)
+            sqlite_pragmas(connection, None)
             connection.isolation_level = None  # autocommit: a statement is a transaction
             self._appender.connection = connection
         return connection

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from monitoring.log_store import PredictionLogStore, PredictionRecord, default_log_url
+from monitoring.database import default_log_url
+from monitoring.log_store import PredictionLogStore, PredictionRecord
 from zenloop.config import PredictionLogConfig
 from zenloop.paths import data_dir
 

@@ -16,9 +16,8 @@ from uuid import uuid4
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.schema import CreateColumn
 
-from monitoring.log_store import make_engine
+from monitoring.database import engine_for
 
 LEASE_NAME = "retrain"
 OWNER_LENGTH = 64
@@ -77,41 +76,6 @@ retrains = sa.Table(
 )
 
 
-# what a column added to an existing database holds for its older rows
-BACKFILLS = {
-    # failures were known by their summary before they had a column
-    ("monitor_retrains", "failed"): retrains.update()
-    .where(retrains.c.summary.like("retraining failed%"))
-    .values(failed=True),
-}
-
-
-def _add_missing_columns(engine: sa.Engine) -> None:
-    """Columns added since a database was created (all nullable) are added to it.
-
-    Every process that opens the store does this, so two may race after an upgrade: one
-    adds the column, the other's ALTER fails, sees it there and goes on.
-    """
-    for table in metadata.sorted_tables:
-        present = _columns(engine, table.name)
-        for column in table.columns:
-            if column.name in present:
-                continue
-            definition = CreateColumn(column).compile(dialect=engine.dialect)
-            try:
-                with engine.begin() as connection:
-                    connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {definition}")
-                    if (backfill := BACKFILLS.get((table.name, column.name))) is not None:
-                        connection.execute(backfill)
-            except sa.exc.DBAPIError:
-                if column.name not in _columns(engine, table.name):
-                    raise
-
-
-def _columns(engine: sa.Engine, table: str) -> set[str]:
-    return {column["name"] for column in sa.inspect(engine).get_columns(table)}
-
-
 @dataclass
 class PolicyState:
     """What the trigger policy remembers between checks."""
@@ -134,9 +98,7 @@ class MonitorStore:
     """Checks, policy state, the retrain lease and retraining outcomes of one database."""
 
     def __init__(self, url: str | None = None):
-        self.engine = make_engine(url)
-        metadata.create_all(self.engine)
-        _add_missing_columns(self.engine)
+        self.engine = engine_for(url)
 
     # -- policy state -------------------------------------------------------------------
     def load_state(self, model_name: str) -> PolicyState:

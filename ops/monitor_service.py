@@ -23,7 +23,8 @@ import uvicorn
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitoring.log_store import PredictionLogStore, resolve_log_url
+from monitoring.database import resolve_log_url
+from monitoring.log_store import PredictionLogStore
 from monitoring.retraining import RetrainPlan
 from monitoring.state_store import MonitorStore
 from ops import runs

@@ -5,7 +5,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from zenml.client import Client
 
-from monitoring.log_store import resolve_log_url
+from monitoring.database import resolve_log_url
 from zenloop.paths import data_dir
 
 # Orchestrators whose steps see this machine's data folder: the local one all of the disk,

@@ -5,8 +5,6 @@ import sys
 import threading
 import time
 
-import sqlalchemy as sa
-
 from monitoring.drift_report import DriftReport
 from monitoring.policy import decide
 from monitoring.state_store import MonitorStore, PolicyState, RetrainLease, retrains
@@ -229,26 +227,3 @@ def test_a_retrained_version_learns_only_from_rows_after_those_its_retraining_us
     assert checks.store.drift_onset_log_id("m", "2") == NEW
     checks.check(False, version="2")  # a clean window of v2, ending at row 2 * NEW
     assert checks.store.drift_onset_log_id("m", "2") == 2 * NEW
-
-
-def test_a_database_from_before_the_retraining_columns_gets_them_and_keeps_its_rows(tmp_path):
-    """The monitor's tables as the previous release wrote them: the new nullable columns
-    are added on opening, a failure known by its summary is marked failed, nothing lost."""
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(
-            "CREATE TABLE monitor_retrains (id INTEGER PRIMARY KEY, model_name VARCHAR(128) "
-            "NOT NULL, check_id INTEGER, started_at FLOAT NOT NULL, finished_at FLOAT, "
-            "promoted BOOLEAN, deployed_version VARCHAR(128), summary TEXT)"
-        )
-        connection.exec_driver_sql(
-            "INSERT INTO monitor_retrains (model_name, started_at, finished_at, promoted, summary)"
-            " VALUES ('m', 1, 2, 0, 'retraining failed, the champion keeps serving: boom'),"
-            " ('m', 3, 4, 1, 'v2 promoted and deployed')"
-        )
-    store = MonitorStore(url)
-    MonitorStore(url)  # a second process opening it finds nothing left to add
-    old, new = store.recent_retrains(5, "m")[::-1]
-    assert (old["failed"], new["failed"]) == (True, None)
-    assert new["summary"] == "v2 promoted and deployed" and new["error_before"] is None
