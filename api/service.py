@@ -16,14 +16,14 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.coalescer import EndOfTurn, PredictionCoalescer
+from api.events import EventEmitter
+from api.log_writer import PredictionLogWriter, Ticket, TicketState
 from api.metrics import ServiceMetrics
 from api.model_state import ModelHolder, Selection, ServedModel
 from api.schemas import RegistryState
 from api.settings import ServingSettings
 from api.shared_selection import SelectionBoard
-from monitoring.events import EventEmitter
 from monitoring.log_store import PredictionLogStore, PredictionRecord
-from monitoring.log_writer import PredictionLogWriter, Ticket, TicketState
 from zenloop.admin_token import resolve_admin_token
 from zenloop.config import ServingConfig
 from zenloop.waiting import poll_until_async

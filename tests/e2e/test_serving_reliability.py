@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from api import log_writer
 from api.settings import default_body_limit
-from monitoring import log_writer
 from monitoring.log_store import PredictionLogStore
 from tests.support.serving import (
     ADMIN_TOKEN,

@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from monitoring import log_writer
+from api import log_writer
+from api.log_writer import PredictionLogWriter, TicketState, replay_spills
 from monitoring.log_store import PredictionLogStore, PredictionRecord
-from monitoring.log_writer import PredictionLogWriter, TicketState, replay_spills
 from tests.support.waiting import wait_for
 from zenloop.config import PredictionLogConfig
 

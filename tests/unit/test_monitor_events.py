@@ -5,7 +5,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from monitoring.events import EventEmitter
+from api.events import EventEmitter
 from ops.monitor_app import MAX_EVENT_BYTES
 from ops.monitor_service import Watcher
 from tests.support.serving import ADMIN_TOKEN, free_port

@@ -11,11 +11,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from zenml.utils import source_utils
 
+from api.log_writer import SPILL_PREFIX, replay_spills
 from monitoring import log_store, state_store
 from monitoring.database import engine_for, revision
 from monitoring.drift_report import DriftCheck
 from monitoring.log_store import PredictionLogStore
-from monitoring.log_writer import SPILL_PREFIX, replay_spills
 from monitoring.state_store import LEASE_NAME, MonitorStore
 from ui.records import Records
 
