@@ -26,7 +26,7 @@ from api.metrics import MetricsMiddleware
 from api.openapi import ModelOpenAPI
 from api.routes import feedback, models, operations, predictions
 from api.service import Service
-from zenloop.config import ServingConfig
+from api.settings import ServingConfig
 from zenloop.paths import local_tracking_uri
 
 logger = logging.getLogger(__name__)

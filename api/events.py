@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import httpx
 
-from zenloop.config import EventConfig
+from api.settings import EventConfig
 
 logger = logging.getLogger(__name__)
 

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from api.settings import PredictionLogConfig
 from monitoring.database import default_log_url
 from monitoring.log_store import PredictionLogStore, PredictionRecord
-from zenloop.config import PredictionLogConfig
 from zenloop.paths import data_dir
 
 logger = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from api.schemas import RowModels, build_row_models
+from api.settings import ModelSourceConfig, ServingConfig
 from zenloop.compiled import CompiledModel
-from zenloop.config import ModelSourceConfig, ServingConfig
 from zenloop.deployment import VALIDATED_TAG
 from zenloop.schema import FeatureSchema
 from zenloop.tracking import ZENML_VERSION_TAG, load_bundle

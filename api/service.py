@@ -21,11 +21,10 @@ from api.log_writer import PredictionLogWriter, Ticket, TicketState
 from api.metrics import ServiceMetrics
 from api.model_state import ModelHolder, Selection, ServedModel
 from api.schemas import RegistryState
-from api.settings import ServingSettings
+from api.settings import ServingConfig, ServingSettings
 from api.shared_selection import SelectionBoard
 from monitoring.log_store import PredictionLogStore, PredictionRecord
 from zenloop.admin_token import resolve_admin_token
-from zenloop.config import ServingConfig
 from zenloop.waiting import poll_until_async
 
 logger = logging.getLogger(__name__)

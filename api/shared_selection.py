@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from api.model_state import Selection
-from zenloop.config import ServingConfig
+from api.settings import ServingConfig
 from zenloop.files import write_atomically
 from zenloop.paths import data_dir
 from zenloop.pids import alive

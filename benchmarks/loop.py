@@ -84,10 +84,10 @@ def main() -> int:
         ):
             print("$ zenloop " + " ".join(step), flush=True)
             subprocess.run(cli + step, check=True, timeout=STEP_TIMEOUT_S, capture_output=True)
+        from api.settings import load_serving_config
         from ops.demo import format_summary, run_loop
         from ops.monitor_service import monitor_process
         from ops.service import service_process
-        from zenloop.config import load_serving_config
 
         config = load_serving_config(paths["serving"])
         subprocess.run(

@@ -210,10 +210,11 @@ def replay_in_data_time(serving, later: pd.DataFrame, target: str, task: str) ->
 
 def run_loop(table: Table, folder: Path, rows: int | None) -> dict:
     """The README's sequence on this table; what the loop served and did."""
+    from api.settings import load_serving_config
     from monitoring.database import resolve_log_url
     from monitoring.log_store import PredictionLogStore
     from ui.records import Records
-    from zenloop.config import load_serving_config, load_training_config
+    from zenloop.config import load_training_config
 
     early, later = periods(table, rows)
     files = folder / table.name

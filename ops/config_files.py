@@ -16,14 +16,8 @@ from typing import Any
 
 import yaml
 
-from zenloop.config import (
-    DEFAULT_EXPERIMENT,
-    DeploymentConfig,
-    EventConfig,
-    MonitorConfig,
-    PredictionLogConfig,
-    TrainingConfig,
-)
+from api.settings import EventConfig, PredictionLogConfig
+from zenloop.config import DEFAULT_EXPERIMENT, DeploymentConfig, MonitorConfig, TrainingConfig
 
 INDENT = "  "
 MODEL_NAME_PATTERN = re.compile(r"[^a-z0-9_-]+")
@@ -165,7 +159,7 @@ def serving_file(configs: ConfigSet) -> str:
             f"#   zenloop serve -c {configs.path('serving')} [--detach]",
             "# The one place for the service's address, the monitor's event address and the",
             "# prediction log: the deployment, monitoring and page configs read them here.",
-            "# Every other option is documented in zenloop.config.ServingConfig.",
+            "# Every other option is documented in api.settings.ServingConfig.",
             "host: 127.0.0.1",
             f"port: {configs.ports.service}",
             "model:",
@@ -250,7 +244,8 @@ def port_clashes(configs: ConfigSet, others: list[Path]) -> list[str]:
     cannot run at the same time as this one."""
     from urllib.parse import urlsplit
 
-    from zenloop.config import ConfigError, load_serving_config
+    from api.settings import load_serving_config
+    from zenloop.config import ConfigError
 
     ours = {configs.ports.service, configs.ports.events}
     notes = []

@@ -11,11 +11,11 @@ import httpx
 import uvicorn
 
 from api.app import CONFIG_ENV
+from api.settings import ServingConfig
 from api.shared_selection import SERVICE_FILES, SelectionBoard
 from ops import probes
 from ops.processes import STOP_TIMEOUT_S, BackgroundProcess, zenloop_command
 from ops.stacks import use_stack_tracking
-from zenloop.config import ServingConfig
 from zenloop.paths import data_dir
 from zenloop.waiting import poll_until
 

@@ -28,6 +28,8 @@ DEFAULT_EXPERIMENT = "zenloop"
 DEFAULT_ALIAS = "champion"
 DEFAULT_SERVING_CONFIG = "configs/serving.yaml"  # the service the other configs point at
 DEFAULT_PORTS = {"http": 80, "https": 443}  # of a URL that names none
+DEFAULT_SERVICE_HOST, DEFAULT_SERVICE_PORT = "127.0.0.1", 8000
+DEFAULT_EVENTS_URL = "http://127.0.0.1:8090/events"  # the monitor takes events there
 
 
 class ConfigError(UserError, ValueError):
@@ -361,80 +363,26 @@ def load_training_config(path: str | Path) -> TrainingConfig:
     return load_pipeline_parameter(path, "config", TrainingConfig)
 
 
-class ModelSourceConfig(StrictModel):
-    """Which model to serve: a registry alias, a registry version, or a local MLflow model dir."""
-
-    name: str = DEFAULT_MODEL_NAME
-    alias: str = DEFAULT_ALIAS
-    version: str | None = Field(default=None, description="pins a version; overrides alias")
-    local_path: str | None = Field(default=None, description="offline: an MLflow model folder")
+class LinkedLog(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    database_url: str | None = None
 
 
-class PredictionLogConfig(StrictModel):
-    enabled: bool = True
-    database_url: str | None = Field(
-        default=None, description="SQLAlchemy URL; default SQLite (WAL) in the data folder"
-    )
-    capacity_rows: int = Field(
-        default=200_000, ge=1, description="queued rows before back-pressure"
-    )
-    batch_rows: int = Field(default=2_000, ge=1)
-    flush_interval_s: float = Field(default=0.05, gt=0.0)
-    checkpoint_interval_s: float = Field(
-        default=0.01,
-        gt=0.0,
-        description="SQLite: how often the WAL is checkpointed, off the commit path (while "
-        "rows are written); short keeps each checkpoint, and the commits beside it, short",
-    )
-    enqueue_timeout_s: float = Field(
-        default=5.0, ge=0.0, description="how long a request waits for room before a 503"
-    )
-    acknowledge: Literal["committed", "queued"] = Field(
-        default="committed",
-        description="committed: a 200 means the log row is committed (group commit); queued: "
-        "a 200 once the row is queued, faster, and a crash loses at most the queue",
-    )
+class LinkedEvents(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    url: str | None = DEFAULT_EVENTS_URL
 
 
-class ServingConfig(StrictModel):
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
-    workers: int = Field(default=1, ge=1)
-    workers_sync_interval_s: float = Field(
-        default=0.2, gt=0.0, description="with workers > 1: how often each follows admin loads"
-    )
-    workers_sync_timeout_s: float = Field(
-        default=60.0, gt=0.0, description="an admin load waits this long for every worker"
-    )
-    model: ModelSourceConfig = Field(default_factory=ModelSourceConfig)
-    max_batch_rows: int = Field(default=10_000, ge=1)
-    max_body_bytes: int | None = Field(
-        default=None,
-        ge=1,
-        description="request bodies above this get a 413 while being read; default: room "
-        "for max_batch_rows rows",
-    )
-    extra_fields: Literal["reject", "ignore"] = "reject"
-    fast_path: bool = Field(
-        default=True,
-        description="serve /predict and /predict_batch ahead of FastAPI's router (same "
-        "answers, less overhead); false routes them through FastAPI, e.g. for your own "
-        "middleware or dependencies on them",
-    )
-    admin_token: str | None = Field(
-        default=None,
-        description="required by state-changing endpoints; env ZENLOOP_ADMIN_TOKEN wins",
-    )
-    reload_interval_s: float = Field(default=10.0, gt=0.0)
-    require_validation: bool = Field(
-        default=True,
-        description="hot-reload only versions the deployment pipeline validated",
-    )
-    tracking_uri: str | None = Field(
-        default=None, description="the MLflow registry; default: the active stack's"
-    )
-    log: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
-    events: EventConfig = Field(default_factory=lambda: EventConfig())
+class ServiceLink(BaseModel):
+    """What the other configs read from the service's config file: where the service
+    listens, where it logs predictions, where it sends events. The rest of that file is
+    the service's own (api.settings.ServingConfig validates all of it)."""
+
+    model_config = ConfigDict(extra="ignore")
+    host: str = DEFAULT_SERVICE_HOST
+    port: int = DEFAULT_SERVICE_PORT
+    log: LinkedLog = Field(default_factory=LinkedLog)
+    events: LinkedEvents = Field(default_factory=LinkedEvents)
 
     @property
     def url(self) -> str:
@@ -442,21 +390,17 @@ class ServingConfig(StrictModel):
         return f"http://{self.host}:{self.port}"
 
 
-def load_serving_config(path: str | Path | None) -> ServingConfig:
-    """The serving YAML is the ServingConfig itself (the service is not a ZenML run)."""
-    if path is None:
-        return ServingConfig()
-    try:
-        return ServingConfig.model_validate(read_run_config(path))
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, str(path))) from exc
-
-
-def linked_serving(path: str | None) -> ServingConfig:
+def linked_serving(path: str | None) -> ServiceLink:
     """The service a deployment, monitoring or page config points at: its serving file
     decides the address, the monitor's event port and the prediction log; the others
     read it there. Relative paths are taken from the checkout (or the working folder)."""
-    return ServingConfig() if path is None else load_serving_config(project_path(path))
+    if path is None:
+        return ServiceLink()
+    resolved = project_path(path)
+    try:
+        return ServiceLink.model_validate(read_run_config(resolved))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(resolved))) from exc
 
 
 def _serving_config_field() -> Any:
@@ -494,16 +438,6 @@ class DeploymentConfig(StrictModel):
         if self.service_url is not None:
             return self
         return self.model_copy(update={"service_url": linked_serving(self.serving_config).url})
-
-
-class EventConfig(StrictModel):
-    """The service tells the monitor every `every_rows` logged predictions (best effort)."""
-
-    url: str | None = Field(
-        default="http://127.0.0.1:8090/events", pattern=r"^https?://", description="null = off"
-    )
-    every_rows: int = Field(default=500, ge=1)
-    timeout_s: float = Field(default=1.0, gt=0.0)
 
 
 class WindowConfig(StrictModel):
@@ -590,7 +524,7 @@ class MonitorConfig(StrictModel):
         if None not in (self.log_database_url, self.events_host, self.events_port):
             return self
         serving = linked_serving(self.serving_config)
-        events = urlsplit(serving.events.url or EventConfig().url)
+        events = urlsplit(serving.events.url or DEFAULT_EVENTS_URL)
         port = events.port or DEFAULT_PORTS[events.scheme]
         return self.model_copy(
             update={

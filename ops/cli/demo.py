@@ -33,13 +33,14 @@ def demo(stack_name: str, scenario: str) -> None:
     Stack up, train, deploy, serve, watch; then normal traffic, drift, retraining and
     the new model served without a restart. Stops what it started.
     """
+    from api.settings import load_serving_config
     from ops import demo as driver
     from ops import monitor_service, runs, service
     from ops.cli.champion import print_champion
     from ops.cli.ui import page_process, page_url, start_background
     from ops.stacks import stack_up, use_stack_tracking
     from ui.config import load_ui_config
-    from zenloop.config import load_monitor_config, load_serving_config
+    from zenloop.config import load_monitor_config
 
     stack = stack_up(stack_name)
     for line in stack.changed or [f"stack '{stack_name}' is set up"]:

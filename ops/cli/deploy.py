@@ -25,9 +25,10 @@ def deploy(config_path: Path, serving_path: Path | None) -> None:
     Runs the deployment pipeline after starting `zenloop serve` in the background when
     no service answers at the serving config's address.
     """
+    from api.settings import load_serving_config
     from ops import runs
     from ops.service import ensure_running
-    from zenloop.config import load_deployment_config, load_serving_config
+    from zenloop.config import load_deployment_config
     from zenloop.paths import project_path
 
     config = load_deployment_config(config_path)

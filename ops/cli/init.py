@@ -67,6 +67,7 @@ def init(
     All of them name the same model and the same service; the commands that run the whole
     loop on them are printed at the end.
     """
+    from api.settings import load_serving_config
     from ops import config_files
     from zenloop.config import (
         DataConfig,
@@ -74,7 +75,6 @@ def init(
         ProfileConfig,
         load_deployment_config,
         load_monitor_config,
-        load_serving_config,
         load_training_config,
     )
     from zenloop.data.loading import DataValidationError, read_file, validate_frame

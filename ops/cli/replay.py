@@ -71,9 +71,9 @@ def replay(
     Prints the error of each served version as it goes (RMSE for regression, the error
     rate for classification) and at the end.
     """
+    from api.settings import load_serving_config
     from ops.replay import replay as send
     from zenloop.admin_token import resolve_admin_token
-    from zenloop.config import load_serving_config
     from zenloop.data.loading import DataValidationError, read_file
 
     config = load_serving_config(config_path)

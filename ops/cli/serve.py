@@ -21,8 +21,8 @@ from ops.cli.options import SERVING_CONFIG, config_option, given, port_option
 )
 def serve(config_path: Path, port: int | None, detach: bool, stop: bool) -> None:
     """Serve predictions (foreground unless --detach)."""
+    from api.settings import load_serving_config
     from ops import service
-    from zenloop.config import load_serving_config
 
     if detach and stop:
         raise click.UsageError("--detach and --stop exclude each other")
@@ -60,9 +60,9 @@ def status(config_path: Path, port: int | None) -> None:
 
     Exits 1 when it is not ready.
     """
+    from api.settings import load_serving_config
     from ops import service
     from ops.monitor_service import read_heartbeat
-    from zenloop.config import load_serving_config
 
     config = load_serving_config(config_path)
     if port is not None:

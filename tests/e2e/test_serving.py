@@ -12,11 +12,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
-from api.settings import ACKNOWLEDGE_ENV, MAX_BODY_BYTES_ENV, ServingSettings
+from api.settings import ACKNOWLEDGE_ENV, MAX_BODY_BYTES_ENV, ServingConfig, ServingSettings
 from monitoring.log_store import PredictionLogStore
 from tests.support.serving import metric, register_models, running_service
 from tests.support.waiting import wait_for
-from zenloop.config import DataConfig, ServingConfig
+from zenloop.config import ConfigError, DataConfig
 from zenloop.deployment import VALIDATED_TAG, request_rows
 from zenloop.tracking import CHAMPION
 
@@ -324,25 +324,32 @@ def test_not_ready_without_a_model(tmp_path):
     assert "no model is loaded" in predict.json()["detail"]
 
 
-def test_acknowledgement_and_body_limit_come_from_the_config_and_the_environment_wins():
+def test_acknowledgement_and_body_limit_come_from_the_config_and_the_environment_wins(
+    monkeypatch,
+):
     config = ServingConfig.model_validate(
         {"max_body_bytes": 4096, "log": {"acknowledge": "queued"}}
     )
-    settings = ServingSettings.resolve(config, environ={})
+    monkeypatch.delenv(ACKNOWLEDGE_ENV, raising=False)
+    monkeypatch.delenv(MAX_BODY_BYTES_ENV, raising=False)
+    settings = ServingSettings.resolve(config)
     assert (settings.acknowledge, settings.max_body_bytes, settings.durable) == (
         "queued",
         4096,
         False,
     )
-    overridden = ServingSettings.resolve(
-        config, environ={ACKNOWLEDGE_ENV: "committed", MAX_BODY_BYTES_ENV: "100"}
-    )
-    assert overridden.durable and overridden.max_body_bytes == 100
-    default = ServingSettings.resolve(ServingConfig(max_batch_rows=10), environ={})
+    default = ServingSettings.resolve(ServingConfig(max_batch_rows=10))
     assert default.durable and default.max_body_bytes > 10 * 1_000
-    with pytest.raises(ValueError, match="ZENLOOP_MAX_BODY_BYTES/max_body_bytes"):
-        ServingSettings.resolve(config, environ={MAX_BODY_BYTES_ENV: "lots"})
-    with pytest.raises(ValueError, match="log.acknowledge"):
-        ServingSettings.resolve(config, environ={ACKNOWLEDGE_ENV: "never"})
+    monkeypatch.setenv(ACKNOWLEDGE_ENV, "committed")
+    monkeypatch.setenv(MAX_BODY_BYTES_ENV, "100")
+    overridden = ServingSettings.resolve(config)
+    assert overridden.durable and overridden.max_body_bytes == 100
+    monkeypatch.setenv(MAX_BODY_BYTES_ENV, "lots")
+    with pytest.raises(ConfigError, match="ZENLOOP_MAX_BODY_BYTES"):
+        ServingSettings.resolve(config)
+    monkeypatch.setenv(MAX_BODY_BYTES_ENV, "100")
+    monkeypatch.setenv(ACKNOWLEDGE_ENV, "never")
+    with pytest.raises(ConfigError, match="ZENLOOP_LOG_ACKNOWLEDGE"):
+        ServingSettings.resolve(config)
     with pytest.raises(ValidationError, match="acknowledge"):
         ServingConfig.model_validate({"log": {"acknowledge": "maybe"}})

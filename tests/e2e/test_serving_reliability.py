@@ -19,7 +19,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from api import log_writer
-from api.settings import default_body_limit
+from api.settings import ServingConfig, default_body_limit
 from monitoring.log_store import PredictionLogStore
 from tests.support.serving import (
     ADMIN_TOKEN,
@@ -31,7 +31,7 @@ from tests.support.serving import (
     running_service,
 )
 from tests.support.waiting import wait_for
-from zenloop.config import DataConfig, ServingConfig
+from zenloop.config import DataConfig
 from zenloop.deployment import VALIDATED_TAG, request_rows
 from zenloop.features import NUMERIC_LIMIT
 

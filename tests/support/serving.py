@@ -22,10 +22,11 @@ from mlflow.tracking import MlflowClient
 from threadpoolctl import threadpool_limits
 
 from api.app import create_app
+from api.settings import ServingConfig
 from tests.support.data import lenient_gates, schema_for
 from tests.support.waiting import wait_for
 from zenloop.bundle import ModelBundle
-from zenloop.config import CandidateConfig, DataConfig, FeatureConfig, ServingConfig, SplitConfig
+from zenloop.config import CandidateConfig, DataConfig, FeatureConfig, SplitConfig
 from zenloop.data.loading import load_frame
 from zenloop.deployment import VALIDATED_TAG
 from zenloop.tracking import CHAMPION, ensure_experiment, log_candidate

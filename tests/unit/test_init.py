@@ -4,6 +4,7 @@ import fsspec
 import numpy as np
 from click.testing import CliRunner
 
+from api.settings import load_serving_config
 from ops.cli import cli
 from ops.config_files import FILES
 from tests.support.data import churn_frame
@@ -12,7 +13,6 @@ from zenloop.config import (
     ColumnRole,
     load_deployment_config,
     load_monitor_config,
-    load_serving_config,
     load_training_config,
     read_run_config,
 )

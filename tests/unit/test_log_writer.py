@@ -9,9 +9,9 @@ import pytest
 
 from api import log_writer
 from api.log_writer import PredictionLogWriter, TicketState, replay_spills
+from api.settings import PredictionLogConfig
 from monitoring.log_store import PredictionLogStore, PredictionRecord
 from tests.support.waiting import wait_for
-from zenloop.config import PredictionLogConfig
 
 WAIT_S = 10.0  # deadline of every wait below; a healthy run takes milliseconds
 

@@ -6,12 +6,13 @@ import httpx
 import pytest
 
 from api.events import EventEmitter
+from api.settings import EventConfig
 from ops.monitor_app import MAX_EVENT_BYTES
 from ops.monitor_service import Watcher
 from tests.support.serving import ADMIN_TOKEN, free_port
 from tests.support.waiting import wait_for
 from zenloop.admin_token import ADMIN_TOKEN_ENV
-from zenloop.config import EventConfig, MonitorConfig
+from zenloop.config import MonitorConfig
 
 WAIT_S = 10.0
 
