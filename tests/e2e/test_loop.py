@@ -45,7 +45,10 @@ def test_drift_retrains_and_the_service_serves_the_new_champion(tmp_path, busy_m
         drift_retrains_and_serves(loop)
         # the operations page, reading this very cycle's service and history
         with running_page(tmp_path, loop.url, tmp_path / "log.db") as page:
-            assert operations_page_after_the_loop(page.url, loop.served()).stat().st_size
+            shown = operations_page_after_the_loop(page.url, loop.served())
+            assert f"v{loop.served()}" in shown["served-version"]
+            assert "threshold" in shown["drift-table"]
+            assert "promoted and deployed" in shown["retrain-table"]
 
 
 def test_a_retrain_that_fails_its_gates_leaves_the_champion_serving(tmp_path):

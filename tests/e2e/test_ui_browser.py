@@ -11,9 +11,9 @@ import os
 import time
 
 import pytest
-from playwright.sync_api import Page, Route, sync_playwright
+from playwright.sync_api import Route, sync_playwright
 
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, LOCAL_PREFIXES, SCREENSHOTS, VIEWPORT
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, LOCAL_PREFIXES, VIEWPORT, screenshot
 from tests.support.serving import register_models, running_service
 from tests.support.ui import running_page, serve_retrained, write_history
 from zenloop.config import DataConfig
@@ -41,11 +41,6 @@ def setup(tmp_path_factory):
                 assert client.post("/predict", json=row).status_code == 200
                 time.sleep(TRAFFIC_PAUSE_S)
             yield service, page
-
-
-def _shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def test_page_and_docs_in_a_browser_without_internet(setup):
@@ -82,23 +77,23 @@ def test_page_and_docs_in_a_browser_without_internet(setup):
             assert "rmse" in retrains.inner_text()
             page.locator("#traffic-graph .main-svg").first.wait_for()
             page.get_by_text("MLflow UI").wait_for()
-            _shot(page, "ui-01-operations-page")
+            screenshot(page, "ui-01-operations-page", full_page=True)
 
             page.locator("#predict-button").click()
             result = page.locator("#prediction-output")
             result.get_by_text("model version: v2").wait_for()
             assert "prediction: " in result.inner_text()
             page.locator("#prediction-output").scroll_into_view_if_needed()
-            page.screenshot(path=str(SCREENSHOTS / "ui-02-prediction-form.png"))
+            screenshot(page, "ui-02-prediction-form")
 
             page.goto(f"{service.url}/docs")
             paths = page.locator(".opblock-summary-path")
             paths.first.wait_for()
             rendered = set(paths.all_inner_texts())
             assert {"/predict", "/predict_batch", "/model-info"} <= rendered, rendered
-            _shot(page, "ui-03-service-docs")
+            screenshot(page, "ui-03-service-docs", full_page=True)
         except Exception:
-            _shot(page, "ui-failure")
+            screenshot(page, "ui-failure", full_page=True)
             raise
         finally:
             browser.close()
