@@ -39,11 +39,10 @@ from sklearn.metrics import mean_squared_error, roc_auc_score  # noqa: E402
 from xgboost import XGBClassifier, XGBRegressor  # noqa: E402
 
 from zenloop.config import DataConfig, TrainingConfig, load_training_config  # noqa: E402
-from zenloop.data.loading import load_frame, source_label  # noqa: E402
+from zenloop.data.loading import load_frame  # noqa: E402
+from zenloop.in_process import train_in_process  # noqa: E402
 from zenloop.metrics import PRIMARY_METRIC  # noqa: E402
-from zenloop.report import CandidateBoard  # noqa: E402
-from zenloop.schema import INDEX_LIKE, FeatureSchema, infer_schema  # noqa: E402
-from zenloop.training import fit_candidate, split_frame  # noqa: E402
+from zenloop.schema import INDEX_LIKE, FeatureSchema  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINING_CONFIG = ROOT / "configs" / "training.yaml"
@@ -100,21 +99,12 @@ def _zenloop(path: Path, table: Table) -> tuple[str, dict, FeatureSchema, dict, 
         **dict(table.data_options),
     )
     config = TrainingConfig.model_validate({**defaults.model_dump(), "data": data.model_dump()})
-    frame = load_frame(config.data)
-    schema = infer_schema(
-        frame, table.target, table.task, config.profile, config.features, source_label(data)
-    )
-    train, validation, test = split_frame(frame, schema, config.split)
-    splits = {"train": train, "validation": validation, "test": test}
-    results = [
-        fit_candidate(c, schema, config.features, config.gates, splits, config.split.seed)[1]
-        for c in config.candidates
-        if c.enabled
-    ]
-    best = CandidateBoard(task=schema.task, results=results).best_passing()
+    trained = train_in_process(load_frame(config.data), config)
+    best = trained.board.best_passing()
     if best is None:
         raise SystemExit(f"{table.name}: no candidate passed the gates")
-    return best.name, best.metrics["test"], schema, splits, time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    return best.name, best.metrics["test"], trained.schema, trained.splits, seconds
 
 
 def _baseline_frames(schema: FeatureSchema, splits: dict) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -267,10 +267,8 @@ def fixed_interval(table: Table, run: dict, every: int) -> tuple[np.ndarray, int
     from monitoring.retraining import training_columns
     from ops.retrain_runner import champion_leaders, narrow_candidates
     from zenloop.config import TrainingConfig, load_monitor_config, read_run_config
-    from zenloop.report import CandidateBoard
-    from zenloop.schema import infer_schema
+    from zenloop.in_process import train_in_process
     from zenloop.tracking import load_bundle
-    from zenloop.training import fit_candidate, split_frame
 
     monitor = load_monitor_config(run["monitoring_config"])
     params = read_run_config(run["training_config"])["parameters"]["config"]
@@ -290,20 +288,8 @@ def fixed_interval(table: Table, run: dict, every: int) -> tuple[np.ndarray, int
         if start + every >= len(later):
             break
         recent = later.iloc[max(0, start + every - monitor.window.last_rows) : start + every]
-        data = pd.concat([old, recent[columns]], ignore_index=True)
-        retrained = infer_schema(
-            data, table.target, schema.task, config.profile, config.features, "fixed interval"
-        )
-        train, validation, test = split_frame(data, retrained, config.split)
-        splits = {"train": train, "validation": validation, "test": test}
-        fitted = [
-            fit_candidate(c, retrained, config.features, config.gates, splits, config.split.seed)
-            for c in config.candidates
-            if c.enabled
-        ]
-        board = CandidateBoard(task=retrained.task, results=[result for _, result in fitted])
-        best = board.best_passing() or board.ranked()[0]
-        model = next(bundle for bundle, result in fitted if result.name == best.name)
+        trained = train_in_process(pd.concat([old, recent[columns]], ignore_index=True), config)
+        model = trained.best() or trained.bundles[trained.board.ranked()[0].name]
         retrains += 1
     return np.asarray(predictions), retrains
 

@@ -9,15 +9,14 @@ from zenml.client import Client
 from zenml.enums import ModelStages
 
 from monitoring.state_store import RetrainLease
-from ops.replay import replay
 from tests.support.browser import operations_page_after_the_loop
 from tests.support.loop import (
     LENIENT,
     RETRAINS_SEEN,
     TARGET,
     drift_retrains_and_serves,
+    drifted_until,
     loop_environment,
-    orders,
 )
 from tests.support.pipelines import BIN, run_command, run_config
 from tests.support.ui import running_page
@@ -54,15 +53,7 @@ def test_drift_retrains_and_the_service_serves_the_new_champion(tmp_path, busy_m
 def test_a_retrain_that_fails_its_gates_leaves_the_champion_serving(tmp_path):
     impossible = {"min_r2": 0.99999, "max_gap_pct": None}
     with loop_environment(tmp_path, "loop-gates", impossible) as loop:
-        replay(
-            loop.url,
-            orders(4000, 404, "promotion_season"),
-            TARGET,
-            loop.token,
-            pause_s=0.3,
-            max_seconds=60,
-            until=lambda v: loop.outcome() is not None,
-        )
+        drifted_until(loop, 404, lambda: loop.outcome() is not None)
         outcome = wait_for(loop.outcome, "the retrain outcome", loop.wait_s)
         assert outcome["promoted"] is False
         assert "no candidate passed the quality gates" in outcome["summary"]
@@ -88,15 +79,8 @@ def test_a_retraining_that_fails_is_shown_holds_nothing_and_is_tried_again(tmp_p
         def failed() -> list[dict]:
             return [r for r in loop.history.recent_retrains(RETRAINS_SEEN) if r["failed"]]
 
-        replay(
-            loop.url,
-            orders(6000, 505, "promotion_season"),
-            TARGET,
-            None,  # no feedback: the retraining needs its fallback data
-            pause_s=0.3,
-            max_seconds=loop.wait_s,
-            until=lambda v: len(failed()) >= 2,
-        )
+        # no feedback: the retraining needs its fallback data
+        drifted_until(loop, 505, lambda: len(failed()) >= 2, feedback=False)
         attempts = wait_for(lambda: len(failed()) >= 2 and failed(), "two failed tries", 60)
         first = attempts[-1]
         assert first["promoted"] is False and first["finished_at"] is not None
@@ -132,15 +116,7 @@ def test_a_promotion_whose_deployment_fails_is_undone(tmp_path):
     with loop_environment(
         tmp_path, "loop-undo", LENIENT, retrain={"deployment_config": str(strict)}
     ) as loop:
-        replay(
-            loop.url,
-            orders(4000, 606, "promotion_season"),
-            TARGET,
-            loop.token,
-            pause_s=0.3,
-            max_seconds=loop.wait_s,
-            until=lambda v: loop.outcome() is not None,
-        )
+        drifted_until(loop, 606, lambda: loop.outcome() is not None)
         outcome = wait_for(loop.outcome, "the retrain outcome", loop.wait_s)
         assert outcome["failed"] and not outcome["promoted"], outcome
         assert "latency" in outcome["summary"]

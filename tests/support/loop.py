@@ -175,6 +175,20 @@ def orders(n: int, seed: int, scenario: str | None = None):
     return generate_orders(n, seed=seed, scenario=scenario).drop(columns="is_returned")
 
 
+def drifted_until(loop: Loop, seed: int, done, feedback: bool = True, rows: int = 6_000):
+    """Drifted traffic, with its ground truth unless not `feedback`, until `done()` holds
+    (or the loop's wait runs out); the monitor sees it as a user's traffic."""
+    replay(
+        loop.url,
+        orders(rows, seed, "promotion_season"),
+        TARGET,
+        loop.token if feedback else None,
+        pause_s=DRIFT_PAUSE_S,
+        max_seconds=loop.wait_s,
+        until=lambda _version: done(),
+    )
+
+
 def drift_retrains_and_serves(loop: Loop) -> None:
     """Normal traffic: no retrain. Drifted traffic: a better model serves, no restart."""
     wait = loop.wait_s

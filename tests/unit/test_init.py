@@ -16,10 +16,8 @@ from zenloop.config import (
     load_training_config,
     read_run_config,
 )
-from zenloop.data.loading import load_frame, source_label
-from zenloop.report import CandidateBoard
-from zenloop.schema import infer_schema
-from zenloop.training import fit_candidate, split_frame
+from zenloop.data.loading import load_frame
+from zenloop.in_process import train_in_process
 
 
 def _init(*args: str):
@@ -48,23 +46,7 @@ def test_init_writes_a_config_that_loads_and_trains(tmp_path):
     assert config.features.preset is None and not config.features.referenced_columns()
     assert "row_number" in (output / "training.yaml").read_text()  # the reason is beside it
 
-    loaded = load_frame(config.data)
-    schema = infer_schema(
-        loaded,
-        config.data.target,
-        config.data.task,
-        config.profile,
-        config.features,
-        source_label(config.data),
-    )
-    train, validation, test = split_frame(loaded, schema, config.split)
-    splits = {"train": train, "validation": validation, "test": test}
-    results = [
-        fit_candidate(c, schema, config.features, config.gates, splits, config.split.seed)[1]
-        for c in config.candidates
-        if c.enabled
-    ]
-    assert CandidateBoard(task=schema.task, results=results).best_passing() is not None
+    assert train_in_process(load_frame(config.data), config).best() is not None
 
 
 def test_init_writes_one_consistent_set_of_configs_and_the_commands_to_run_them(tmp_path):
