@@ -20,6 +20,7 @@ from monitoring.drift_view import column_plots, render_static_page
 from monitoring.log_store import GROUND_TRUTH_COLUMN
 from zenloop.bundle import PREDICTION_COLUMN
 from zenloop.config import ColumnRole, DriftConfig
+from zenloop.features import MISSING_TOKEN
 from zenloop.metrics import regression_metrics
 from zenloop.schema import FeatureSchema
 
@@ -73,16 +74,19 @@ def _sample(frame: pd.DataFrame, cap: int, seed: int) -> pd.DataFrame:
 
 
 def _align(frame: pd.DataFrame, numerical: list[str], categorical: list[str]) -> pd.DataFrame:
-    """The same dtypes on both sides: numbers as floats, categories as strings."""
+    """The same dtypes on both sides: numbers as floats, categories as strings, a missing
+    category as a category of its own (as the model encodes it): a change in how often a
+    value is missing is drift, and the chi-square test of a column with missing values
+    would otherwise compare counts that do not add up (Evidently scales by all rows)."""
     out = pd.DataFrame(index=frame.index)
     for column in numerical:
         out[column] = pd.to_numeric(frame.get(column), errors="coerce").astype(float)
     for column in categorical:
         values = frame.get(column)
-        out[column] = (
-            values.astype(object).where(values.notna(), None) if values is not None else None
-        )
-        out[column] = out[column].map(lambda v: None if v is None else str(v))
+        if values is None:
+            out[column] = MISSING_TOKEN
+            continue
+        out[column] = values.astype(object).where(values.notna(), MISSING_TOKEN).map(str)
     return out
 
 
@@ -185,9 +189,10 @@ def check_drift(
     kinds[PREDICTION_COLUMN] = prediction_kind
     num = numerical + ([PREDICTION_COLUMN] if prediction_kind == "numerical" else [])
     cat = categorical + ([PREDICTION_COLUMN] if prediction_kind == "categorical" else [])
-    current = _align(_sample(window, config.sample_rows, config.sample_seed), num, cat)
+    sampled = _sample(window, config.sample_rows, config.sample_seed)
+    missing = missing_columns(sampled.reindex(columns=list(kinds)), kinds)
+    current = _align(sampled, num, cat)
     baseline = _align(_sample(reference, config.sample_rows, config.sample_seed), num, cat)
-    missing = missing_columns(current, kinds)
     num, cat = [c for c in num if c not in missing], [c for c in cat if c not in missing]
     snapshot = _run_evidently(baseline, current, num, cat)
     verdicts = column_verdicts(snapshot, kinds) | missing
