@@ -73,11 +73,22 @@ def _sample(frame: pd.DataFrame, cap: int, seed: int) -> pd.DataFrame:
     return frame.sample(cap, random_state=seed) if len(frame) > cap else frame
 
 
+def _category_text(value: object) -> str:
+    """A category as text pandas' hash tables count faithfully: NUL characters and lone
+    surrogates escaped. Unescaped, `unique()` merges values that `value_counts()` keeps
+    apart ('b' and 'b\\x00'), and the chi-square test's counts no longer add up."""
+    text = str(value)
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    if not text.isascii():
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def _align(frame: pd.DataFrame, numerical: list[str], categorical: list[str]) -> pd.DataFrame:
-    """The same dtypes on both sides: numbers as floats, categories as strings, a missing
+    """The same dtypes on both sides: numbers as floats, categories as text, a missing
     category as a category of its own (as the model encodes it): a change in how often a
-    value is missing is drift, and the chi-square test of a column with missing values
-    would otherwise compare counts that do not add up (Evidently scales by all rows)."""
+    value is missing is drift."""
     out = pd.DataFrame(index=frame.index)
     for column in numerical:
         out[column] = pd.to_numeric(frame.get(column), errors="coerce").astype(float)
@@ -86,7 +97,7 @@ def _align(frame: pd.DataFrame, numerical: list[str], categorical: list[str]) ->
         if values is None:
             out[column] = MISSING_TOKEN
             continue
-        out[column] = values.astype(object).where(values.notna(), MISSING_TOKEN).map(str)
+        out[column] = values.astype(object).where(values.notna(), MISSING_TOKEN).map(_category_text)
     return out
 
 
