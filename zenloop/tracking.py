@@ -118,8 +118,14 @@ def input_example(schema: FeatureSchema) -> pd.DataFrame:
 
 
 def log_candidate(result: CandidateResult, bundle: ModelBundle) -> None:
-    """Log one candidate as a nested MLflow run with params, metrics, plots and the model."""
-    with mlflow.start_run(run_name=result.name, nested=True) as run:
+    """Log one candidate as a nested MLflow run with params, metrics, plots and the model.
+
+    In its parent's experiment: MLflow would otherwise put a nested run in the active
+    experiment, which outside a tracked step is the Default one (artifacts in ./mlruns).
+    """
+    parent = mlflow.active_run()
+    experiment_id = parent.info.experiment_id if parent is not None else None
+    with mlflow.start_run(run_name=result.name, nested=True, experiment_id=experiment_id) as run:
         mlflow.set_tags({"zenloop.candidate": result.name, "zenloop.family": result.family})
         mlflow.log_params({"family": result.family, **result.params})
         for split, values in result.metrics.items():

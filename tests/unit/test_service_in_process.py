@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+from mlflow.tracking import MlflowClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
@@ -132,3 +133,12 @@ def test_the_selection_board_counts_the_workers_that_serve_a_generation(tmp_path
     assert board.serving(second) == 1
     other.withdraw()
     assert board.serving(second) == 0
+
+
+def test_candidates_are_logged_in_their_parents_experiment(registered):
+    """Not in MLflow's Default experiment, whose artifacts would land in ./mlruns."""
+    client = MlflowClient()
+    version = client.get_model_version(MODEL, "1")
+    child = client.get_run(version.run_id)
+    experiment = client.get_experiment(child.info.experiment_id)
+    assert experiment.name == "zenloop-tests", experiment.name
