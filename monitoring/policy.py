@@ -1,7 +1,7 @@
 """When drift turns into a retrain: minimum window, new rows, consecutive windows, cooldown, and
 one retraining at a time.
 
-Pure rules over a `PolicyState` and a `RetrainLease`, both kept in the prediction log's
+Pure rules over a `PolicyState` and a `Lease`, both kept in the prediction log's
 database (monitoring.state_store), so decisions survive restarts and hold across every
 process and machine that reaches that database.
 """
@@ -13,7 +13,7 @@ import time
 from pydantic import BaseModel
 
 from monitoring.drift_report import DriftReport
-from monitoring.state_store import PolicyState, RetrainLease
+from monitoring.state_store import Lease, PolicyState
 from zenloop.config import PolicyConfig
 
 
@@ -41,7 +41,7 @@ def decide(
     new_rows: int,
     last_log_id: int,
     state: PolicyState,
-    lease: RetrainLease,
+    lease: Lease,
     policy: PolicyConfig,
     labelled_rows: int | None = None,
     required_labelled_rows: int = 0,

@@ -19,7 +19,8 @@ from sqlalchemy.exc import IntegrityError
 
 from monitoring.database import engine_for
 
-LEASE_NAME = "retrain"
+RETRAIN_LEASE = "retrain"  # at most one retraining at a time
+MONITOR_LEASE = "monitor"  # at most one monitor checking at a time; the others stand by
 OWNER_LENGTH = 64
 NAME_LENGTH = 128
 
@@ -250,23 +251,31 @@ class MonitorStore:
             return [dict(row) for row in connection.execute(query).mappings().all()]
 
 
-class RetrainLease:
-    """At most one retraining at a time, across processes, machines and crashes.
+class Lease:
+    """One holder at a time (of a retraining, of the monitor's checks), across processes,
+    machines and crashes.
 
-    A row with an owner and a renewal time. Taking it is one conditional UPDATE (free, or
-    not renewed for `timeout_s`), so two deciders can never both win; a holder that keeps
-    renewing is never taken over, however long it runs.
+    A named row with an owner and a renewal time. Taking it is one conditional UPDATE (free,
+    or not renewed for `timeout_s`), so two contenders can never both win; a holder that
+    keeps renewing is never taken over, however long it runs.
     """
 
-    def __init__(self, store: MonitorStore, timeout_s: float, owner: str | None = None):
+    def __init__(
+        self,
+        store: MonitorStore,
+        timeout_s: float,
+        owner: str | None = None,
+        name: str = RETRAIN_LEASE,
+    ):
         self.store = store
         self.timeout_s = timeout_s
         self.owner = owner or uuid4().hex
+        self.name = name
 
     def _ensure_row(self) -> None:
         try:
             with self.store.engine.begin() as connection:
-                connection.execute(leases.insert(), {"name": LEASE_NAME})
+                connection.execute(leases.insert(), {"name": self.name})
         except IntegrityError:  # it exists already (perhaps inserted concurrently)
             pass
 
@@ -275,7 +284,7 @@ class RetrainLease:
         free = sa.or_(leases.c.owner.is_(None), leases.c.renewed_at < now - self.timeout_s)
         query = (
             leases.update()
-            .where(leases.c.name == LEASE_NAME, free)
+            .where(leases.c.name == self.name, free)
             .values(owner=self.owner, purpose=purpose, acquired_at=now, renewed_at=now)
         )
         with self.store.engine.begin() as connection:
@@ -285,7 +294,7 @@ class RetrainLease:
         """False when the lease is no longer ours."""
         query = (
             leases.update()
-            .where(leases.c.name == LEASE_NAME, leases.c.owner == self.owner)
+            .where(leases.c.name == self.name, leases.c.owner == self.owner)
             .values(renewed_at=now)
         )
         with self.store.engine.begin() as connection:
@@ -295,14 +304,14 @@ class RetrainLease:
         """Give the lease up if it is still ours (a taken-over lease is not)."""
         query = (
             leases.update()
-            .where(leases.c.name == LEASE_NAME, leases.c.owner == self.owner)
+            .where(leases.c.name == self.name, leases.c.owner == self.owner)
             .values(owner=None, purpose=None)
         )
         with self.store.engine.begin() as connection:
             connection.execute(query)
 
     def holder(self) -> dict[str, Any] | None:
-        query = sa.select(leases).where(leases.c.name == LEASE_NAME)
+        query = sa.select(leases).where(leases.c.name == self.name)
         with self.store.engine.connect() as connection:
             row = connection.execute(query).mappings().first()
         return None if row is None or row["owner"] is None else dict(row)

@@ -7,6 +7,10 @@ events wait for it to end (only the backstop checks meanwhile): such checks coul
 trigger anything, and on a small machine they would take the cores the retraining needs.
 A heartbeat file and `GET /health` on the event port say the monitor is alive, what it
 decided last, and whether the prediction log it reads answers (its database and last row).
+
+Several monitors may watch one log (on other machines, say): only the holder of the
+monitor lease checks, the others stand by, and one of them takes over once the holder has
+not renewed it for `active_lease_timeout_s` (killed, cut off from the database).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -26,8 +31,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from monitoring.database import resolve_log_url
 from monitoring.log_store import PredictionLogStore
 from monitoring.retraining import RetrainPlan
-from monitoring.state_store import MonitorStore
+from monitoring.state_store import MONITOR_LEASE, Lease, MonitorStore
 from ops import runs
+from ops.leases import LeaseKeeper
 from ops.monitor_app import create_app
 from ops.processes import BackgroundProcess, zenloop_command
 from ops.retrain_runner import DECIDE_STEP, PLAN_STEP, launch, record_failed_plan
@@ -55,11 +61,15 @@ def monitor_process() -> BackgroundProcess:
     return BackgroundProcess(monitor_dir() / "monitor.pid", data_dir() / "monitor.log")
 
 
-def start_background(config_path: Path, max_seconds: float | None = None) -> int:
+def start_background(
+    config_path: Path, max_seconds: float | None = None, events_port: int | None = None
+) -> int:
     """`zenloop monitor --watch` detached; returns once its first heartbeat is written."""
     args = ["monitor", "-c", str(config_path), "--watch"]
     if max_seconds:
         args += ["--max-seconds", str(max_seconds)]
+    if events_port is not None:
+        args += ["--events-port", str(events_port)]
     before = (read_heartbeat() or {}).get("started_at", 0)
 
     def started() -> bool:
@@ -113,6 +123,18 @@ class Watcher:
         self.retrain_pid: int | None = None  # the retraining this monitor launched last
         self.log: PredictionLogStore | None = None  # opened once the database answers
         self.records: MonitorStore | None = None  # likewise
+        self.claim = LeaseKeeper(  # only the holder checks
+            self._open_claim,
+            self.config.active_lease_timeout_s,
+            contend_as=f"monitor pid {os.getpid()} on {socket.gethostname()}",
+        )
+
+    def _open_claim(self) -> Lease:
+        store = MonitorStore(self.config.log_database_url)
+        return Lease(store, self.config.active_lease_timeout_s, name=MONITOR_LEASE)
+
+    def role(self) -> str:
+        return "active" if self.claim.held.is_set() else "standby"
 
     def log_state(self) -> dict:
         """The prediction log the checks read: its database and latest row, or its error."""
@@ -142,6 +164,7 @@ class Watcher:
             "pid": os.getpid(),
             "at": time.time(),
             "started_at": self.started_at,
+            "role": self.role(),
             "checks": self.checks,
             "failed_checks": self.failed_checks,
             "last_error": self.last_error,
@@ -216,6 +239,8 @@ class Watcher:
             "monitor watching; events on %s:%s", self.config.events_host, self.config.events_port
         )
         pending = False  # events not yet answered by a check
+        active = False
+        self.claim.start()
         try:
             while not self.stopping.is_set():
                 if deadline is not None and time.monotonic() >= deadline:
@@ -225,6 +250,12 @@ class Watcher:
                 self.heartbeat()
                 if self.stopping.is_set():
                     break
+                if not self.claim.held.is_set():
+                    active = False  # standing by: another monitor checks
+                    continue
+                if not active:  # taken over (or first taken): check at once
+                    active, pending = True, True
+                    logger.info("monitor active: this one checks now")
                 backstop = time.monotonic() >= next_backstop
                 if backstop or (pending and not self.retraining()):
                     pending = False
@@ -232,5 +263,6 @@ class Watcher:
                     next_backstop = time.monotonic() + self.config.backstop_interval_s
                     self.heartbeat()
         finally:
+            self.claim.stop()
             server.should_exit = True
             logger.info("monitor stopped after %d checks", self.checks)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -23,8 +21,9 @@ from zenml.enums import ModelStages
 
 from monitoring.policy import Decision
 from monitoring.retraining import RetrainPlan
-from monitoring.state_store import MonitorStore, RetrainErrors, RetrainLease
+from monitoring.state_store import Lease, MonitorStore, RetrainErrors
 from ops import runs
+from ops.leases import LeaseKeeper
 from ops.processes import spawn, zenloop_command
 from ops.stacks import use_stack_tracking
 from zenloop.config import (
@@ -42,7 +41,6 @@ from zenloop.tracking import ZENML_VERSION_TAG, apply_aliases
 logger = logging.getLogger(__name__)
 
 RETRAINS_DIR = "retrains"
-RENEWALS_PER_TIMEOUT = 4  # the lease is renewed this often within its timeout
 PLAN_STEP = "plan_retraining"
 DECIDE_STEP = "decide_retraining"
 BOARD_ARTIFACT = "candidate_board"
@@ -58,32 +56,6 @@ def launch(monitoring_run_id: str, monitor_config: Path) -> int:
     )
     logger.info("retraining started: pid %d, log %s", pid, log)
     return pid
-
-
-class LeaseKeeper:
-    """Renews the retrain lease in the background while the retraining runs."""
-
-    def __init__(self, lease: RetrainLease):
-        self.lease = lease
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="retrain-lease", daemon=True)
-
-    def _run(self) -> None:
-        interval = self.lease.timeout_s / RENEWALS_PER_TIMEOUT
-        while not self._stop.wait(interval):
-            if not self.lease.renew(time.time()):
-                logger.error("the retrain lease was lost; another retraining may start")
-                return
-
-    def __enter__(self) -> LeaseKeeper:
-        self.lease.renew(time.time())
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.lease.release()
 
 
 def champion_leaders(model_name: str, count: int) -> dict[str, dict]:
@@ -177,10 +149,11 @@ def run_retrain(monitoring_run_id: str, monitor_config: Path) -> str:
     if not plan.ready:
         return f"nothing to retrain: {plan.reason}"
     store = MonitorStore(config.log_database_url)
-    lease = RetrainLease(store, config.policy.lease_timeout_s, owner=plan.lease_owner)
+    lease = Lease(store, config.policy.lease_timeout_s, owner=plan.lease_owner)
     retrain_id = store.start_retrain(plan.model_name, plan.check_id)
     promoted, version, failed, errors = False, None, False, None
-    with LeaseKeeper(lease):
+    keeper = LeaseKeeper(lambda: lease, lease.timeout_s, contend_as=None).start(held=True)
+    try:
         try:
             data_ids = {
                 name: str(run.steps[PLAN_STEP].outputs[name][0].id)
@@ -208,6 +181,8 @@ def run_retrain(monitoring_run_id: str, monitor_config: Path) -> str:
             failed = True
             summary = f"retraining failed, the champion keeps serving: {exc}"
         store.finish_retrain(retrain_id, promoted, version, summary, failed, errors)
+    finally:
+        keeper.stop()
     logger.info("retrain outcome: %s", summary)
     return summary
 
@@ -239,5 +214,5 @@ def record_failed_plan(failed: runs.RunFailed, config: MonitorConfig) -> str | N
     store = MonitorStore(config.log_database_url)
     summary = f"retraining failed, the champion keeps serving: planning it failed: {failed}"
     store.record_failed_retrain(config.model_name, decision.check_id, summary)
-    RetrainLease(store, config.policy.lease_timeout_s, owner=decision.lease_owner).release()
+    Lease(store, config.policy.lease_timeout_s, owner=decision.lease_owner).release()
     return summary

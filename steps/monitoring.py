@@ -20,7 +20,7 @@ from monitoring.drift_report import DriftCheck
 from monitoring.log_store import PredictionLogStore
 from monitoring.policy import Decision, decide
 from monitoring.retraining import RetrainPlan, build_training_sets, recent_labelled
-from monitoring.state_store import MonitorStore, RetrainLease
+from monitoring.state_store import Lease, MonitorStore
 from steps.hooks import record_failure
 from steps.portability import reachable_log_url
 from steps.registry import linked_version
@@ -98,7 +98,7 @@ def decide_retraining(
     ids = window[LOG_ID_COLUMN] if LOG_ID_COLUMN in window else pd.Series(dtype=int)
     new_rows = int((ids > state.last_log_id).sum())
     last_log_id = int(ids.max()) if len(ids) else state.last_log_id
-    lease = RetrainLease(store, monitor.policy.lease_timeout_s)
+    lease = Lease(store, monitor.policy.lease_timeout_s)
     onset = store.drift_onset_log_id(report.model_name, report.model_version)
     labelled = _prediction_log(monitor).count_labelled(after_id=onset)  # counted, not read
     required = 0 if monitor.retrain.fallback is not None else monitor.retrain.min_labelled_rows
@@ -154,7 +154,7 @@ def plan_retraining(
     base = {"model_name": champion.name, "check_id": decision.check_id}
     if not decision.retrain:
         return RetrainPlan(ready=False, reason=decision.reason, **base), empty, empty
-    lease = RetrainLease(
+    lease = Lease(
         MonitorStore(reachable_log_url(monitor.log_database_url)),
         monitor.policy.lease_timeout_s,
         owner=decision.lease_owner,

@@ -518,6 +518,12 @@ class MonitorConfig(StrictModel):
     events_port: int | None = Field(default=None, ge=1, le=65535)
     backstop_interval_s: float = Field(default=60.0, gt=0.0)
     heartbeat_interval_s: float = Field(default=5.0, gt=0.0)
+    active_lease_timeout_s: float = Field(
+        default=30.0,
+        gt=0.0,
+        description="monitors on one log: the checking one, not heard from for this long, "
+        "is replaced by one that stood by",
+    )
 
     def with_service(self) -> MonitorConfig:
         """The log and the event address the service uses, where this config sets none."""

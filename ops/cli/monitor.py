@@ -15,8 +15,19 @@ from ops.cli.options import MONITORING_CONFIG, config_option
 @click.option("--detach", is_flag=True, help="With --watch: run in the background.")
 @click.option("--stop", is_flag=True, help="Stop the background monitor.")
 @click.option("--max-seconds", type=float, default=None, help="With --watch: stop after this.")
+@click.option(
+    "--events-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="With --watch: take events on this port (a second monitor on the same machine).",
+)
 def monitor(
-    config_path: Path, watch: bool, detach: bool, stop: bool, max_seconds: float | None
+    config_path: Path,
+    watch: bool,
+    detach: bool,
+    stop: bool,
+    max_seconds: float | None,
+    events_port: int | None,
 ) -> None:
     """Check traffic for drift once, or watch it (--watch).
 
@@ -27,12 +38,14 @@ def monitor(
     from zenloop.config import load_monitor_config
 
     config = load_monitor_config(config_path)
+    if events_port is not None:
+        config = config.model_copy(update={"events_port": events_port})
     process = monitor_service.monitor_process()
     if stop:
         pid = process.stop()
         click.echo(f"stopped monitor pid {pid}" if pid else "no monitor is running")
     elif watch and detach:
-        pid = monitor_service.start_background(config_path, max_seconds)
+        pid = monitor_service.start_background(config_path, max_seconds, events_port)
         click.echo(f"monitor watching in the background: pid {pid}; stop: zenloop monitor --stop")
     elif watch:
         process.claim()

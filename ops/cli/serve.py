@@ -88,7 +88,7 @@ def print_monitor(beat: dict | None) -> None:
         return
     from zenloop.pids import alive
 
-    state = "running" if alive(beat["pid"]) else "not running"
+    state = f"running, {beat.get('role', 'active')}" if alive(beat["pid"]) else "not running"
     click.echo(
         f"  monitor: {state} (pid {beat['pid']}), {beat['checks']} checks,"
         f" {beat.get('failed_checks', 0)} failed, last beat {_when(beat['at'])}"

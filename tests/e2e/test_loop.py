@@ -8,7 +8,7 @@ from mlflow.tracking import MlflowClient
 from zenml.client import Client
 from zenml.enums import ModelStages
 
-from monitoring.state_store import RetrainLease
+from monitoring.state_store import Lease
 from tests.support.browser import operations_page_after_the_loop
 from tests.support.loop import (
     LENIENT,
@@ -86,7 +86,7 @@ def test_a_retraining_that_fails_is_shown_holds_nothing_and_is_tried_again(tmp_p
         assert first["promoted"] is False and first["finished_at"] is not None
         assert "planning it failed" in first["summary"] and "file not found" in first["summary"]
         assert str(missing) in first["summary"], "the failing step's own error"
-        assert RetrainLease(loop.history, 60).holder() is None, "no lease outlives a failure"
+        assert Lease(loop.history, 60).holder() is None, "no lease outlives a failure"
         assert loop.served() == "1"
         beat = wait_for(lambda: (b := loop.heartbeat()).get("last_retrain") and b, "a beat", 30)
         assert beat["last_retrain"]["failed"] is True

@@ -7,7 +7,7 @@ import time
 
 from monitoring.drift_report import DriftReport
 from monitoring.policy import decide
-from monitoring.state_store import MonitorStore, PolicyState, RetrainLease, retrains
+from monitoring.state_store import Lease, MonitorStore, PolicyState, retrains
 from zenloop.config import PolicyConfig
 
 POLICY = PolicyConfig(
@@ -48,7 +48,7 @@ class Checks:
     def __init__(self, tmp_path, policy: PolicyConfig = POLICY):
         self.store = _store(tmp_path)
         self.state = PolicyState()
-        self.lease = RetrainLease(self.store, policy.lease_timeout_s)
+        self.lease = Lease(self.store, policy.lease_timeout_s)
         self.policy = policy
         self.last_id = 0
 
@@ -149,7 +149,7 @@ def test_single_flight_under_concurrent_deciders(tmp_path):
 
     def monitor_instance():
         store = _store(tmp_path)  # as separate monitor processes would have
-        lease = RetrainLease(store, policy.lease_timeout_s)
+        lease = Lease(store, policy.lease_timeout_s)
         barrier.wait()
         results.append(decide(_report(True), NEW, NEW, PolicyState(), lease, policy).retrain)
 
@@ -163,8 +163,8 @@ def test_single_flight_under_concurrent_deciders(tmp_path):
 
 ACQUIRE = """
 import sys, time
-from monitoring.state_store import MonitorStore, RetrainLease
-lease = RetrainLease(MonitorStore(sys.argv[1]), 30)
+from monitoring.state_store import MonitorStore, Lease
+lease = Lease(MonitorStore(sys.argv[1]), 30)
 start = float(sys.argv[2])
 while time.time() < start:
     time.sleep(0.001)
@@ -188,8 +188,8 @@ def test_exactly_one_of_many_processes_takes_the_lease(tmp_path):
 
 def test_a_stale_lease_is_taken_over_and_a_renewed_one_never(tmp_path):
     store = _store(tmp_path)
-    holder = RetrainLease(store, timeout_s=30)
-    other = RetrainLease(store, timeout_s=30)
+    holder = Lease(store, timeout_s=30)
+    other = Lease(store, timeout_s=30)
     now = time.time()
     assert holder.acquire(now - 3_600, "a retraining that runs for an hour")
     for minutes in range(1, 61):  # it keeps renewing: never taken, however long it runs

@@ -16,7 +16,7 @@ from monitoring import log_store, state_store
 from monitoring.database import engine_for, revision
 from monitoring.drift_report import DriftCheck
 from monitoring.log_store import PredictionLogStore
-from monitoring.state_store import LEASE_NAME, MonitorStore
+from monitoring.state_store import RETRAIN_LEASE, MonitorStore
 from ui.records import Records
 
 NAME, ID = 128, 64
@@ -124,7 +124,7 @@ def _write_previous_release(url: str) -> None:
         )
         connection.execute(
             t["monitor_leases"].insert(),
-            {"name": LEASE_NAME, "owner": "a-monitor", "purpose": "drift", "renewed_at": NOW},
+            {"name": RETRAIN_LEASE, "owner": "a-monitor", "purpose": "drift", "renewed_at": NOW},
         )
         connection.execute(
             t["monitor_retrains"].insert(),
