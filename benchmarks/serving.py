@@ -123,7 +123,9 @@ def zenloop_service(
     log_enabled: bool,
     acknowledge: str = "committed",
     workers: int = 1,
+    database_url: str | None = None,
 ):
+    """`zenloop serve` on a free port; its log in `database_url` (default: a SQLite file)."""
     port = free_port()
     config = {
         "port": port,
@@ -131,7 +133,10 @@ def zenloop_service(
         "model": {"name": name, "version": version},
         "max_batch_rows": max(BATCHES.values()),
         "tracking_uri": os.environ["MLFLOW_TRACKING_URI"],
-        "log": {"enabled": log_enabled, "database_url": f"sqlite:///{workdir / f'log-{port}.db'}"},
+        "log": {
+            "enabled": log_enabled,
+            "database_url": database_url or f"sqlite:///{workdir / f'log-{port}.db'}",
+        },
     }
     path = workdir / f"serving-{port}.yaml"
     path.write_text(yaml.safe_dump(config))

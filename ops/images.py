@@ -38,8 +38,14 @@ REQUIREMENTS_HEADER = (
 # not needed in an image: the project itself (installed from the source), and xgboost's
 # NCCL (300 MB, multi-GPU only); the file is a complete closure, installed with --no-deps
 SKIP_DISTRIBUTIONS = {"zenloop", "nvidia-nccl-cu12"}
-# what only images need: the PostgreSQL driver for the prediction log of compose and remote
-IMAGE_ONLY_REQUIREMENTS = ("psycopg==3.3.9", "psycopg-binary==3.3.9")
+# what only images need: the PostgreSQL driver for the prediction log of compose and remote,
+# and what MLflow's basic-auth app needs for the compose MLflow server (mlflow[auth])
+IMAGE_ONLY_REQUIREMENTS = (
+    "psycopg==3.3.9",
+    "psycopg-binary==3.3.9",
+    "Flask-WTF==1.3.0",
+    "WTForms==3.3.2",
+)
 
 
 def docker_available() -> bool:

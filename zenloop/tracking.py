@@ -6,6 +6,7 @@ import logging
 import tempfile
 from importlib.metadata import version
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import joblib
 import mlflow
@@ -52,6 +53,7 @@ STRING_DTYPES = ("object", "string", "str", "category")
 EXAMPLE_NUMBER = 1.0
 # the training run's comparison, logged on the parent run beside its nested candidate runs
 WINNER_TAG = "zenloop.winner"
+SERVED_SCHEMES = ("http", "https")  # a tracking server keeps artifacts where it chooses
 WINNER_PASSED_TAG = "zenloop.winner_passed"
 BEST_METRIC_PREFIX = "best_test_"
 BOARD_DIR = "board"
@@ -65,12 +67,13 @@ def ensure_experiment(name: str, artifact_root: str | None) -> str:
     """Create the experiment once; on a local store with an explicit artifact root.
 
     A local store would otherwise put artifacts in ./mlruns; a tracking server chooses
-    its own root (artifacts it serves over HTTP), so `artifact_root` is None there.
+    its own root (artifacts it serves over HTTP), so `artifact_root` is ignored there.
     """
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    location = f"{artifact_root}/{name}" if artifact_root else None
+    served = urlsplit(mlflow.get_tracking_uri()).scheme in SERVED_SCHEMES
+    location = f"{artifact_root}/{name}" if artifact_root and not served else None
     return mlflow.create_experiment(name, artifact_location=location)
 
 

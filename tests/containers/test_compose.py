@@ -1,52 +1,68 @@
-"""The whole compose stack on the host network: PostgreSQL, MLflow, the ZenML server, the
-service and the monitor, each in its container.
+"""The whole compose stack on the host network, scaled out (`--profile scale`): PostgreSQL,
+MLflow, the ZenML server, two service replicas behind nginx, and two monitors.
 
-A model is registered into the compose MLflow server; the service in its container answers
-/ready and predicts; after a restart of the service container the prediction log (in the
-PostgreSQL volume) still holds the rows logged before. The ZenML server answers its health
-check, and the monitor's health shows it reading that PostgreSQL log.
+Every server authenticates (credentials from the environment only) and refuses a request
+without them. Each replica predicts and logs into the one PostgreSQL log, which survives a
+restart; a hot swap (the registry alias moving) reaches both replicas through the balancer
+within a bound; a replica killed under load, and PostgreSQL restarted under load, lose no
+acknowledged prediction; of the two monitors exactly one checks, and when it is killed the
+other takes over within the monitor lease's timeout.
 """
 
 import os
+import secrets
 import subprocess
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
+from mlflow.tracking import MlflowClient
 
 from tests.support.containers import project_image  # noqa: F401  (fixture)
 from tests.support.pipelines import run_config
 from tests.support.serving import ADMIN_TOKEN, Registered, free_port, register_models
+from tests.support.waiting import wait_for
 from zenloop.config import DataConfig
-from zenloop.deployment import request_rows
+from zenloop.deployment import VALIDATED_TAG, request_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker" / "compose.yaml"
 MODEL = "composed"
 UP_TIMEOUT_S = 240.0
+RELOAD_INTERVAL_S = 1.0
+# a replica follows the alias on its next poll, then loads the model (downloaded, checked,
+# warmed up: seconds on two busy cores): the stated bound on how long after the alias
+# moves an old version may still answer through the balancer
+SWAP_BOUND_S = RELOAD_INTERVAL_S + 30.0
+MONITOR_LEASE_S = 5.0
+LOAD_REQUESTS = 50_000  # single-row predictions per load run at most (and LOAD_SECONDS)
+LOAD_SECONDS = 180.0
+AFTER_FAULT = 200  # predictions acknowledged after a fault before the load stops
+LOAD_THREADS = 4
+USER = "zenloop"
 
 
-def _wait(url: str, timeout: float = UP_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise AssertionError(f"{url} did not answer 200")
+@dataclass
+class Compose:
+    run: Callable[..., subprocess.CompletedProcess]
+    ports: dict[str, int]
+    secrets: dict[str, str]
+    registered: Registered
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
 
 
 @pytest.fixture(scope="module")
 def compose(project_image, tmp_path_factory):  # noqa: F811
     folder = tmp_path_factory.mktemp("compose")
-    ports = {name: free_port() for name in ("pg", "mlflow", "zenml", "api", "monitor")}
-    log_url = f"postgresql+psycopg://zenloop@127.0.0.1:{ports['pg']}/zenloop"
+    names = ("pg", "mlflow", "zenml", "api", "replica", "balancer", "monitor", "standby")
+    ports = {name: free_port() for name in names}
     serving = folder / "serving.yaml"
     serving.write_text(
         yaml.safe_dump(
@@ -54,8 +70,11 @@ def compose(project_image, tmp_path_factory):  # noqa: F811
                 "port": ports["api"],
                 "model": {"name": MODEL},
                 "tracking_uri": f"http://127.0.0.1:{ports['mlflow']}",
-                "reload_interval_s": 1.0,
-                "log": {"database_url": log_url},
+                "reload_interval_s": RELOAD_INTERVAL_S,
+                # no password in the file: the containers have PGPASSWORD
+                "log": {
+                    "database_url": f"postgresql+psycopg://{USER}@127.0.0.1:{ports['pg']}/zenloop"
+                },
                 "events": {"url": f"http://127.0.0.1:{ports['monitor']}/events"},
             }
         )
@@ -66,20 +85,33 @@ def compose(project_image, tmp_path_factory):  # noqa: F811
             "model_name": MODEL,
             "serving_config": "/etc/zenloop/serving.yaml",  # where compose mounts it
             "heartbeat_interval_s": 1.0,
+            "active_lease_timeout_s": MONITOR_LEASE_S,
         },
         MODEL,
         key="monitor",
     )
+    credentials = {
+        name: secrets.token_hex(16)
+        for name in ("PG_PASSWORD", "MLFLOW_PASSWORD", "MLFLOW_SECRET_KEY", "ZENML_PASSWORD")
+    }
     env = {
         **os.environ,
+        **{f"ZENLOOP_{name}": value for name, value in credentials.items()},
         "ZENLOOP_PG_PORT": str(ports["pg"]),
         "ZENLOOP_MLFLOW_PORT": str(ports["mlflow"]),
         "ZENLOOP_ZENML_PORT": str(ports["zenml"]),
+        "ZENLOOP_SERVICE_PORT": str(ports["api"]),
+        "ZENLOOP_REPLICA_PORT": str(ports["replica"]),
+        "ZENLOOP_BALANCER_PORT": str(ports["balancer"]),
+        "ZENLOOP_STANDBY_EVENTS_PORT": str(ports["standby"]),
         "ZENLOOP_ADMIN_TOKEN": ADMIN_TOKEN,
         "ZENLOOP_SERVING_CONFIG": str(serving),
         "ZENLOOP_MONITORING_CONFIG": str(monitoring),
     }
-    project = ["docker-compose", "-p", f"zenloop-test-{ports['api']}", "-f", str(COMPOSE_FILE)]
+    project = [
+        "docker-compose",
+        *("-p", f"zenloop-test-{ports['api']}", "-f", str(COMPOSE_FILE), "--profile", "scale"),
+    ]
 
     def compose_run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run([*project, *args], env=env, capture_output=True, text=True)
@@ -87,79 +119,277 @@ def compose(project_image, tmp_path_factory):  # noqa: F811
         return result
 
     compose_run("up", "-d", "--build", "postgres", "mlflow")
+    saved = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI",) + MLFLOW_CREDENTIALS}
     try:
         mlflow_url = f"http://127.0.0.1:{ports['mlflow']}"
-        _wait(f"{mlflow_url}/health")
-        saved = os.environ.get("MLFLOW_TRACKING_URI")
-        os.environ["MLFLOW_TRACKING_URI"] = mlflow_url
-        try:
-            registered = register_models(MODEL, DataConfig(n_rows=1_500, seed=41), ["linear"])
-        finally:
-            os.environ["MLFLOW_TRACKING_URI"] = saved or ""
-        compose_run("up", "-d")  # the rest: the ZenML server, the service, the monitor
-        yield Compose(
-            compose_run,
-            f"http://127.0.0.1:{ports['api']}",
-            f"http://127.0.0.1:{ports['zenml']}",
-            f"http://127.0.0.1:{ports['monitor']}/health",
-            registered,
+        _wait_ok(f"{mlflow_url}/health")
+        os.environ.update(
+            {
+                "MLFLOW_TRACKING_URI": mlflow_url,
+                "MLFLOW_TRACKING_USERNAME": USER,
+                "MLFLOW_TRACKING_PASSWORD": credentials["MLFLOW_PASSWORD"],
+            }
         )
+        registered = register_models(
+            MODEL, DataConfig(n_rows=1_500, seed=41), ["linear", "hist_gradient_boosting"]
+        )
+        compose_run("up", "-d", "--build")  # the rest, the scale profile's included
+        yield Compose(compose_run, ports, credentials, registered)
     finally:
-        logs = compose_run("logs", "--tail", "50", check=False).stdout
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        for service in ("service", "service-2", "balancer", "monitor", "monitor-2"):
+            logs = compose_run("logs", "--no-color", "--tail", "25", service, check=False)
+            print(logs.stdout[-2500:])
         compose_run("down", "-v", check=False)
-        print(logs[-3000:])
+
+
+MLFLOW_CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+
+
+def _answers(url: str, **kwargs) -> int | None:
+    try:
+        return httpx.get(url, timeout=5, **kwargs).status_code
+    except httpx.HTTPError:
+        return None
+
+
+def _wait_ok(url: str, timeout: float = UP_TIMEOUT_S) -> None:
+    wait_for(lambda: _answers(url) == 200, f"{url} to answer 200", timeout, poll_s=1.0)
+
+
+def _psql(compose: Compose, sql: str, password: str | None = None) -> subprocess.CompletedProcess:
+    """psql over TCP inside the PostgreSQL container (its PGPASSWORD unless another given)."""
+    override = [] if password is None else ["-e", f"PGPASSWORD={password}"]
+    return compose.run(
+        "exec", "-T", *override, "postgres", "sh", "-c",
+        f'psql -h 127.0.0.1 -p "$PGPORT" -U {USER} -d zenloop -tAc "{sql}"',
+        check=False,
+    )  # fmt: skip
+
+
+def _logged_request_ids(compose: Compose) -> set[str]:
+    result = _psql(compose, "select request_id from predictions")
+    assert result.returncode == 0, result.stderr
+    return set(result.stdout.split())
+
+
+def _version_of(url: str) -> str | None:
+    try:
+        return httpx.get(f"{url}/model-info", timeout=5).json()["version"]
+    except (httpx.HTTPError, KeyError, ValueError):
+        return None
 
 
 @dataclass
-class Compose:
-    run: Callable[..., subprocess.CompletedProcess]
+class Load:
+    """Single-row predictions from a few threads, until `stop` is set (or the count or time
+    runs out); what was acknowledged and what was not."""
+
     url: str
-    zenml: str
-    monitor_health: str
-    registered: Registered
+    rows: list[dict]
+    stop: threading.Event = field(default_factory=threading.Event)
+    acknowledged: list[str] = field(default_factory=list)
+    refused: list[int] = field(default_factory=list)  # status codes other than 200
+    failed: list[str] = field(default_factory=list)  # no answer at all
+    sent: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._send) for _ in range(LOAD_THREADS)]
+
+    def _next(self) -> int | None:
+        with self._lock:
+            over = self.sent >= LOAD_REQUESTS or time.monotonic() > self._deadline
+            if over or self.stop.is_set():
+                return None
+            self.sent += 1
+            return self.sent
+
+    def _send(self) -> None:
+        with httpx.Client(timeout=30) as client:
+            while (number := self._next()) is not None:
+                row = self.rows[number % len(self.rows)]
+                try:
+                    answer = client.post(f"{self.url}/predict", json=row)
+                except httpx.HTTPError as exc:
+                    self.failed.append(type(exc).__name__)
+                    continue
+                if answer.status_code == 200:
+                    self.acknowledged.append(answer.json()["request_id"])
+                else:
+                    self.refused.append(answer.status_code)
+
+    def start(self) -> "Load":
+        self._deadline = time.monotonic() + LOAD_SECONDS
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def join(self) -> "Load":
+        for thread in self._threads:
+            thread.join(LOAD_SECONDS + 60)
+        return self
+
+    def through(self, fault: Callable[[], object]) -> "Load":
+        """Under way, then `fault`, then AFTER_FAULT more acknowledged, then stopped."""
+        self.start()
+        wait_for(lambda: len(self.acknowledged) >= AFTER_FAULT, "load under way", 60)
+        fault()
+        after = len(self.acknowledged) + AFTER_FAULT
+        wait_for(lambda: len(self.acknowledged) >= after, "load after the fault", LOAD_SECONDS)
+        self.stop.set()
+        return self.join()
 
 
-def _predict(compose: Compose, rows: int) -> int:
-    """Predicts `rows` holdout rows; returns how many rows the log holds afterwards."""
-    _wait(f"{compose.url}/ready")
-    sent = request_rows(compose.registered.holdout.head(rows))
-    response = httpx.post(f"{compose.url}/predict_batch", json={"rows": sent}, timeout=30)
-    assert response.status_code == 200, response.text
-    assert len(response.json()["predictions"]) == len(sent)
-    return _logged_rows(compose.run)
+def _rows(compose: Compose) -> list[dict]:
+    return request_rows(compose.registered.holdout.head(200))
 
 
-def test_the_service_container_predicts_and_keeps_its_log_across_a_restart(compose):
-    before = _predict(compose, 20)
-    assert before >= 20
+def _both_ready(compose: Compose) -> None:
+    for name in ("api", "replica", "balancer"):
+        _wait_ok(f"{compose.url(name)}/ready")
+
+
+def test_every_server_refuses_a_request_without_credentials(compose):
+    mlflow, zenml = compose.url("mlflow"), compose.url("zenml")
+    search = f"{mlflow}/api/2.0/mlflow/registered-models/search"
+    assert httpx.get(search, timeout=10).status_code == 401
+    assert httpx.get(search, auth=(USER, "guess"), timeout=10).status_code == 401
+    known = httpx.get(search, auth=(USER, compose.secrets["MLFLOW_PASSWORD"]), timeout=10)
+    assert known.status_code == 200 and MODEL in known.text
+
+    _wait_ok(f"{zenml}/health")
+    assert httpx.get(f"{zenml}/api/v1/current-user", timeout=10).status_code == 401
+    login = f"{zenml}/api/v1/login"
+    assert httpx.post(login, data={"username": USER, "password": "guess"}).status_code == 401
+    token = httpx.post(
+        login, data={"username": USER, "password": compose.secrets["ZENML_PASSWORD"]}
+    ).json()["access_token"]
+    me = httpx.get(f"{zenml}/api/v1/current-user", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.json()["name"] == USER
+
+    refused = _psql(compose, "select 1", password="guess")
+    assert refused.returncode != 0 and "password authentication failed" in refused.stderr
+    assert _psql(compose, "select 1").stdout.strip() == "1"
+
+    _both_ready(compose)
+    load = httpx.post(f"{compose.url('balancer')}/models/load", params={"alias": "champion"})
+    assert load.status_code == 401, "the admin endpoints want the token through the balancer"
+
+
+def test_a_replica_keeps_its_log_across_a_restart(compose):
+    _both_ready(compose)
+    sent = request_rows(compose.registered.holdout.head(20))
+    answer = httpx.post(f"{compose.url('api')}/predict_batch", json={"rows": sent}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    ids = {item["request_id"] for item in answer.json()["predictions"]}
+    wait_for(lambda: ids <= _logged_request_ids(compose), "the rows in PostgreSQL", 30)
+    before = _logged_request_ids(compose)
     compose.run("restart", "service")
-    _wait(f"{compose.url}/ready")
-    assert _logged_rows(compose.run) == before, "the prediction log survives a restart"
+    _wait_ok(f"{compose.url('api')}/ready")
+    assert _logged_request_ids(compose) >= before, "the prediction log survives a restart"
 
 
-def test_the_zenml_server_and_the_monitor_come_up_on_the_postgresql_log(compose):
-    _wait(f"{compose.zenml}/health")
-    logged = _predict(compose, 10)
-    _wait(compose.monitor_health)
-    deadline = time.monotonic() + UP_TIMEOUT_S
-    log: dict = {}
-    while time.monotonic() < deadline and log.get("last_id", 0) < logged:
-        log = httpx.get(compose.monitor_health, timeout=5).json().get("log", {})
-        time.sleep(1)
-    assert log.get("database", "").startswith("postgresql"), log
-    assert "error" not in log and log["last_id"] >= logged, log
+def test_a_hot_swap_reaches_every_replica_through_the_balancer(compose):
+    _both_ready(compose)
+    balancer = compose.url("balancer")
+    client = MlflowClient(compose.url("mlflow"))
+    champion = client.get_model_version_by_alias(MODEL, "champion").version
+    wait_for(
+        lambda: {_version_of(compose.url(n)) for n in ("api", "replica")} == {champion},
+        "both replicas on the champion",
+        SWAP_BOUND_S,
+    )
+    other = next(version for version in compose.registered.bundles if version != champion)
+    client.set_model_version_tag(MODEL, other, VALIDATED_TAG, "test")  # as deployment does
+    client.set_registered_model_alias(MODEL, "champion", other)
+    moved_at = time.monotonic()
+    seen: list[tuple[float, str | None]] = []
+
+    def swapped_everywhere() -> bool:
+        seen.append((time.monotonic() - moved_at, _version_of(balancer)))
+        replicas = {_version_of(compose.url(n)) for n in ("api", "replica")}
+        return replicas == {other}
+
+    try:
+        wait_for(swapped_everywhere, "the swap on both replicas", SWAP_BOUND_S, poll_s=0.05)
+    except AssertionError as timeout:
+        replicas = {n: _version_of(compose.url(n)) for n in ("api", "replica")}
+        raise AssertionError(f"v{champion} -> v{other}: {replicas}, seen {seen[-5:]}") from timeout
+    last_old = max((at for at, version in seen if version == champion), default=0.0)
+    first_new = min((at for at, version in seen if version == other), default=last_old)
+    assert last_old <= SWAP_BOUND_S, f"the old version answered {last_old:.1f}s after the swap"
+    print(
+        f"hot swap: v{other} first answered {first_new:.2f}s, v{champion} last {last_old:.2f}s"
+        f" after the alias moved (mixed for {max(0.0, last_old - first_new):.2f}s)"
+    )
 
 
-def _logged_rows(compose_run) -> int:
-    deadline = time.monotonic() + 20
-    count = 0
-    while time.monotonic() < deadline:
-        result = compose_run(
-            "exec", "-T", "postgres", "sh", "-c",
-            'psql -h 127.0.0.1 -p "$PGPORT" -U zenloop -tAc "select count(*) from predictions"',
-            check=False,
-        )  # fmt: skip
-        if result.returncode == 0 and (count := int(result.stdout.strip() or 0)) > 0:
-            return count
-        time.sleep(1)
-    return count
+def test_a_replica_killed_under_load_loses_no_acknowledged_prediction(compose):
+    _both_ready(compose)
+    load = Load(compose.url("balancer"), _rows(compose))
+    load.through(lambda: compose.run("kill", "-s", "SIGKILL", "service-2"))
+    compose.run("up", "-d", "service-2")  # back for the tests after this one
+    assert not load.failed and not load.refused, (load.failed[:5], load.refused[:5])
+    acknowledged = set(load.acknowledged)
+    wait_for(
+        lambda: acknowledged <= _logged_request_ids(compose),
+        "every acknowledged prediction in the log",
+        60,
+        poll_s=1.0,
+    )
+
+
+def test_postgresql_restarted_under_load_loses_nothing_acknowledged(compose):
+    _both_ready(compose)
+    load = Load(compose.url("balancer"), _rows(compose))
+    load.through(lambda: compose.run("restart", "postgres"))
+    assert not load.failed, load.failed[:5]
+    assert set(load.refused) <= {503}, "while the log cannot take rows: 503, retry"
+    acknowledged = set(load.acknowledged)
+    wait_for(
+        lambda: (
+            _psql(compose, "select 1").returncode == 0
+            and acknowledged <= _logged_request_ids(compose)
+        ),
+        "every acknowledged prediction in the log after the restart",
+        120,
+        poll_s=1.0,
+    )
+    _both_ready(compose)  # recovered by themselves
+    print(f"postgres restart: {len(acknowledged)} acknowledged, {len(load.refused)} refused (503)")
+
+
+def _role(compose: Compose, name: str) -> str | None:
+    try:
+        return httpx.get(f"{compose.url(name)}/health", timeout=5).json().get("role")
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def test_one_monitor_checks_and_the_other_takes_over_when_it_is_killed(compose):
+    _wait_ok(f"{compose.url('zenml')}/health")
+    roles = wait_for(
+        lambda: (
+            (r := {_role(compose, n) for n in ("monitor", "standby")}) == {"active", "standby"}
+            and r
+        ),
+        "one active monitor and one standing by",
+        UP_TIMEOUT_S,
+        poll_s=1.0,
+    )
+    assert roles == {"active", "standby"}
+    active = "monitor" if _role(compose, "monitor") == "active" else "standby"
+    other = "standby" if active == "monitor" else "monitor"
+    container = {"monitor": "monitor", "standby": "monitor-2"}
+    compose.run("kill", "-s", "SIGKILL", container[active])
+    killed_at = time.monotonic()
+    wait_for(lambda: _role(compose, other) == "active", "the take-over", 60, poll_s=0.2)
+    taken_after = time.monotonic() - killed_at
+    # the lease's timeout, plus a renewal round and a heartbeat on each side
+    assert taken_after <= MONITOR_LEASE_S + 5.0, taken_after
+    print(f"monitor take-over {taken_after:.1f}s after the kill (lease {MONITOR_LEASE_S}s)")
