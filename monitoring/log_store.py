@@ -28,6 +28,10 @@ GROUND_TRUTH_COLUMN = "ground_truth"  # a window's feedback column (None: not la
 # other dialects whose INSERT can skip rows whose request id is logged (idempotent replays);
 # SQLite's is written out as one multi-row statement (`_values_statement`)
 INSERT_IGNORING = {"postgresql": postgresql.insert}
+# databases whose appends are one multi-row statement on a connection of the writer's own:
+# their placeholder, and how many parameters one statement may hold (SQLite asks its build)
+DIRECT_APPEND = {"sqlite": "?", "postgresql": "%s"}
+POSTGRESQL_MAX_PARAMETERS = 65_535
 LOG_COLUMNS = (
     "request_id",
     "created_at",
@@ -82,9 +86,9 @@ class PredictionRecord:
         }
 
 
-def _values_statement(rows: int) -> str:
-    """SQLite: one INSERT of `rows` rows ("?" parameters, row by row) skipping logged ids."""
-    row = f"({', '.join('?' * len(LOG_COLUMNS))})"
+def _values_statement(rows: int, placeholder: str) -> str:
+    """One INSERT of `rows` rows (parameters row by row) skipping logged ids."""
+    row = f"({', '.join([placeholder] * len(LOG_COLUMNS))})"
     return (
         f"INSERT INTO {predictions.name} ({', '.join(LOG_COLUMNS)}) VALUES"
         f" {', '.join([row] * rows)} ON CONFLICT (request_id) DO NOTHING"
@@ -101,8 +105,9 @@ class PredictionLogStore:
         self.url = resolve_log_url(url)
         self.engine = engine_for(self.url)
         self._sqlite = self.engine.dialect.name == "sqlite"
-        self._appender = threading.local()  # SQLite: each appending thread's own connection
-        self._insert_ignoring = None if self._sqlite else self._compile_insert_ignoring()
+        self._placeholder = DIRECT_APPEND.get(self.engine.dialect.name)
+        self._appender = threading.local()  # each appending thread's own connection
+        self._insert_ignoring = None if self._placeholder else self._compile_insert_ignoring()
         # logged rows that could not be read back (bad JSON) and were left out of frames
         self.unreadable_rows = 0
 
@@ -120,7 +125,7 @@ class PredictionLogStore:
         """
         if not rows:
             return 0
-        if self._sqlite:
+        if self._placeholder is not None:
             return self._insert_values(rows)
         with self.engine.begin() as connection:
             if self._insert_ignoring is None:  # a dialect without INSERT ... DO NOTHING
@@ -132,25 +137,23 @@ class PredictionLogStore:
             return connection.exec_driver_sql(self._insert_ignoring, params).rowcount
 
     def _insert_values(self, rows: Sequence[dict[str, Any]]) -> int:
-        """SQLite: the rows as one multi-row INSERT on this thread's own autocommit connection.
+        """The rows as one multi-row INSERT on this thread's own autocommit connection.
 
-        One statement is one call into SQLite, so the writer thread gives the GIL up and
-        waits to get it back once per batch, not once per row, per BEGIN and COMMIT and per
-        pool check-out and check-in. Under load each of those waits lasted until the event
-        loop's thread let go of the GIL, and they set the pace of durable acknowledgements.
-        More rows than one statement holds go in one explicit transaction.
+        One statement is one round trip, and one call that gives the GIL up: per batch, not
+        per row, per BEGIN and COMMIT and per pool check-out and check-in (with its reset).
+        SQLite: under load each GIL hand-over lasted until the event loop's thread let go,
+        and they set the pace of durable acknowledgements. PostgreSQL: the round trips did
+        (five per commit through the pool, one here). More rows than one statement holds
+        go in one explicit transaction.
         """
         connection = self._appender_connection()
-        # as many rows as this SQLite's parameter limit lets one statement hold
-        step = max(1, connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(LOG_COLUMNS))
+        step = max(1, self._max_parameters(connection) // len(LOG_COLUMNS))
         chunks = [rows[start : start + step] for start in range(0, len(rows), step)]
         try:
             if len(chunks) == 1:
-                return connection.execute(_values_statement(len(rows)), _flat(rows)).rowcount
+                return self._execute_values(connection, rows)
             connection.execute("BEGIN")
-            added = sum(
-                connection.execute(_values_statement(len(c)), _flat(c)).rowcount for c in chunks
-            )
+            added = sum(self._execute_values(connection, chunk) for chunk in chunks)
             connection.execute("COMMIT")
             return added
         except BaseException:  # the next call starts on a new connection (and transaction)
@@ -158,15 +161,28 @@ class PredictionLogStore:
             connection.close()
             raise
 
-    def _appender_connection(self) -> sqlite3.Connection:
-        """This thread's own SQLite connection for appends, opened like the engine's."""
+    def _execute_values(self, connection: Any, rows: Sequence[dict[str, Any]]) -> int:
+        statement = _values_statement(len(rows), self._placeholder)
+        return connection.execute(statement, _flat(rows)).rowcount
+
+    def _max_parameters(self, connection: Any) -> int:
+        if self._sqlite:  # as many as this SQLite's build lets one statement hold
+            return connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        return POSTGRESQL_MAX_PARAMETERS
+
+    def _appender_connection(self) -> Any:
+        """This thread's own connection for appends (the driver's), opened like the
+        engine's, committing each statement by itself."""
         connection = getattr(self._appender, "connection", None)
         if connection is None:
             dialect = self.engine.dialect
             cargs, cparams = dialect.create_connect_args(self.engine.url)
             connection = dialect.connect(*cargs, **cparams)
-            sqlite_pragmas(connection, None)
-            connection.isolation_level = None  # autocommit: a statement is a transaction
+            if self._sqlite:
+                sqlite_pragmas(connection, None)
+                connection.isolation_level = None
+            else:
+                connection.autocommit = True
             self._appender.connection = connection
         return connection
 
