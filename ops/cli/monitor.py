@@ -19,7 +19,8 @@ from ops.cli.options import MONITORING_CONFIG, config_option
     "--events-port",
     type=click.IntRange(1, 65535),
     default=None,
-    help="With --watch: take events on this port (a second monitor on the same machine).",
+    help="With --watch: take events on this port (a second monitor on one machine, with a "
+    "ZENLOOP_DATA_DIR of its own).",
 )
 def monitor(
     config_path: Path,
