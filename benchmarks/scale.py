@@ -27,8 +27,6 @@ import tempfile
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -40,6 +38,7 @@ from benchmarks.serving import (  # noqa: E402
     zenloop_service,
 )
 from ops.images import ensure_base_image, image_exists  # noqa: E402
+from ops.probes import answers  # noqa: E402
 from pipelines.docker_settings import base_image  # noqa: E402
 from tests.support.serving import free_port, register_models  # noqa: E402
 from tests.support.waiting import wait_for  # noqa: E402
@@ -116,14 +115,7 @@ def balancer(stack: ExitStack, upstreams: list[str]) -> str:
         container("zenloop-balancer:latest", {"LISTEN": f"127.0.0.1:{port}", "UPSTREAMS": hosts})
     )
     url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/ready", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(ready, "the balancer", UP_TIMEOUT_S, poll_s=0.5)
+    wait_for(lambda: answers(f"{url}/ready"), "the balancer", UP_TIMEOUT_S, poll_s=0.5)
     return url
 
 

@@ -23,6 +23,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from ops.probes import answers
 from tests.support.containers import project_image  # noqa: F401  (fixture)
 from tests.support.pipelines import run_config
 from tests.support.serving import ADMIN_TOKEN, Registered, free_port, register_models
@@ -150,15 +151,8 @@ def compose(project_image, tmp_path_factory):  # noqa: F811
 MLFLOW_CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 
 
-def _answers(url: str, **kwargs) -> int | None:
-    try:
-        return httpx.get(url, timeout=5, **kwargs).status_code
-    except httpx.HTTPError:
-        return None
-
-
 def _wait_ok(url: str, timeout: float = UP_TIMEOUT_S) -> None:
-    wait_for(lambda: _answers(url) == 200, f"{url} to answer 200", timeout, poll_s=1.0)
+    wait_for(lambda: answers(url), f"{url} to answer 200", timeout, poll_s=1.0)
 
 
 def _psql(compose: Compose, sql: str, password: str | None = None) -> subprocess.CompletedProcess:
