@@ -384,15 +384,29 @@ def use_stack_tracking() -> str:
     return mlflow.get_tracking_uri()
 
 
+def _initialize_repository() -> list[str]:
+    repo_root = repository_root()
+    if Client.is_repository_directory(repo_root):
+        return []
+    Client.initialize(root=repo_root)
+    return [f"initialized ZenML repository at {repo_root}"]
+
+
 # -- the commands ------------------------------------------------------------------------
+def stack_register(name: str) -> list[str]:
+    """Register and activate stack `name` only: start, build and contact nothing.
+
+    For a stack whose servers are not there yet (a team's `remote` before its cluster), so
+    that what it would run can be rendered and read first (ops.pod_manifests).
+    """
+    stack = load_stack_file(name)
+    return _initialize_repository() + _ensure_stack(Client(), stack)
+
+
 def stack_up(name: str) -> StackSummary:
     """Start what stack `name` needs, register what is missing, activate it."""
     stack = load_stack_file(name)
-    changed: list[str] = []
-    repo_root = repository_root()
-    if not Client.is_repository_directory(repo_root):
-        Client.initialize(root=repo_root)
-        changed.append(f"initialized ZenML repository at {repo_root}")
+    changed = _initialize_repository()
     if stack.mlflow_server and (note := start_mlflow_server(stack)):
         changed.append(note)
     if stack.zenml_server and (note := start_zenml_server(stack)):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from uuid import UUID
+
 import click
 
 
@@ -25,10 +28,21 @@ def stack() -> None:
 
 @stack.command()
 @click.argument("name", type=StackName())
-def up(name: str) -> None:
+@click.option(
+    "--register-only",
+    is_flag=True,
+    help="Register and activate only: start, build and contact nothing (to render "
+    "`zenloop stack manifests` before the stack's servers exist).",
+)
+def up(name: str, register_only: bool) -> None:
     """Start what stack NAME needs, register it and activate it (idempotent)."""
-    from ops.stacks import stack_up
+    from ops.stacks import stack_register, stack_up
 
+    if register_only:
+        for line in stack_register(name) or ["nothing to change"]:
+            click.echo(f"  {line}")
+        click.echo(f"stack '{name}' is registered and active; nothing was started")
+        return
     summary = stack_up(name)
     for line in summary.changed or ["nothing to change"]:
         click.echo(f"  {line}")
@@ -67,3 +81,43 @@ def list_stacks() -> None:
         click.echo(f"{marks} {state.name}: {state.description}")
         for server, up in state.servers.items():
             click.echo(f"      {server}: {'running' if up else 'stopped'}")
+
+
+@stack.command()
+@click.argument("pipeline", type=click.Choice(["training", "deployment", "monitoring"]))
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The pipeline's run configuration, as for `zenml pipeline run`.",
+)
+@click.option("--image", help="The pushed project image the steps run in.")
+@click.option("--build", "build_id", type=click.UUID, help="A ZenML build (zenml pipeline build).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write one STEP.yaml per step into this folder (default: all to standard output).",
+)
+def manifests(
+    pipeline: str, config_path: Path, image: str | None, build_id: UUID | None, output: Path | None
+) -> None:
+    """The Kubernetes Job of every step of PIPELINE on the active (Kubernetes) stack.
+
+    What ZenML's orchestrator pod would submit, rendered here without a cluster; it stores
+    the pipeline's snapshot on the ZenML server, and applies nothing.
+    """
+    import yaml
+
+    from ops.pod_manifests import render
+
+    jobs = render(pipeline, config_path, image=image, build=build_id)
+    if output is None:
+        click.echo(yaml.safe_dump_all(jobs.values(), sort_keys=False), nl=False)
+        return
+    output.mkdir(parents=True, exist_ok=True)
+    for step_name, job in jobs.items():
+        (output / f"{step_name}.yaml").write_text(yaml.safe_dump(job, sort_keys=False))
+    click.echo(f"wrote {len(jobs)} Job manifests to {output}")

@@ -8,11 +8,13 @@ run in file order: the browser test looks at what the loop test left.
 """
 
 import math
+from secrets import token_hex as secrets_token_hex
 
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from ops.stacks import load_stack_file
 from tests.support.browser import dashboard_walkthrough
 from tests.support.loop import LENIENT, drift_retrains_and_serves, loop_environment
 from tests.support.pipelines import BIN, run_command, run_config, stack_up
@@ -125,3 +127,98 @@ def test_the_dashboard_and_mlflow_ui_show_runs_reports_and_the_champion(server, 
     assert "column" in header and "threshold" in header
     assert "DRIFT" in shown["drift_report"]
     assert LOOP_MODEL in shown["mlflow_model"] and "champion" in shown["mlflow_model"]
+
+
+REMOTE_IMAGE = "123456789012.dkr.ecr.eu-central-1.amazonaws.com/zenloop:rendered"
+TRAIN_POD = {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"memory": "8Gi"}}
+REMOTE_SECRETS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "ZENLOOP_MLFLOW_USERNAME",
+    "ZENLOOP_MLFLOW_PASSWORD",
+    "ZENLOOP_LOG_DATABASE_URL",
+    "ZENLOOP_ADMIN_TOKEN",
+)
+
+
+def _kubeconfig(path, port: int):
+    """A context named as the remote stack's, for a cluster that is not there."""
+    cluster = {"name": "absent", "cluster": {"server": f"https://127.0.0.1:{port}"}}
+    context = {"name": "zenloop-production", "context": {"cluster": "absent", "user": "ci"}}
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [cluster],
+                "users": [{"name": "ci", "user": {"token": "unused"}}],
+                "contexts": [context],
+                "current-context": "zenloop-production",
+            }
+        )
+    )
+    return path
+
+
+def test_the_remote_stacks_step_pods_render_without_a_cluster(server, tmp_path):
+    """The team's stack registered on this ZenML server, nothing started or contacted: each
+    training step's Job as ZenML's orchestrator pod would submit it. Last in the module: it
+    leaves `remote` active."""
+    secrets = {name: f"{name.lower()}-{secrets_token_hex(8)}" for name in REMOTE_SECRETS}
+    env = {
+        **server.env,
+        **secrets,
+        "KUBECONFIG": str(_kubeconfig(tmp_path / "kubeconfig", free_port())),
+    }
+    zenloop = str(BIN / "zenloop")
+    up = run_command(zenloop, "stack", "up", "remote", "--register-only", env=env)
+    assert "registered stack remote" in up.stdout and "nothing was started" in up.stdout
+    config = run_config(tmp_path / "t.yaml", TRAINING, MODEL)
+    content = yaml.safe_load(config.read_text())
+    content["steps"] = {
+        "train_candidates": {
+            "settings": {"orchestrator.kubernetes": {"pod_settings": {"resources": TRAIN_POD}}}
+        }
+    }
+    config.write_text(yaml.safe_dump(content))
+    out = tmp_path / "jobs"
+    rendered = run_command(
+        *(zenloop, "stack", "manifests", "training", "-c", str(config)),
+        *("--image", REMOTE_IMAGE, "-o", str(out)),
+        env=env,
+    )
+    assert "wrote 7 Job manifests" in rendered.stdout, rendered.stdout
+    jobs = {path.stem: yaml.safe_load(path.read_text()) for path in out.glob("*.yaml")}
+    training = server.zenml_api("/runs", sort_by="desc:created", size=50)["items"]
+    trained = next(run for run in training if run["name"].startswith("training"))
+    steps = server.zenml_api("/steps", pipeline_run_id=trained["id"], size=50)["items"]
+    assert set(jobs) == {step["name"] for step in steps}, "a Job for every step of the pipeline"
+
+    orchestrator = load_stack_file("remote").components["orchestrator"].configuration
+    every_pod = orchestrator["pod_settings"]["resources"]
+    snapshots = set()
+    for step_name, job in jobs.items():
+        assert job["kind"] == "Job" and job["metadata"]["namespace"] == "zenloop"
+        assert job["metadata"]["annotations"]["zenml.io/step-name"] == step_name
+        pod = job["spec"]["template"]["spec"]
+        assert pod["restartPolicy"] == "Never"
+        (container,) = pod["containers"]
+        assert container["image"] == REMOTE_IMAGE
+        assert container["command"] == ["python", "-m", "zenml.entrypoints.entrypoint"]
+        args = container["args"]
+        assert args[args.index("--step_name") + 1] == step_name
+        snapshots.add(args[args.index("--snapshot_id") + 1])
+        variables = {variable["name"]: variable for variable in container["env"]}
+        assert variables["ZENML_STORE_URL"]["value"] == server.dashboard, "pods reach the server"
+        token = variables["ZENML_STORE_API_TOKEN"]["valueFrom"]["secretKeyRef"]
+        assert token["name"].startswith("zenml-token-"), "the token is a Kubernetes Secret"
+        wanted = TRAIN_POD if step_name == "train_candidates" else every_pod
+        assert container["resources"] == wanted, step_name
+    (snapshot_id,) = snapshots
+    assert (
+        server.zenml_api(f"/pipeline_snapshots/{snapshot_id}")["name"]
+        == "training_pipeline-manifests"
+    )
+    text = "\n".join(path.read_text() for path in out.glob("*.yaml"))
+    leaked = [name for name, value in secrets.items() if value in text]
+    assert not leaked, f"secret values in the pod specs: {leaked}"

@@ -26,3 +26,11 @@ def test_debug_shows_the_traceback_of_a_users_error_too(tmp_path):
     args = ["--debug", "init", "--data", str(tmp_path / "no.csv"), "--target", "y"]
     result = CliRunner().invoke(cli, args)
     assert isinstance(result.exception, DataValidationError)
+
+
+def test_step_pods_are_not_rendered_for_a_local_store():
+    """A pod cannot reach a local ZenML database: say so before compiling anything."""
+    args = ["stack", "manifests", "training", "-c", "configs/training.yaml", "--image", "i:1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert "local database" in result.output and "zenml login" in result.output
