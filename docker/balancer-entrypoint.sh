@@ -5,6 +5,7 @@
 # A replica that refuses a connection or fails (502/503/504) is skipped for the next one,
 # predictions included: a prediction is acknowledged only once its answer arrives, so a
 # replica that dies mid-request loses nothing acknowledged (its row may be logged twice).
+# With no replica left to try, the answer is 503, as a replica says "not now".
 set -euo pipefail
 LISTEN="${LISTEN:-127.0.0.1:8000}"
 UPSTREAMS="${UPSTREAMS:?set UPSTREAMS to the replicas, e.g. '127.0.0.1:8001 127.0.0.1:8002'}"
@@ -37,6 +38,13 @@ ${servers}        keepalive 64;
             # the service enforces its own body limit; the body is buffered (the default),
             # which is what lets a request whose replica died be passed to the next one
             client_max_body_size 0;
+            # no replica left to try (all down, or all just failed): the replicas' own
+            # answer to "not now", never a bare 502
+            error_page 502 504 = @unavailable;
+        }
+        location @unavailable {
+            default_type application/json;
+            return 503 '{"detail": "no replica can answer now; retry"}';
         }
     }
 }

@@ -338,6 +338,23 @@ def test_a_replica_killed_under_load_loses_no_acknowledged_prediction(compose):
     )
 
 
+def test_with_no_replica_up_the_balancer_says_503_not_502(compose):
+    """A client's retry logic sees the replicas' own "not now", whatever the balancer knows."""
+    _both_ready(compose)
+    balancer = compose.url("balancer")
+    compose.run("stop", "service", "service-2")
+    try:
+        for attempt in range(3):  # the first tries both replicas, the others find none live
+            ready = httpx.get(f"{balancer}/ready", timeout=10)
+            assert ready.status_code == 503, (attempt, ready.status_code, ready.text)
+            assert "no replica" in ready.json()["detail"]
+        row = _rows(compose)[0]
+        assert httpx.post(f"{balancer}/predict", json=row, timeout=10).status_code == 503
+    finally:
+        compose.run("up", "-d", "service", "service-2")
+    _both_ready(compose)
+
+
 def test_postgresql_restarted_under_load_loses_nothing_acknowledged(compose):
     _both_ready(compose)
     load = Load(compose.url("balancer"), _rows(compose))
