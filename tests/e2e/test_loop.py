@@ -1,8 +1,12 @@
 """The whole loop on the local stack: real service, real monitor, real retraining processes."""
 
+import os
+import signal
 import subprocess
 import sys
+import time
 
+import httpx
 import pytest
 from mlflow.tracking import MlflowClient
 from zenml.client import Client
@@ -12,6 +16,7 @@ from monitoring.state_store import Lease
 from tests.support.browser import operations_page_after_the_loop
 from tests.support.loop import (
     LENIENT,
+    MONITOR_LIFE,
     RETRAINS_SEEN,
     TARGET,
     drift_retrains_and_serves,
@@ -19,6 +24,7 @@ from tests.support.loop import (
     loop_environment,
 )
 from tests.support.pipelines import BIN, run_command, run_config
+from tests.support.serving import free_port
 from tests.support.ui import running_page
 from tests.support.waiting import wait_for
 
@@ -134,3 +140,66 @@ def test_a_promotion_whose_deployment_fails_is_undone(tmp_path):
             loop.wait_s,
         )
         assert later[0]["model_version"] == "1", "the monitor watches the version that serves"
+
+
+def test_a_monitor_killed_during_a_retraining_is_taken_over_and_it_stays_one(tmp_path):
+    """Two monitors on one log. The active one launches a retraining and is SIGKILLed; the
+    standby takes the monitor lease within its timeout and checks the drift that goes on,
+    and the retrain lease, still held by the retraining in flight, keeps it at one."""
+    lease_s = 3.0
+    with loop_environment(
+        tmp_path,
+        "loop-takeover",
+        LENIENT,
+        consecutive_windows=1,
+        monitor={"active_lease_timeout_s": lease_s, "backstop_interval_s": 5},
+    ) as loop:
+        events = free_port()
+        standby_env = {**os.environ, "ZENLOOP_DATA_DIR": str(tmp_path / "standby")}
+        standby_url = f"http://127.0.0.1:{events}/health"
+        zenloop = str(BIN / "zenloop")
+        config = str(loop.monitoring_config)
+        run_command(
+            zenloop, "monitor", "-c", config, "--watch", "--detach", "--events-port", str(events),
+            "--max-seconds", str(MONITOR_LIFE * loop.wait_s),
+            env=standby_env,
+        )  # fmt: skip
+
+        def role(url: str) -> str | None:
+            try:
+                return httpx.get(url, timeout=5).json().get("role")
+            except httpx.HTTPError:
+                return None
+
+        try:
+            wait_for(lambda: role(standby_url) == "standby", "the second monitor standing by", 60)
+            assert loop.heartbeat()["role"] == "active"
+            drifted_until(loop, 707, lambda: loop.heartbeat().get("retraining"))
+            active = loop.heartbeat()
+            assert active.get("retraining"), "the active monitor launched a retraining"
+            os.kill(active["pid"], signal.SIGKILL)
+            killed_at = time.monotonic()
+            wait_for(lambda: role(standby_url) == "active", "the take-over", lease_s + 30)
+            print(f"take-over {time.monotonic() - killed_at:.1f} s after SIGKILL")
+
+            def in_flight() -> list[dict]:
+                checks = loop.history.recent_checks(RETRAINS_SEEN)
+                return [c for c in checks if "already in flight" in c["reason"]]
+
+            # the drift goes on: the new active monitor sees it while the retraining runs
+            drifted_until(loop, 808, lambda: in_flight() or loop.outcome() is not None)
+            outcome = wait_for(loop.outcome, "the retraining's outcome", loop.wait_s)
+            assert outcome["promoted"], outcome
+            assert in_flight(), "the new active monitor checked while the retraining ran"
+            retrains = loop.history.recent_retrains(RETRAINS_SEEN)
+            overlapping = [r for r in retrains if r["started_at"] < outcome["finished_at"]]
+            assert len(overlapping) == 1, overlapping
+            triggers = [
+                c
+                for c in loop.history.recent_checks(RETRAINS_SEEN)
+                if c["retrain"] and c["checked_at"] < outcome["finished_at"]
+            ]
+            assert len(triggers) == 1, [c["reason"] for c in triggers]
+            print(f"while the retraining ran: {in_flight()[-1]['reason'][:120]}")
+        finally:
+            run_command(zenloop, "monitor", "--stop", "-c", config, env=standby_env, check=False)

@@ -48,6 +48,7 @@ class Loop:
     wait_s: float = WAIT_S
     serving_config: Path | None = None
     env: dict[str, str] | None = None
+    monitoring_config: Path | None = None
 
     def served(self) -> str:
         return httpx.get(f"{self.url}/model-info", timeout=30).json()["version"]
@@ -82,13 +83,15 @@ def loop_environment(
     consecutive_windows: int = 2,
     policy: dict | None = None,
     retrain: dict | None = None,
+    monitor: dict | None = None,
 ) -> Iterator[Loop]:
     """Train, deploy, serve and watch `model` on the active stack of `env` (default: local).
 
     The prediction log goes to `log_folder` (default `tmp_path`). `champion_stack` is
     (stack of the first champion, stack of the loop): the first training and deployment
     run on the one (e.g. `server`, sharing the loop stack's servers), the loop on the other.
-    `policy` and `retrain` override the monitor's settings of those sections.
+    `policy` and `retrain` override the monitor's settings of those sections, `monitor`
+    its top-level ones.
     """
     if env is None:
         stack_up()
@@ -120,7 +123,7 @@ def loop_environment(
         key="deploy",
     )
     retraining = run_config(tmp_path / "r.yaml", _training(retrain_gates), model)
-    monitor = run_config(
+    monitoring = run_config(
         tmp_path / "m.yaml",
         {
             "model_name": model,
@@ -143,6 +146,7 @@ def loop_environment(
             "events_port": events,
             "backstop_interval_s": 30,
             "heartbeat_interval_s": 0.5,
+            **(monitor or {}),
         },
         model,
         key="monitor",
@@ -152,7 +156,7 @@ def loop_environment(
         if champion_stack:
             stack_up(champion_stack[1], env)
         run_command(
-            zenloop, "monitor", "-c", str(monitor), "--watch", "--detach",
+            zenloop, "monitor", "-c", str(monitoring), "--watch", "--detach",
             "--max-seconds", str(MONITOR_LIFE * wait_s),
             env=env,
         )  # fmt: skip
@@ -165,9 +169,10 @@ def loop_environment(
             wait_s,
             serving,
             env,
+            monitoring,
         )
     finally:
-        run_command(zenloop, "monitor", "--stop", "-c", str(monitor), check=False, env=env)
+        run_command(zenloop, "monitor", "--stop", "-c", str(monitoring), check=False, env=env)
         run_command(zenloop, "serve", "--stop", "-c", str(serving), check=False, env=env)
 
 
