@@ -13,7 +13,6 @@ orchestrator pod's name and owner, the run's id) is a placeholder, and a step wi
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -24,7 +23,7 @@ from zenml.enums import StoreType
 from zenml.models import BuildItem, PipelineBuildBase, PipelineSnapshotResponse
 from zenml.pipelines.pipeline_definition import Pipeline
 
-from zenloop.config import load_deployment_config, load_monitor_config, load_training_config
+from ops.runs import pipeline as validated_pipeline
 from zenloop.errors import UserError
 
 KUBERNETES_FLAVOR = "kubernetes"
@@ -35,32 +34,6 @@ DEFAULT_MEMORY_REQUEST = "400Mi"
 RUN_PLACEHOLDER = "rendered-not-run"
 SNAPSHOT_NAME_SUFFIX = "-manifests"
 JOB_API_VERSION, JOB_KIND = "batch/v1", "Job"
-
-
-def _training() -> Pipeline:
-    from pipelines.training import training_pipeline
-
-    return training_pipeline
-
-
-def _deployment() -> Pipeline:
-    from pipelines.deployment import deployment_pipeline
-
-    return deployment_pipeline
-
-
-def _monitoring() -> Pipeline:
-    from pipelines.monitoring import monitoring_pipeline
-
-    return monitoring_pipeline
-
-
-# pipeline name -> (its run configuration's validator, the pipeline)
-PIPELINES: dict[str, tuple[Callable[[Path], object], Callable[[], Pipeline]]] = {
-    "training": (load_training_config, _training),
-    "deployment": (load_deployment_config, _deployment),
-    "monitoring": (load_monitor_config, _monitoring),
-}
 
 
 def _require_kubernetes_stack() -> Any:
@@ -108,16 +81,14 @@ def render(
     pipeline: str, config_path: Path, image: str | None = None, build: UUID | None = None
 ) -> dict[str, dict[str, Any]]:
     """Step name -> Job manifest for pipeline `pipeline` run with `config_path`."""
-    if pipeline not in PIPELINES:
-        raise UserError(f"no pipeline {pipeline!r}; pipelines are {', '.join(PIPELINES)}")
-    validate, definition = PIPELINES[pipeline]
-    validate(config_path)  # names the field that is wrong, before ZenML compiles
-    _require_kubernetes_stack()
-    return step_jobs(snapshot_for(definition(), config_path, image, build))
+    definition = validated_pipeline(pipeline, config_path)
+    orchestrator = _require_kubernetes_stack()
+    return step_jobs(snapshot_for(definition, config_path, image, build), orchestrator)
 
 
-def step_jobs(snapshot: PipelineSnapshotResponse) -> dict[str, dict[str, Any]]:
-    """Step name -> the Job manifest (as sent to the Kubernetes API) for every step."""
+def step_jobs(snapshot: PipelineSnapshotResponse, orchestrator: Any) -> dict[str, dict[str, Any]]:
+    """Step name -> the Job manifest (as sent to the Kubernetes API) for every step, from
+    the stack's Kubernetes orchestrator."""
     from kubernetes.client import ApiClient
     from zenml.constants import LINUX_GID_CLAIM_KEY, LINUX_UID_CLAIM_KEY
     from zenml.entrypoints.step_entrypoint_configuration import StepEntrypointConfiguration
@@ -136,7 +107,6 @@ def step_jobs(snapshot: PipelineSnapshotResponse) -> dict[str, dict[str, Any]]:
     from zenml.orchestrators.utils import get_config_environment_vars
     from zenml.utils import env_utils
 
-    orchestrator = _require_kubernetes_stack()
     stack = Client().active_stack
     user = Client().active_user
     shared_env, secrets = get_config_environment_vars()

@@ -7,12 +7,14 @@ failed run is reported with its failing steps' own errors, not only "a step fail
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 from zenml.client import Client
 from zenml.enums import ExecutionStatus
 from zenml.models import PipelineRunResponse
+from zenml.pipelines.pipeline_definition import Pipeline
 
 from zenloop.config import load_deployment_config, load_monitor_config, load_training_config
 from zenloop.errors import UserError
@@ -71,36 +73,43 @@ def _latest_run(pipeline_name: str) -> PipelineRunResponse | None:
 
 
 def _run(
-    pipeline: Any, config_path: Path | str, run_name: str | None = None
+    definition: Pipeline, config_path: Path | str, run_name: str | None = None
 ) -> PipelineRunResponse:
     options = {"config_path": str(config_path)} | ({"run_name": run_name} if run_name else {})
     try:
-        return pipeline.with_options(**options)()
+        return definition.with_options(**options)()
     except Exception as exc:
-        latest = _latest_run(pipeline.name)
+        latest = _latest_run(definition.name)
         errors = step_errors(latest, exc) if latest is not None else []
         if errors:
-            raise RunFailed(f"{pipeline.name} failed: " + "; ".join(errors), latest) from exc
+            raise RunFailed(f"{definition.name} failed: " + "; ".join(errors), latest) from exc
         raise
+
+
+# pipeline name -> the validator of its run configuration; the pipeline itself is
+# `pipelines.<name>.<name>_pipeline`
+PIPELINE_CONFIGS = {
+    "training": load_training_config,
+    "deployment": load_deployment_config,
+    "monitoring": load_monitor_config,
+}
+
+
+def pipeline(name: str, config_path: Path | str) -> Pipeline:
+    """Pipeline `name`, once its run configuration is valid: a wrong field fails here,
+    named, before ZenML starts."""
+    PIPELINE_CONFIGS[name](config_path)
+    return getattr(import_module(f"pipelines.{name}"), f"{name}_pipeline")
 
 
 def train(config_path: Path | str, run_name: str | None = None) -> PipelineRunResponse:
     """A training run; `run_name` overrides the config's (retrainings say what caused them)."""
-    load_training_config(config_path)  # fail fast, naming the field, before ZenML starts
-    from pipelines.training import training_pipeline
-
-    return _run(training_pipeline, config_path, run_name)
+    return _run(pipeline("training", config_path), config_path, run_name)
 
 
 def deploy(config_path: Path | str) -> PipelineRunResponse:
-    load_deployment_config(config_path)
-    from pipelines.deployment import deployment_pipeline
-
-    return _run(deployment_pipeline, config_path)
+    return _run(pipeline("deployment", config_path), config_path)
 
 
 def monitor(config_path: Path | str) -> PipelineRunResponse:
-    load_monitor_config(config_path)
-    from pipelines.monitoring import monitoring_pipeline
-
-    return _run(monitoring_pipeline, config_path)
+    return _run(pipeline("monitoring", config_path), config_path)

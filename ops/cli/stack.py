@@ -21,6 +21,11 @@ class StackName(click.ParamType):
         return value
 
 
+def _echo_changes(changed: list[str]) -> None:
+    for line in changed or ["nothing to change"]:
+        click.echo(f"  {line}")
+
+
 @click.group()
 def stack() -> None:
     """ZenML stacks, by name."""
@@ -39,13 +44,11 @@ def up(name: str, register_only: bool) -> None:
     from ops.stacks import stack_register, stack_up
 
     if register_only:
-        for line in stack_register(name) or ["nothing to change"]:
-            click.echo(f"  {line}")
+        _echo_changes(stack_register(name))
         click.echo(f"stack '{name}' is registered and active; nothing was started")
         return
     summary = stack_up(name)
-    for line in summary.changed or ["nothing to change"]:
-        click.echo(f"  {line}")
+    _echo_changes(summary.changed)
     click.echo(f"stack '{summary.name}' is active; MLflow tracking URI: {summary.tracking_uri}")
     if summary.dashboard_url:
         click.echo(f"ZenML dashboard: {summary.dashboard_url}")

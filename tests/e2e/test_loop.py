@@ -6,7 +6,6 @@ import subprocess
 import sys
 import time
 
-import httpx
 import pytest
 from mlflow.tracking import MlflowClient
 from zenml.client import Client
@@ -22,6 +21,7 @@ from tests.support.loop import (
     drift_retrains_and_serves,
     drifted_until,
     loop_environment,
+    monitor_health,
 )
 from tests.support.pipelines import BIN, run_command, run_config
 from tests.support.serving import free_port
@@ -165,21 +165,23 @@ def test_a_monitor_killed_during_a_retraining_is_taken_over_and_it_stays_one(tmp
             env=standby_env,
         )  # fmt: skip
 
-        def role(url: str) -> str | None:
-            try:
-                return httpx.get(url, timeout=5).json().get("role")
-            except httpx.HTTPError:
-                return None
-
         try:
-            wait_for(lambda: role(standby_url) == "standby", "the second monitor standing by", 60)
+            wait_for(
+                lambda: monitor_health(standby_url).get("role") == "standby",
+                "the second monitor standing by",
+                60,
+            )
             assert loop.heartbeat()["role"] == "active"
             drifted_until(loop, 707, lambda: loop.heartbeat().get("retraining"))
             active = loop.heartbeat()
             assert active.get("retraining"), "the active monitor launched a retraining"
             os.kill(active["pid"], signal.SIGKILL)
             killed_at = time.monotonic()
-            wait_for(lambda: role(standby_url) == "active", "the take-over", lease_s + 30)
+            wait_for(
+                lambda: monitor_health(standby_url).get("role") == "active",
+                "the take-over",
+                lease_s + 30,
+            )
             print(f"take-over {time.monotonic() - killed_at:.1f} s after SIGKILL")
 
             def in_flight() -> list[dict]:

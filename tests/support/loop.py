@@ -39,6 +39,14 @@ def _training(gates: dict) -> dict:
     }
 
 
+def monitor_health(url: str) -> dict:
+    """A monitor's heartbeat from its health endpoint; empty while nothing answers there."""
+    try:
+        return httpx.get(url, timeout=5).json()
+    except httpx.HTTPError:
+        return {}
+
+
 @dataclass
 class Loop:
     url: str
@@ -55,10 +63,7 @@ class Loop:
 
     def heartbeat(self) -> dict:
         """The monitor's own view, over its HTTP health endpoint."""
-        try:
-            return httpx.get(self.monitor_url, timeout=5).json()
-        except httpx.HTTPError:
-            return {}
+        return monitor_health(self.monitor_url)
 
     def deployed(self, version: str) -> dict | None:
         """The finished retraining that deployed `version`, if any."""
