@@ -5,6 +5,8 @@
 # A replica that refuses a connection or fails (502/503/504) is skipped for the next one,
 # predictions included: a prediction is acknowledged only once its answer arrives, so a
 # replica that dies mid-request loses nothing acknowledged (its row may be logged twice).
+# Once part of an answer has come back, nginx cannot try another replica: if the replica
+# dies then, that client's connection is cut, and the prediction was never acknowledged.
 # With no replica left to try, the answer is 503, as a replica says "not now".
 set -euo pipefail
 LISTEN="${LISTEN:-127.0.0.1:8000}"

@@ -45,6 +45,7 @@ LOAD_REQUESTS = 50_000  # single-row predictions per load run at most (and LOAD_
 LOAD_SECONDS = 180.0
 AFTER_FAULT = 200  # predictions acknowledged after a fault before the load stops
 LOAD_THREADS = 4
+CUT_CONNECTION = ("RemoteProtocolError", "ReadError")  # httpx: the server closed mid-answer
 USER = "zenloop"
 
 
@@ -210,7 +211,7 @@ class Load:
                 try:
                     answer = client.post(f"{self.url}/predict", json=row)
                 except httpx.HTTPError as exc:
-                    self.failed.append(type(exc).__name__)
+                    self.failed.append(f"{type(exc).__name__}: {exc}")
                     continue
                 if answer.status_code == 200:
                     self.acknowledged.append(answer.json()["request_id"])
@@ -328,7 +329,12 @@ def test_a_replica_killed_under_load_loses_no_acknowledged_prediction(compose):
     load = Load(compose.url("balancer"), _rows(compose))
     load.through(lambda: compose.run("kill", "-s", "SIGKILL", "service-2"))
     compose.run("up", "-d", "service-2")  # back for the tests after this one
-    assert not load.failed and not load.refused, (load.failed[:5], load.refused[:5])
+    # a request whose answer the killed replica had begun to send cannot go to the other
+    # one (nginx has taken its status line): its connection is cut, and it was never
+    # acknowledged. Only requests in flight at the kill can be cut; every other is answered.
+    cut = [failure for failure in load.failed if failure.startswith(CUT_CONNECTION)]
+    assert cut == load.failed and len(cut) <= LOAD_THREADS, load.failed[:5]
+    assert not load.refused, load.refused[:5]
     acknowledged = set(load.acknowledged)
     wait_for(
         lambda: acknowledged <= _logged_request_ids(compose),
@@ -336,6 +342,7 @@ def test_a_replica_killed_under_load_loses_no_acknowledged_prediction(compose):
         60,
         poll_s=1.0,
     )
+    print(f"replica SIGKILL: {len(acknowledged)} acknowledged, {len(cut)} cut in flight")
 
 
 def test_with_no_replica_up_the_balancer_says_503_not_502(compose):
