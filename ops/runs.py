@@ -98,6 +98,8 @@ PIPELINE_CONFIGS = {
 def pipeline(name: str, config_path: Path | str) -> Pipeline:
     """Pipeline `name`, once its run configuration is valid: a wrong field fails here,
     named, before ZenML starts."""
+    if name not in PIPELINE_CONFIGS:
+        raise UserError(f"no pipeline {name!r}; pipelines are {', '.join(PIPELINE_CONFIGS)}")
     PIPELINE_CONFIGS[name](config_path)
     return getattr(import_module(f"pipelines.{name}"), f"{name}_pipeline")
 

@@ -144,8 +144,7 @@ def test_a_promotion_whose_deployment_fails_is_undone(tmp_path):
 def first_failed(loop) -> dict | None:
     """The first retraining that failed. One before it may have lost to the champion (its
     candidate learnt from the few drifted rows labelled so far), which is no failure."""
-    newest_first = loop.history.recent_retrains(RETRAINS_SEEN)
-    return next((r for r in reversed(newest_first) if r["failed"]), None)
+    return loop.first_retrain(lambda r: r["failed"])
 
 
 def at_rest(loop, traffic_ended: float) -> dict | None:

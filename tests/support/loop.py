@@ -72,8 +72,12 @@ class Loop:
 
     def outcome(self) -> dict | None:
         """The first finished retraining (later ones may follow while drift lasts), if any."""
-        finished = [r for r in self.history.recent_retrains(RETRAINS_SEEN) if r["finished_at"]]
-        return min(finished, key=lambda r: r["id"]) if finished else None
+        return self.first_retrain(lambda r: r["finished_at"])
+
+    def first_retrain(self, matches) -> dict | None:
+        """The oldest of the recent retrainings for which `matches(row)` holds, if any."""
+        found = [r for r in self.history.recent_retrains(RETRAINS_SEEN) if matches(r)]
+        return min(found, key=lambda r: r["id"]) if found else None
 
 
 @contextmanager
