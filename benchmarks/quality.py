@@ -41,7 +41,7 @@ from xgboost import XGBClassifier, XGBRegressor  # noqa: E402
 from zenloop.config import DataConfig, TrainingConfig, load_training_config  # noqa: E402
 from zenloop.data.loading import load_frame  # noqa: E402
 from zenloop.in_process import train_in_process  # noqa: E402
-from zenloop.metrics import PRIMARY_METRIC  # noqa: E402
+from zenloop.metrics import primary_metric  # noqa: E402
 from zenloop.schema import INDEX_LIKE, FeatureSchema  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,7 +188,8 @@ def main() -> int:
             frame.to_csv(path, index=False)
             winner, metrics, schema, splits, seconds = _zenloop(path, table)
             baselines = _baselines(schema, splits)
-            metric, higher_is_better = PRIMARY_METRIC[schema.task]
+            primary = primary_metric(schema.task)
+            metric, higher_is_better = primary.name, primary.higher_is_better
             ours = metrics[metric]
             scores = [score for score, _ in baselines.values()]
             best = max(scores) if higher_is_better else min(scores)

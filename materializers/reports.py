@@ -13,9 +13,11 @@ from monitoring.drift_report import DriftCheck, DriftReport
 from monitoring.policy import Decision
 from monitoring.retraining import RetrainPlan
 from zenloop.deployment import DeploymentCheck, DeploymentRecord
+from zenloop.history import HistoryChoice
 from zenloop.promotion import PromotionDecision
 from zenloop.report import CandidateBoard
 from zenloop.schema import FeatureSchema
+from zenloop.time_order import SplitInfo
 from zenloop.training import CandidateResult
 
 DATA_FILE = "data.json"
@@ -54,6 +56,8 @@ class MarkdownReportMaterializer(ArtifactFiles, BaseMaterializer):
         ChampionInfo,
         Decision,
         RetrainPlan,
+        SplitInfo,
+        HistoryChoice,
     )
     ASSOCIATED_ARTIFACT_TYPE: ClassVar = ArtifactType.DATA_ANALYSIS
 
@@ -82,7 +86,13 @@ class CandidateBoardMaterializer(ArtifactFiles, BaseMaterializer):
             plots = {p: self._read(self._plot_name(item["name"], p), True) for p in item["plots"]}
             results.append(CandidateResult(**{**item, "plots": plots}))
         return CandidateBoard(
-            task=content["task"], results=results, comparison_plot=self._read(COMPARISON_PLOT, True)
+            task=content["task"],
+            results=results,
+            comparison_plot=self._read(COMPARISON_PLOT, True),
+            metric_name=content.get("metric"),
+            history=HistoryChoice.model_validate(content.get("history") or {}),
+            split=content.get("split", ""),
+            out_of_time=content.get("out_of_time", False),
         )
 
     def save(self, data: CandidateBoard) -> None:
@@ -91,7 +101,15 @@ class CandidateBoardMaterializer(ArtifactFiles, BaseMaterializer):
             for plot, png in result.plots.items():
                 self._write(self._plot_name(result.name, plot), png)
             results.append({**asdict(result), "plots": list(result.plots)})
-        self._write(DATA_FILE, json.dumps({"task": data.task, "results": results}, indent=2))
+        content = {
+            "task": data.task,
+            "metric": data.metric_name,
+            "history": data.history.model_dump(mode="json"),
+            "split": data.split,
+            "out_of_time": data.out_of_time,
+            "results": results,
+        }
+        self._write(DATA_FILE, json.dumps(content, indent=2))
         self._write(COMPARISON_PLOT, data.comparison_plot)
 
     def save_visualizations(self, data: CandidateBoard) -> dict[str, VisualizationType]:

@@ -1,8 +1,14 @@
 """Retraining plans: what a retraining learns from and why it was asked for.
 
-The monitoring pipeline returns a plan and the data beside it as artifacts; it starts
+The monitoring pipeline returns a plan and the data beside it as an artifact; it starts
 nothing. The monitor service (operations layer) launches the retrain runner on it, which
-trains on those artifacts and, when the new model is promoted, deploys it.
+trains on that artifact and, when the new model is promoted, deploys it.
+
+The data is in time order: the latest rows of the champion's own data (its history), then
+the labelled traffic in the order it was logged. The training run splits it in that
+order: the newest labelled rows are held out (the candidate, the champion and the naive
+baselines are compared on them), the ones before them validate, and a backtest on those
+chooses how much of the history the new model learns from.
 """
 
 from __future__ import annotations
@@ -35,24 +41,36 @@ class RetrainPlan(BaseModel):
     # columns the champion ignored: left out of the data, still accepted by the new model
     ignored_columns: list[str] = Field(default_factory=list)
     recent_source: str | None = None
-    training_rows: int = 0
-    recent_rows: int = 0
+    time_column: str | None = None  # kept in the data, so the new model knows it too
+    history_rows: int = 0  # the champion's latest rows, oldest first
+    labelled_rows: int = 0  # the labelled traffic after them, in log order
+    validation_rows: int = 0  # of the labelled rows: before the holdout
+    holdout_rows: int = 0  # of the labelled rows: the newest, never learned from
+
+    @property
+    def learning_rows(self) -> int:
+        """Labelled rows the new model may learn from (before validation and holdout)."""
+        return self.labelled_rows - self.validation_rows - self.holdout_rows
 
     def to_markdown(self) -> str:
         if not self.ready:
             return f"## No retraining\n\n{self.reason}\n"
         return (
             f"## Retraining planned for `{self.model_name}`\n\n{self.reason}\n\n"
-            f"- training rows: {self.training_rows} (recent labelled data from "
-            f"{self.recent_source})\n- recent evaluation rows: {self.recent_rows}\n"
-            "- data: the `retrain_train` and `retrain_recent` artifacts of this run\n"
+            f"- history: the champion's latest {self.history_rows:,} rows\n"
+            f"- labelled traffic: {self.labelled_rows:,} rows ({self.recent_source}): "
+            f"{self.learning_rows:,} to learn from, then {self.validation_rows:,} to validate, "
+            f"then the newest {self.holdout_rows:,} held out to judge on\n"
+            "- data: the `retrain_data` artifact of this run, in time order\n"
         )
 
 
 def training_columns(schema: FeatureSchema) -> list[str]:
     """What a retraining learns from: the model's features and the target, nothing the
-    model ignores (row numbers, keys), which requests may leave out."""
-    return [*schema.feature_names, schema.target]
+    model ignores (row numbers, keys), which requests may leave out; and the time column,
+    which orders the rows."""
+    extra = [schema.time_column] if schema.time_column not in (None, *schema.feature_names) else []
+    return [*schema.feature_names, *extra, schema.target]
 
 
 def _cast(values: pd.Series, dtype) -> pd.Series:
@@ -100,21 +118,23 @@ def recent_labelled(
     )
 
 
-def build_training_sets(
-    champion_train: pd.DataFrame,
+def build_retraining_data(
+    champion_rows: pd.DataFrame,
     recent: pd.DataFrame,
     schema: FeatureSchema,
     config: RetrainConfig,
-    seed: int,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Old training rows (sampled) plus recent rows, in the training columns and dtypes;
-    part of the recent rows held out."""
-    recent = _like(recent, champion_train, schema)
-    recent = recent[recent[schema.target].notna()]  # feedback that is no valid label
-    recent = recent.sample(frac=1.0, random_state=seed)
-    n_holdout = max(1, int(len(recent) * config.recent_holdout))
-    holdout, recent_train = recent.iloc[:n_holdout], recent.iloc[n_holdout:]
-    old = champion_train[training_columns(schema)]
-    old = old.sample(min(config.reference_rows, len(old)), random_state=seed)
-    train = pd.concat([old, recent_train], ignore_index=True)
-    return train, holdout.reset_index(drop=True)
+) -> tuple[pd.DataFrame, int, int, int, int]:
+    """The champion's latest rows then the labelled traffic in log order, in the training
+    columns and dtypes; with the counts of history, labelled, validation and holdout rows.
+
+    `champion_rows` are the champion's train, validation and test rows in that order (in
+    time order when it was split by time). Feedback that is no valid label is left out.
+    """
+    recent = _like(recent, champion_rows, schema)
+    recent = recent[recent[schema.target].notna()].reset_index(drop=True)
+    n = len(recent)
+    holdout = max(1, round(n * config.recent_holdout)) if n else 0
+    validation = min(max(1, round(n * config.recent_validation)), max(0, n - holdout - 1))
+    history = champion_rows[training_columns(schema)].tail(config.reference_rows)
+    frame = pd.concat([history, recent], ignore_index=True)
+    return frame, len(history), n, validation, holdout

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import uuid4
 
@@ -74,6 +74,20 @@ retrains = sa.Table(
     sa.Column("error_before", sa.Float, nullable=True),  # the champion that drifted
     sa.Column("error_after", sa.Float, nullable=True),  # the retrained candidate
     sa.Column("error_rows", sa.Integer, nullable=True),
+    # the best naive baseline on the same rows, and the history the candidate learned from
+    sa.Column("error_baseline", sa.Float, nullable=True),
+    sa.Column("baseline_name", sa.String(NAME_LENGTH), nullable=True),
+    sa.Column("history", sa.String(NAME_LENGTH), nullable=True),
+    sa.Column("history_scores", sa.Text, nullable=True),  # JSON: recipe -> validation score
+    sa.Column("replaced_version", sa.String(NAME_LENGTH), nullable=True),
+    # after a promotion: the replaced and the new version on the same later labelled rows
+    sa.Column("later_rows", sa.Integer, nullable=True),
+    sa.Column("later_before", sa.Float, nullable=True),
+    sa.Column("later_after", sa.Float, nullable=True),
+    sa.Column("later_baseline", sa.Float, nullable=True),
+    sa.Column("reviewed_at", sa.Float, nullable=True),
+    sa.Column("review", sa.Text, nullable=True),
+    sa.Column("rolled_back_at", sa.Float, nullable=True),
 )
 
 
@@ -87,12 +101,29 @@ class PolicyState:
 
 @dataclass(frozen=True)
 class RetrainErrors:
-    """The champion and the retrained candidate on the same held-out labelled rows."""
+    """The champion, the retrained candidate and the best naive baseline on the same
+    held-out labelled rows; and the history recipe the candidate learned with."""
 
     metric: str
     before: float
     after: float
     rows: int
+    baseline: float | None = None
+    baseline_name: str | None = None
+    history: str | None = None
+    history_scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LaterScores:
+    """A promoted version and the one it replaced on the same labelled rows that came after
+    the promotion, with the naive baseline on them; and the verdict, once there is one."""
+
+    rows: int
+    before: float
+    after: float
+    baseline: float | None
+    review: str
 
 
 class MonitorStore:
@@ -203,6 +234,7 @@ class MonitorStore:
         summary: str,
         failed: bool = False,
         errors: RetrainErrors | None = None,
+        replaced_version: str | None = None,
     ) -> None:
         values = {
             "finished_at": time.time(),
@@ -210,6 +242,7 @@ class MonitorStore:
             "deployed_version": deployed_version,
             "summary": summary,
             "failed": failed,
+            "replaced_version": replaced_version,
         }
         if errors is not None:
             values |= {
@@ -217,6 +250,10 @@ class MonitorStore:
                 "error_before": errors.before,
                 "error_after": errors.after,
                 "error_rows": errors.rows,
+                "error_baseline": errors.baseline,
+                "baseline_name": errors.baseline_name,
+                "history": errors.history,
+                "history_scores": json.dumps(errors.history_scores),
             }
         with self.engine.begin() as connection:
             connection.execute(retrains.update().where(retrains.c.id == retrain_id), values)
@@ -229,7 +266,8 @@ class MonitorStore:
 
     def retrained_at(self, model_name: str, model_version: str) -> float | None:
         """When the newest retraining that drift on `model_version` asked for ended, unless
-        it failed: the cooldown runs from there. A new version starts with none."""
+        it failed, or when a rollback last made it the champion again: the cooldown runs
+        from there. A new version starts with none."""
         query = (
             sa.select(sa.func.max(retrains.c.finished_at))
             .select_from(retrains.join(checks, retrains.c.check_id == checks.c.id))
@@ -239,6 +277,55 @@ class MonitorStore:
                 retrains.c.finished_at.is_not(None),
                 sa.or_(retrains.c.failed.is_(None), retrains.c.failed.is_(False)),
             )
+        )
+        with self.engine.connect() as connection:
+            ended = connection.execute(query).scalar()
+        restored = self.rolled_back_at(model_name, model_version)
+        return max((t for t in (ended, restored) if t is not None), default=None)
+
+    def promotion_of(self, model_name: str, version: str) -> dict[str, Any] | None:
+        """The retraining that put `version` in place, unless it was rolled back: the one a
+        review of later rows judges. None for a version no retraining deployed."""
+        query = (
+            sa.select(retrains)
+            .where(
+                retrains.c.model_name == model_name,
+                retrains.c.deployed_version == version,
+                retrains.c.replaced_version.is_not(None),
+                retrains.c.rolled_back_at.is_(None),
+            )
+            .order_by(retrains.c.id.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+        return None if row is None else dict(row)
+
+    def record_later_scores(self, retrain_id: int, scores: LaterScores) -> None:
+        """The latest review of a promotion on the labelled rows after it."""
+        values = {
+            "later_rows": scores.rows,
+            "later_before": scores.before,
+            "later_after": scores.after,
+            "later_baseline": scores.baseline,
+            "reviewed_at": time.time(),
+            "review": scores.review,
+        }
+        with self.engine.begin() as connection:
+            connection.execute(retrains.update().where(retrains.c.id == retrain_id), values)
+
+    def record_rollback(self, retrain_id: int, reason: str) -> None:
+        """The promotion was undone: its version is no longer the champion. The rollback
+        starts a cooldown for the restored version, as a retraining that kept it would."""
+        values = {"rolled_back_at": time.time(), "review": reason}
+        with self.engine.begin() as connection:
+            connection.execute(retrains.update().where(retrains.c.id == retrain_id), values)
+
+    def rolled_back_at(self, model_name: str, restored_version: str) -> float | None:
+        """When a promotion that replaced `restored_version` was last rolled back."""
+        query = sa.select(sa.func.max(retrains.c.rolled_back_at)).where(
+            retrains.c.model_name == model_name,
+            retrains.c.replaced_version == restored_version,
         )
         with self.engine.connect() as connection:
             return connection.execute(query).scalar()

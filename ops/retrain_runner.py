@@ -34,8 +34,10 @@ from zenloop.config import (
     load_monitor_config,
     read_run_config,
 )
+from zenloop.metrics import metric_named
+from zenloop.models import FAMILIES
 from zenloop.paths import data_dir, project_path
-from zenloop.promotion import RECENT_SET, PromotionDecision
+from zenloop.promotion import TEST_SET, PromotionDecision
 from zenloop.tracking import ZENML_VERSION_TAG, apply_aliases
 
 logger = logging.getLogger(__name__)
@@ -58,9 +60,11 @@ def launch(monitoring_run_id: str, monitor_config: Path) -> int:
     return pid
 
 
-def champion_leaders(model_name: str, count: int) -> dict[str, dict]:
+def champion_leaders(model_name: str, count: int, with_trend: bool = True) -> dict[str, dict]:
     """The candidates that ranked best (and passed) on the champion's board, with the
-    params they were trained with (their search's pick included), best first.
+    params they were trained with (their search's pick included), best first; and, with
+    `with_trend`, the best one that can follow a trend past its training rows (a linear
+    or trend candidate), so a retraining is never trees only.
 
     Empty when the board cannot be read (e.g. a champion registered outside ZenML): then
     every candidate is retrained, as without the option.
@@ -71,7 +75,12 @@ def champion_leaders(model_name: str, count: int) -> dict[str, dict]:
     except Exception as exc:  # any failure here only costs speed, never the retraining
         logger.warning("the champion's candidate board is unreadable (%s): all candidates", exc)
         return {}
-    return {r.name: r.params for r in [r for r in board.ranked() if r.passed][:count]}
+    passed = [r for r in board.ranked() if r.passed]
+    leaders = passed[:count]
+    trend = next((r for r in passed if FAMILIES[r.family].extrapolates), None)
+    if with_trend and trend is not None and trend not in leaders:
+        leaders.append(trend)
+    return {r.name: r.params for r in leaders}
 
 
 def _plain(value: Any) -> Any:
@@ -99,27 +108,44 @@ def narrow_candidates(params: dict, leaders: dict[str, dict]) -> None:
 def training_config(
     plan: RetrainPlan,
     base: Path,
-    data_ids: dict[str, str],
+    data_id: str,
     folder: Path,
     retrain: RetrainConfig,
 ) -> Path:
-    """The configured training run, pointed at the plan's data artifacts, leaders only."""
+    """The configured training run, pointed at the plan's data artifact, leaders only.
+
+    The data is in time order, so the split keeps it: the newest labelled rows are the
+    test rows (the candidate, the champion and the naive baselines are judged on them),
+    the ones before them validate, and the history backtest's recent window is the
+    labelled traffic the new model learns from.
+    """
     run_config = read_run_config(base)
     run_config.setdefault("model", {})["name"] = plan.model_name
     params = run_config.setdefault("parameters", {}).setdefault("config", {})
     if retrain.leading_candidates is not None:
-        leaders = champion_leaders(plan.model_name, retrain.leading_candidates)
+        leaders = champion_leaders(
+            plan.model_name, retrain.leading_candidates, retrain.with_trend_candidate
+        )
         narrow_candidates(params, leaders)
         logger.info("retraining the champion board's leaders: %s", list(leaders) or "all")
     roles = params.setdefault("profile", {}).setdefault("column_roles", {})
     for name in plan.ignored_columns:  # absent from the data; requests may still carry them
         roles[name] = ColumnRole.IGNORE.value
-    data = {"source": "artifact", "target": plan.target, "task": plan.task}
-    params["data"] = {**data, "artifact_id": data_ids["retrain_train"]}
-    params.setdefault("promotion", {})["recent_data"] = {
-        **data,
-        "artifact_id": data_ids["retrain_recent"],
+    params["data"] = {
+        "source": "artifact",
+        "target": plan.target,
+        "task": plan.task,
+        "artifact_id": data_id,
+        "time_column": plan.time_column,
     }
+    split = params.setdefault("split", {})
+    split |= {
+        "order": "file",
+        "test_rows": plan.holdout_rows,
+        "validation_rows": plan.validation_rows,
+    }
+    params.setdefault("history", {})["recent_rows"] = max(1, plan.learning_rows)
+    params.setdefault("promotion", {}).pop("recent_data", None)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "training.yaml"
     path.write_text(yaml.safe_dump(run_config))
@@ -127,17 +153,23 @@ def training_config(
 
 
 def recent_errors(decision: PromotionDecision) -> RetrainErrors | None:
-    """The champion and the candidate on the held-out recent rows, as promotion scored them."""
+    """The champion, the candidate and the best naive baseline on the held-out newest
+    labelled rows, as promotion scored them; with the history the candidate learned from."""
     scores = decision.scores
-    if RECENT_SET not in scores.get("candidate", {}) or RECENT_SET not in scores.get(
-        "champion", {}
-    ):
+    if TEST_SET not in scores.get("candidate", {}) or TEST_SET not in scores.get("champion", {}):
         return None
+    baselines = {name: sets[TEST_SET] for name, sets in decision.baselines.items()}
+    best = metric_named(decision.metric).best(baselines) if baselines else None
+    history = decision.history
     return RetrainErrors(
         metric=decision.metric,
-        before=scores["champion"][RECENT_SET],
-        after=scores["candidate"][RECENT_SET],
-        rows=decision.evaluation_rows.get(RECENT_SET, 0),
+        before=scores["champion"][TEST_SET],
+        after=scores["candidate"][TEST_SET],
+        rows=decision.evaluation_rows.get(TEST_SET, 0),
+        baseline=baselines[best] if best else None,
+        baseline_name=best,
+        history=history.recipe if history else None,
+        history_scores=history.scores if history else {},
     )
 
 
@@ -151,18 +183,15 @@ def run_retrain(monitoring_run_id: str, monitor_config: Path) -> str:
     store = MonitorStore(config.log_database_url)
     lease = Lease(store, config.policy.lease_timeout_s, owner=plan.lease_owner)
     retrain_id = store.start_retrain(plan.model_name, plan.check_id)
-    promoted, version, failed, errors = False, None, False, None
+    promoted, version, failed, errors, replaced = False, None, False, None, None
     keeper = LeaseKeeper(lambda: lease, lease.timeout_s, contend_as=None).start(held=True)
     try:
         try:
-            data_ids = {
-                name: str(run.steps[PLAN_STEP].outputs[name][0].id)
-                for name in ("retrain_train", "retrain_recent")
-            }
+            data_id = str(run.steps[PLAN_STEP].outputs["retrain_data"][0].id)
             folder = data_dir() / RETRAINS_DIR / monitoring_run_id
             base = project_path(config.retrain.training_config)
             trained = runs.train(
-                training_config(plan, base, data_ids, folder, config.retrain),
+                training_config(plan, base, data_id, folder, config.retrain),
                 f"{RUN_PREFIX}{run.name}",
             )
             decision = runs.output(trained, "promote_candidate", "promotion_decision")
@@ -174,13 +203,13 @@ def run_retrain(monitoring_run_id: str, monitor_config: Path) -> str:
                     promoted = False
                     restore_champion(decision)
                     raise
-                version = decision.champion_after
+                version, replaced = decision.champion_after, decision.champion_before
                 summary = f"v{version} promoted and deployed: {decision.reason}"
         except Exception as exc:  # recorded as the outcome: the champion keeps serving
             logger.exception("retraining failed")
             failed = True
             summary = f"retraining failed, the champion keeps serving: {exc}"
-        store.finish_retrain(retrain_id, promoted, version, summary, failed, errors)
+        store.finish_retrain(retrain_id, promoted, version, summary, failed, errors, replaced)
     finally:
         keeper.stop()
     logger.info("retrain outcome: %s", summary)

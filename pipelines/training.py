@@ -1,6 +1,8 @@
-"""Training: data -> schema -> split -> candidates (MLflow runs) -> gates -> registry.
+"""Training: data -> schema -> split -> history -> candidates (MLflow runs) -> gates -> registry.
 
-The best passing candidate becomes champion when it beats the current one.
+With a time order the split is out-of-time, and a backtest on the validation rows chooses
+how much history to learn from. The best passing candidate becomes champion when it beats
+the naive baselines and the current champion on the test rows.
 """
 
 from zenml import Model, pipeline
@@ -9,7 +11,7 @@ from pipelines.docker_settings import docker_settings
 from steps.data import fingerprint_data, load_dataset, profile_dataset, split_dataset
 from steps.promotion import promote_candidate
 from steps.reference import build_reference
-from steps.training import train_candidates
+from steps.training import choose_training_history, train_candidates
 from zenloop.config import DEFAULT_MODEL_NAME, TrainingConfig
 
 
@@ -25,13 +27,25 @@ from zenloop.config import DEFAULT_MODEL_NAME, TrainingConfig
 def training_pipeline(config: TrainingConfig | None = None) -> None:
     config = config or TrainingConfig()
     dataset = load_dataset(config.data, fingerprint_data(config.data))
-    schema = profile_dataset(dataset, config.data, config.profile, config.features)
-    train, validation, test = split_dataset(dataset, schema, config.split)
+    schema = profile_dataset(dataset, config.data, config.profile, config.features, config.metric)
+    train, validation, test, split = split_dataset(dataset, schema, config.split)
+    history = choose_training_history(
+        train,
+        validation,
+        schema,
+        split,
+        config.features,
+        config.candidates,
+        config.history,
+        config.split.seed,
+    )
     board, bundle = train_candidates(
         train,
         validation,
         test,
         schema,
+        split,
+        history,
         config.features,
         config.candidates,
         config.gates,
@@ -45,5 +59,15 @@ def training_pipeline(config: TrainingConfig | None = None) -> None:
             fingerprint_data(recent_data, id="fingerprint_recent_data"),
             id="load_recent_data",
         )
-    promote_candidate(board, bundle, test, recent, config.promotion)
+    promote_candidate(
+        board,
+        bundle,
+        train,
+        validation,
+        test,
+        recent,
+        config.promotion,
+        config.profile,
+        config.history,
+    )
     build_reference(train, bundle, config.reference)

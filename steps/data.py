@@ -15,7 +15,8 @@ from zenloop.data.loading import (
     validate_frame,
 )
 from zenloop.schema import FeatureSchema, infer_schema
-from zenloop.training import split_frame
+from zenloop.time_order import SplitInfo, describe_split
+from zenloop.training import split_in_order
 
 
 @step(enable_cache=False)
@@ -46,10 +47,21 @@ def load_dataset(data: DataConfig, fingerprint: str) -> Annotated[pd.DataFrame, 
 
 @step
 def profile_dataset(
-    dataset: pd.DataFrame, data: DataConfig, profile: ProfileConfig, features: FeatureConfig
+    dataset: pd.DataFrame,
+    data: DataConfig,
+    profile: ProfileConfig,
+    features: FeatureConfig,
+    metric: str | None = None,
 ) -> Annotated[FeatureSchema, "feature_schema"]:
     return infer_schema(
-        dataset, target_column(data), data.task, profile, features, source_label(data)
+        dataset,
+        target_column(data),
+        data.task,
+        profile,
+        features,
+        source_label(data),
+        time_column=data.time_column,
+        metric=metric,
     )
 
 
@@ -60,6 +72,11 @@ def split_dataset(
     Annotated[pd.DataFrame, "train"],
     Annotated[pd.DataFrame, "validation"],
     Annotated[pd.DataFrame, "test"],
+    Annotated[SplitInfo, "split"],
 ]:
-    train, validation, test = split_frame(dataset, schema, split)
-    return train, validation, test  # a literal tuple: ZenML reads it as three outputs
+    """Out-of-time when the rows have a time order: validation and test are the latest."""
+    train, validation, test, order = split_in_order(dataset, schema, split)
+    splits = {"train": train, "validation": validation, "test": test}
+    info = SplitInfo(order=order, description=describe_split(splits, order, schema.time_column))
+    log_metadata({"split": info.model_dump(mode="json")})
+    return train, validation, test, info  # a literal tuple: ZenML reads it as four outputs

@@ -19,7 +19,7 @@ from monitoring.drift import check_drift
 from monitoring.drift_report import DriftCheck
 from monitoring.log_store import PredictionLogStore
 from monitoring.policy import Decision, decide
-from monitoring.retraining import RetrainPlan, build_training_sets, recent_labelled
+from monitoring.retraining import RetrainPlan, build_retraining_data, recent_labelled
 from monitoring.state_store import Lease, MonitorStore
 from steps.hooks import record_failure
 from steps.portability import reachable_log_url
@@ -141,30 +141,29 @@ def plot_drift_history(
     return build_drift_history(monitor.model_name, checks, retrains)
 
 
+CHAMPION_SPLITS = ("train", "validation", "test")  # the champion's rows, oldest first
+
+
 @step(enable_cache=False, on_failure=record_failure)
 def plan_retraining(
     decision: Decision, champion: ChampionInfo, window: pd.DataFrame, monitor: MonitorConfig
 ) -> tuple[
     Annotated[RetrainPlan, "retrain_plan"],
-    Annotated[pd.DataFrame, "retrain_train"],
-    Annotated[pd.DataFrame, "retrain_recent"],
+    Annotated[pd.DataFrame, "retrain_data"],
 ]:
-    """What a retraining learns from, as artifacts; the lease stays taken for it."""
+    """What a retraining learns from, as an artifact in time order; the lease stays taken
+    for it. The champion's latest rows come first, then the labelled traffic since the
+    drift began, in log order: the training run holds the newest of them out."""
     empty = window.head(0)  # no rows, but columns: ZenML describes it for the dashboard
     base = {"model_name": champion.name, "check_id": decision.check_id}
     if not decision.retrain:
-        return RetrainPlan(ready=False, reason=decision.reason, **base), empty, empty
-    lease = Lease(
-        MonitorStore(reachable_log_url(monitor.log_database_url)),
-        monitor.policy.lease_timeout_s,
-        owner=decision.lease_owner,
-    )
+        return RetrainPlan(ready=False, reason=decision.reason, **base), empty
+    store = MonitorStore(reachable_log_url(monitor.log_database_url))
+    lease = Lease(store, monitor.policy.lease_timeout_s, owner=decision.lease_owner)
     try:
         schema = champion.feature_schema
         # the traffic since the drift began (after the last clean window)
-        onset = MonitorStore(reachable_log_url(monitor.log_database_url)).drift_onset_log_id(
-            champion.name, champion.version
-        )
+        onset = store.drift_onset_log_id(champion.name, champion.version)
         # up to the checked window's last row: the next retraining starts after it
         until = int(window[LOG_ID_COLUMN].max()) if len(window) else onset
         logged = _prediction_log(monitor).labelled_rows(after_id=onset, until_id=until)
@@ -172,17 +171,18 @@ def plan_retraining(
         if len(recent) < monitor.retrain.min_labelled_rows:
             lease.release()
             reason = f"drift, but no data to retrain on: {source}"
-            return RetrainPlan(ready=False, reason=reason, **base), empty, empty
-        champion_train = linked_version(champion.name, monitor.alias, champion.version).artifact(
-            "train"
+            return RetrainPlan(ready=False, reason=reason, **base), empty
+        version = linked_version(champion.name, monitor.alias, champion.version)
+        champion_rows = pd.concat(
+            [version.artifact(split) for split in CHAMPION_SPLITS], ignore_index=True
         )
-        train, holdout = build_training_sets(
-            champion_train, recent, schema, monitor.retrain, seed=0
+        data, history, labelled, validation, holdout = build_retraining_data(
+            champion_rows, recent, schema, monitor.retrain
         )
-        if holdout.empty:  # every feedback label failed to read as the target's type
+        if labelled - validation - holdout < 1:  # every feedback label failed to read
             lease.release()
-            reason = f"drift, but no valid labels to retrain on among {len(recent)} logged rows"
-            return RetrainPlan(ready=False, reason=reason, **base), empty, empty
+            reason = f"drift, but too few valid labels to retrain on among {len(recent)} rows"
+            return RetrainPlan(ready=False, reason=reason, **base), empty
     except Exception:
         lease.release()
         raise
@@ -194,9 +194,12 @@ def plan_retraining(
         lease_owner=decision.lease_owner,
         recent_source=source,
         ignored_columns=schema.names(ColumnRole.IGNORE),
-        training_rows=len(train),
-        recent_rows=len(holdout),
+        time_column=schema.time_column,
+        history_rows=history,
+        labelled_rows=labelled,
+        validation_rows=validation,
+        holdout_rows=holdout,
         **base,
     )
     log_metadata({"retrain_plan": plan.model_dump(mode="json")})
-    return plan, train, holdout
+    return plan, data

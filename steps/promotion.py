@@ -14,8 +14,9 @@ from zenml.model_registries.base_model_registry import ModelRegistryModelMetadat
 
 import materializers  # noqa: F401
 from steps.registry import configure_mlflow
+from zenloop.baselines import fit_baselines
 from zenloop.bundle import ModelBundle
-from zenloop.config import PromotionConfig
+from zenloop.config import HistoryConfig, ProfileConfig, PromotionConfig
 from zenloop.promotion import RECENT_SET, TEST_SET, PromotionDecision, decide
 from zenloop.report import CandidateBoard
 from zenloop.tracking import (
@@ -23,7 +24,9 @@ from zenloop.tracking import (
     ZENML_VERSION_TAG,
     alias_version,
     apply_aliases,
+    judgement_tags,
     load_alias_bundle,
+    log_judgement,
 )
 
 
@@ -73,22 +76,44 @@ def _set_stages(name: str, promoted: bool, previous: str | None) -> None:
 def promote_candidate(
     board: CandidateBoard,
     candidate: ModelBundle,
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
     test: pd.DataFrame,
     recent: pd.DataFrame | None,
     promotion: PromotionConfig,
+    profile: ProfileConfig,
+    history: HistoryConfig,
 ) -> Annotated[PromotionDecision, "promotion_decision"]:
+    """Register the best passing candidate; promote it only when it beats the naive
+    baselines and the champion on the same rows that neither learned from."""
     model = get_step_context().model
     client = MlflowClient()
     previous = alias_version(client, model.name, CHAMPION)
     champion = load_alias_bundle(model.name, CHAMPION)
     evaluation_sets = {TEST_SET: test} | ({RECENT_SET: recent} if recent is not None else {})
-    decision = decide(
-        model.name, board, candidate, champion, previous, evaluation_sets, promotion.min_improvement
+    before_test = pd.concat([train, validation], ignore_index=True)
+    baselines = fit_baselines(
+        before_test, candidate.schema, history.window(len(before_test)), board.out_of_time
     )
+    decision = decide(
+        model.name,
+        board,
+        candidate,
+        champion,
+        previous,
+        evaluation_sets,
+        promotion.min_improvement,
+        baselines,
+        promotion.must_beat_baselines,
+        profile,
+    )
+    log_judgement(decision)
     best = board.best_passing()
     if best is not None:
         version = _register(model.name, best.model_uri, best.mlflow_run_id, decision.reason)
         client.set_model_version_tag(model.name, version, ZENML_VERSION_TAG, str(model.id))
+        for key, value in judgement_tags(decision).items():
+            client.set_model_version_tag(model.name, version, key, value)
         apply_aliases(client, model.name, version, decision.promoted, previous)
         _set_stages(model.name, decision.promoted, previous)
         decision.registered_version = version

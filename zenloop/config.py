@@ -71,6 +71,11 @@ class DataConfig(StrictModel):
     scenario: str | None = None
     scenario_strength: float = Field(default=1.0, ge=0.0, le=5.0)
     max_missing_fraction: float = Field(default=0.6, gt=0.0, le=1.0)
+    time_column: str | None = Field(
+        default=None,
+        description="the column that orders rows in time (a date, a year, a period index): "
+        "validation and test are then the latest rows; null: no time order is known",
+    )
 
     @model_validator(mode="after")
     def _sources_need_their_fields(self) -> DataConfig:
@@ -96,11 +101,32 @@ class ProfileConfig(StrictModel):
         description="ignore row numbers, counters and unique keys unless column_roles names them",
     )
     leak_threshold: float | None = Field(
-        default=0.99,
+        default=0.9,
         gt=0.0,
         le=1.0,
         description="held-out R² (regression) or ROC-AUC (classification) of one column alone "
-        "above which it is flagged as a suspected target leak; null=off",
+        "from which it is flagged as a suspected target leak; null=off",
+    )
+    leak_margin: float | None = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="after training, a column whose score alone is within this of the whole "
+        "model's (same metric, test rows) is flagged too; null=off",
+    )
+    leak_margin_min_skill: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="the margin rule applies to columns at least this good alone (R², or "
+        "ROC-AUC as Gini): in a weak model every useful column is near the whole",
+    )
+    key_unique_ratio: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="a code column (text, or integers without order) with at least this share "
+        "of distinct values is flagged as a key and ignored unless column_roles names it",
     )
 
 
@@ -180,10 +206,70 @@ class FeatureConfig(StrictModel):
         return ResolvedFeatures(resolved, notes)
 
 
+SplitOrder = Literal["auto", "random", "time", "file"]
+
+
 class SplitConfig(StrictModel):
+    """How rows are split into train, validation and test.
+
+    `order`: `time` sorts by `data.time_column` and keeps the latest rows for validation and
+    test (out-of-time); `file` takes the file's own order as time order (a retraining's
+    data: older rows first); `random` is a seeded shuffle (stratified for classes); `auto`
+    is `time` when the data names a time column, else `random`. `test_rows` and
+    `validation_rows` ask for exact counts instead of shares.
+    """
+
+    order: SplitOrder = "auto"
     test_size: float = Field(default=0.2, gt=0.0, lt=0.5)
     validation_size: float = Field(default=0.1, gt=0.0, lt=0.5)
+    test_rows: int | None = Field(default=None, ge=1)
+    validation_rows: int | None = Field(default=None, ge=1)
     seed: int = 42
+
+    def resolved_order(self, time_column: str | None) -> SplitOrder:
+        if self.order != "auto":
+            return self.order
+        return "time" if time_column else "random"
+
+
+HistoryRecipe = Literal["all", "weighted", "recent"]
+
+
+class HistoryConfig(StrictModel):
+    """How much history a model learns from, chosen by an out-of-time backtest.
+
+    With an ordered split, each recipe is fitted with the first enabled candidate (the
+    probe) on the training rows and scored on the validation rows, which come after them;
+    the best recipe is used by every candidate. `all`: every training row alike;
+    `weighted`: rows weigh half as much every `recent_rows` rows further back; `recent`:
+    only the latest `recent_rows` training rows. With a random split, or one recipe, all
+    rows are used as they are.
+    """
+
+    recipes: list[HistoryRecipe] = Field(default_factory=lambda: ["all", "weighted", "recent"])
+    recent_rows: int | None = Field(
+        default=None,
+        ge=1,
+        description="the recent window and the weights' half-life; default: recent_share of "
+        "the training rows (a retraining sets it to the labelled traffic it learns from)",
+    )
+    recent_share: float = Field(default=0.3, gt=0.0, le=1.0)
+    min_recent_rows: int = Field(
+        default=200, ge=10, description="a smaller recent window is not tried"
+    )
+
+    @model_validator(mode="after")
+    def _some_recipe(self) -> HistoryConfig:
+        if not self.recipes:
+            raise ValueError("history.recipes: name at least one of all, weighted, recent")
+        if len(set(self.recipes)) != len(self.recipes):
+            raise ValueError(f"history.recipes: each recipe once, got {self.recipes}")
+        return self
+
+    def window(self, training_rows: int) -> int:
+        """The recent window, in training rows."""
+        rows = self.recent_rows or round(self.recent_share * training_rows)
+        return max(1, min(training_rows, rows))
 
 
 class SearchConfig(StrictModel):
@@ -220,7 +306,7 @@ class SearchConfig(StrictModel):
         return self.max_seconds is None or elapsed_s + elapsed_s / done <= self.max_seconds
 
 
-ModelFamily = Literal["xgboost", "hist_gradient_boosting", "random_forest", "linear"]
+ModelFamily = Literal["xgboost", "hist_gradient_boosting", "random_forest", "linear", "trend"]
 
 
 class CandidateConfig(StrictModel):
@@ -231,7 +317,9 @@ class CandidateConfig(StrictModel):
       early-stopped on the validation split;
     - random_forest: RandomForest{Regressor,Classifier};
     - linear: Ridge (`alpha`) for regression, LogisticRegression (`C`, or `alpha` read as
-      1/C) for classification, on scaled features.
+      1/C) for classification, on scaled features;
+    - trend (regression only): Ridge on scaled features, then gradient boosting on what it
+      leaves; the linear part follows a trend past the range of the training rows.
 
     `params` override the defaults, which adapt to the row count and class balance;
     `target_transform: log` fits a regressor on log1p of the target.
@@ -264,7 +352,9 @@ def default_candidates() -> list[CandidateConfig]:
         ),
         CandidateConfig(name="hist_gradient_boosting", family="hist_gradient_boosting"),
         CandidateConfig(name="random_forest", family="random_forest"),
-        CandidateConfig(name="linear", family="linear"),
+        # its portfolio (penalties, a log target) costs little: every setting is tried
+        CandidateConfig(name="linear", family="linear", search=SearchConfig()),
+        CandidateConfig(name="trend", family="trend"),
     ]
 
 
@@ -291,13 +381,19 @@ class GateConfig(StrictModel):
 
 
 class PromotionConfig(StrictModel):
-    """When a registered candidate replaces the champion."""
+    """When a registered candidate replaces the champion.
+
+    A candidate must also beat every naive baseline (the recent mean and median, or the
+    class prior; the last period's mean where there is a time column) on the same test
+    rows: one that does not has learned nothing a constant could not do.
+    """
 
     min_improvement: float = Field(
         default=0.0,
         ge=0.0,
         description="relative improvement of the primary metric required to promote",
     )
+    must_beat_baselines: bool = True
     recent_data: DataConfig | None = Field(
         default=None, description="optional recent rows; both models are also scored on them"
     )
@@ -308,11 +404,27 @@ class ReferenceConfig(StrictModel):
     seed: int = 42
 
 
+MetricName = Literal["rmse", "mae", "roc_auc", "log_loss"]
+METRIC_TASK: dict[str, Task] = {
+    "rmse": "regression",
+    "mae": "regression",
+    "roc_auc": "classification",
+    "log_loss": "classification",
+}
+
+
 class TrainingConfig(StrictModel):
     data: DataConfig = Field(default_factory=DataConfig)
+    metric: MetricName | None = Field(
+        default=None,
+        description="the primary metric: it ranks candidates, gates promotion, and is the "
+        "figure of the drift check, status, the page and replay; default rmse (regression) "
+        "or roc_auc (classification); log_loss judges probabilities",
+    )
     profile: ProfileConfig = Field(default_factory=ProfileConfig)
     features: FeatureConfig = Field(default_factory=FeatureConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
     candidates: list[CandidateConfig] = Field(default_factory=default_candidates)
     gates: GateConfig = Field(default_factory=GateConfig)
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)
@@ -325,6 +437,13 @@ class TrainingConfig(StrictModel):
         names = [c.name for c in self.candidates]
         if len(names) != len(set(names)):
             raise ValueError(f"candidates: names must be unique, got {names}")
+        if self.metric is not None and METRIC_TASK[self.metric] != self.data.task:
+            raise ValueError(
+                f"metric: {self.metric!r} is a {METRIC_TASK[self.metric]} metric, the task is "
+                f"{self.data.task}"
+            )
+        if self.split.order == "time" and not self.data.time_column:
+            raise ValueError("split.order: 'time' needs data.time_column")
         return self
 
 
@@ -465,6 +584,16 @@ class DriftConfig(StrictModel):
     max_error_ratio: float = Field(
         default=1.5, gt=1.0, description="window error / test error above which performance drifts"
     )
+    baseline_window_rows: int = Field(
+        default=500,
+        ge=10,
+        description="the naive baseline predicts each labelled row from this many labelled "
+        "rows before it (their mean, or class shares; the last period's where there is a "
+        "time column)",
+    )
+    baseline_min_history: int = Field(
+        default=50, ge=1, description="rows scored against the baseline have this many before them"
+    )
 
 
 class PolicyConfig(StrictModel):
@@ -485,10 +614,26 @@ class RetrainConfig(StrictModel):
     training_config: str = "configs/training.yaml"
     deployment_config: str = "configs/deployment.yaml"
     reference_rows: int = Field(
-        default=10_000, ge=100, description="rows of the champion's training data kept"
+        default=10_000,
+        ge=100,
+        description="the latest rows of the champion's data (train, validation and test, in "
+        "order) a retraining may learn from; its history backtest decides how much it does",
     )
     min_labelled_rows: int = Field(default=500, ge=10)
-    recent_holdout: float = Field(default=0.3, gt=0.0, lt=1.0)
+    recent_holdout: float = Field(
+        default=0.3,
+        gt=0.0,
+        lt=1.0,
+        description="the newest share of the labelled rows, never learned from: the candidate, "
+        "the champion and the naive baselines are compared on them",
+    )
+    recent_validation: float = Field(
+        default=0.2,
+        gt=0.0,
+        lt=1.0,
+        description="the share of the labelled rows just before the holdout that validates: "
+        "early stopping, the search and the history backtest",
+    )
     fallback: DataConfig | None = Field(
         default=None, description="labelled data to use when too few logged rows have feedback"
     )
@@ -498,6 +643,33 @@ class RetrainConfig(StrictModel):
         description="retrain only the candidates that ranked best on the champion's board "
         "(the families that suit this data), for a faster loop; null: every candidate",
     )
+    with_trend_candidate: bool = Field(
+        default=True,
+        description="with leading_candidates: also the best candidate that can follow a trend "
+        "past its training rows (linear, trend), so a retraining is never trees only",
+    )
+
+    @model_validator(mode="after")
+    def _room_to_learn(self) -> RetrainConfig:
+        if self.recent_holdout + self.recent_validation >= 1.0:
+            raise ValueError(
+                "retrain: recent_holdout + recent_validation must leave labelled rows to learn from"
+            )
+        return self
+
+
+class RollbackConfig(StrictModel):
+    """After a promotion, the new champion and the version it replaced are scored on the same
+    later labelled rows (offline, from the log). Once `after_rows` of them are in, a new
+    champion that is worse with `confidence` (a paired bootstrap of the primary metric) by
+    more than `margin` (relative) is rolled back: the replaced version is champion again."""
+
+    enabled: bool = True
+    after_rows: int = Field(default=300, ge=30)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    margin: float = Field(default=0.0, ge=0.0, description="relative worsening tolerated")
+    bootstrap_rounds: int = Field(default=400, ge=50, le=10_000)
+    max_rows: int = Field(default=20_000, ge=100, description="the latest labelled rows scored")
 
 
 class MonitorConfig(StrictModel):
@@ -512,6 +684,7 @@ class MonitorConfig(StrictModel):
     drift: DriftConfig = Field(default_factory=DriftConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
+    rollback: RollbackConfig = Field(default_factory=RollbackConfig)
     events_host: str | None = Field(
         default=None, description="where events are taken; default: the service's events.url"
     )

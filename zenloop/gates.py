@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zenloop.config import GateConfig, Task
-from zenloop.metrics import PRIMARY_METRIC, improvement
+from zenloop.metrics import Metric, improvement
 
 
 def gate_failures(
@@ -42,20 +42,35 @@ class Verdict:
     improvement: float | None = None
 
 
+def judge_against_baselines(
+    candidate_score: float, baselines: dict[str, float], metric: Metric, evaluated_on: str
+) -> Verdict:
+    """A candidate must beat every naive baseline on the same rows to be promoted."""
+    if not baselines:
+        return Verdict(True, "no naive baseline to beat")
+    best = metric.best(baselines)
+    detail = (
+        f"{metric.name} on {evaluated_on}: candidate {candidate_score:.4f} vs naive "
+        f"baseline '{best}' {baselines[best]:.4f}"
+    )
+    if metric.better(candidate_score, baselines[best]):
+        return Verdict(True, f"beats the naive baselines: {detail}")
+    return Verdict(False, f"not promoted, it does not beat a naive baseline: {detail}")
+
+
 def judge_against_champion(
     candidate_score: float,
     champion_score: float | None,
-    task: Task,
+    metric: Metric,
     min_improvement: float,
     evaluated_on: str,
 ) -> Verdict:
     """Promote when there is no champion, or when the candidate beats it by the margin."""
-    metric, higher_is_better = PRIMARY_METRIC[task]
     if champion_score is None:
         return Verdict(True, "no champion yet: the best passing candidate is promoted")
-    gain = improvement(candidate_score, champion_score, higher_is_better)
+    gain = improvement(candidate_score, champion_score, metric.higher_is_better)
     detail = (
-        f"{metric} on {evaluated_on}: candidate {candidate_score:.4f} vs champion "
+        f"{metric.name} on {evaluated_on}: candidate {candidate_score:.4f} vs champion "
         f"{champion_score:.4f} ({gain:+.2%}, required > {min_improvement:.2%})"
     )
     if gain > min_improvement:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -78,12 +79,70 @@ class DataShape:
         return medium if self.n_rows < LARGE_ROWS else large
 
 
+class TrendBoostingRegressor(RegressorMixin, BaseEstimator):
+    """A ridge regression on scaled features, then histogram gradient boosting on what it
+    leaves. Beyond the range of its training rows the trees hold still, as trees do, but
+    the linear part goes on following the trend; inside it, the trees fit what is not
+    linear. The boosting stops early on validation residuals when given them."""
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        learning_rate: float = 0.06,
+        max_iter: int = MAX_BOOSTING_ROUNDS,
+        max_leaf_nodes: int = 31,
+        min_samples_leaf: int = 20,
+        l2_regularization: float = 1.0,
+        early_stopping: bool = True,
+        n_iter_no_change: int = EARLY_STOPPING_ROUNDS,
+        random_state: int | None = None,
+    ):
+        self.alpha = alpha
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+
+    def fit(self, X, y, sample_weight=None, X_val=None, y_val=None) -> TrendBoostingRegressor:
+        y = np.asarray(y, dtype=float)
+        self.linear_ = Pipeline([("scale", StandardScaler()), ("ridge", Ridge(alpha=self.alpha))])
+        self.linear_.fit(X, y, ridge__sample_weight=sample_weight)
+        stop = self.early_stopping and X_val is not None
+        self.booster_ = HistGradientBoostingRegressor(
+            learning_rate=self.learning_rate,
+            max_iter=self.max_iter,
+            max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf,
+            l2_regularization=self.l2_regularization,
+            early_stopping=stop,
+            n_iter_no_change=self.n_iter_no_change,
+            validation_fraction=None,
+            random_state=self.random_state,
+        )
+        residual = y - self.linear_.predict(X)
+        extra = {}
+        if stop:
+            y_val = np.asarray(y_val, dtype=float)
+            extra = {"X_val": X_val, "y_val": y_val - self.linear_.predict(X_val)}
+        self.booster_.fit(X, residual, sample_weight=sample_weight, **extra)
+        self.n_iter_ = self.booster_.n_iter_
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        return self.linear_.predict(X) + self.booster_.predict(X)
+
+
 @dataclass(frozen=True)
 class Family:
     regressor: type
-    classifier: type
+    classifier: type | None  # None: the family is for regression only
     meaning: dict[str, str]  # task -> what the family is for that task
     early_stopping: bool = False
+    extrapolates: bool = False  # follows a trend past the range of its training rows
     # params that mean the same thing under another name for the other task: (name, task)
     # -> (translated name, how the value converts)
     synonyms: dict[tuple[str, str], tuple[str, Any]] = field(default_factory=dict)
@@ -147,8 +206,32 @@ FAMILIES: dict[ModelFamily, Family] = {
             ("alpha", "classification"): ("C", _inverse),
             ("C", "regression"): ("alpha", _inverse),
         },
+        extrapolates=True,
+        portfolio=(
+            {},
+            {"target_transform": LOG_TARGET},
+            {"alpha": 10.0},
+            {"alpha": 0.1},
+            {"alpha": 10.0, "target_transform": LOG_TARGET},
+        ),
+    ),
+    "trend": Family(
+        TrendBoostingRegressor,
+        None,
+        {
+            "regression": "Ridge on scaled features plus histogram boosting on its residuals, "
+            "early-stopped on the validation split: it follows a trend past its training rows",
+        },
+        early_stopping=True,
+        extrapolates=True,
+        portfolio=({}, {"target_transform": LOG_TARGET}),
     ),
 }
+
+
+def supports(family: ModelFamily, task: Task) -> bool:
+    """Whether the family has a model for this task (`trend` is for regression only)."""
+    return task == "regression" or FAMILIES[family].classifier is not None
 
 
 def default_params(family: ModelFamily, task: Task, shape: DataShape) -> dict[str, Any]:
@@ -194,6 +277,13 @@ def default_params(family: ModelFamily, task: Task, shape: DataShape) -> dict[st
         if weights is not None:
             params["class_weight"] = weights
         return params
+    if family == "trend":
+        return dict(
+            alpha=1.0,
+            learning_rate=shape.tier(0.04, 0.06, 0.1),
+            max_leaf_nodes=shape.tier(15, 31, 31),
+            min_samples_leaf=shape.tier(10, 20, 40),
+        )
     if task == "regression":
         return dict(alpha=1.0)
     params = dict(C=1.0, max_iter=2_000)
@@ -248,6 +338,10 @@ def build_estimator(
     """
     family = FAMILIES[candidate.family]
     cls = family.regressor if task == "regression" else family.classifier
+    if cls is None:
+        raise ValueError(
+            f"candidate {candidate.name!r}: family {candidate.family!r} is for regression"
+        )
     shape = shape or DataShape(n_rows=LARGE_ROWS)
     params = default_params(candidate.family, task, shape)
     given = task_params(candidate, task)
@@ -299,7 +393,20 @@ def early_stopping_fit_params(estimator: Any, X_val: Any, y_val: np.ndarray) -> 
         and model.validation_fraction is None
     ):
         return {"X_val": X_val, "y_val": y_val}
+    if isinstance(model, TrendBoostingRegressor) and model.early_stopping:
+        return {"X_val": X_val, "y_val": y_val}
     return {}
+
+
+def weight_fit_params(estimator: Any, weights: np.ndarray | None) -> dict[str, Any]:
+    """Fit params that give the training rows these weights (None: alike), whatever wraps
+    the model: a log target, or scaling in front of a linear model."""
+    if weights is None:
+        return {}
+    model = _inner(estimator)
+    if isinstance(model, Pipeline):
+        return {f"{model.steps[-1][0]}__sample_weight": weights}
+    return {"sample_weight": weights}
 
 
 def openmp_threads() -> AbstractContextManager:
@@ -341,6 +448,8 @@ def rounds_used(estimator: Any) -> tuple[int, int] | None:
         return model.get_booster().num_boosted_rounds(), int(model.n_estimators)
     if isinstance(model, HistGradientBoostingRegressor | HistGradientBoostingClassifier):
         return int(model.n_iter_), int(model.max_iter)
+    if isinstance(model, TrendBoostingRegressor) and hasattr(model, "n_iter_"):
+        return int(model.n_iter_), int(model.max_iter)
     return None
 
 
@@ -355,7 +464,10 @@ def fixed_rounds(estimator: Any, scale: float) -> dict[str, Any]:
             "early_stopping_rounds": None,
             "learning_rate": model.get_params()["learning_rate"],
         }
-    if isinstance(model, HistGradientBoostingRegressor | HistGradientBoostingClassifier):
+    if isinstance(
+        model,
+        HistGradientBoostingRegressor | HistGradientBoostingClassifier | TrendBoostingRegressor,
+    ):
         best = model.n_iter_ - model.n_iter_no_change  # the rounds after the best did not help
         return {
             "max_iter": max(1, math.ceil(best * scale)),

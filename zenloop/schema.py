@@ -7,6 +7,7 @@ so serving, drift checks and retraining all read column roles from one place.
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from enum import StrEnum
 from typing import Any
@@ -19,6 +20,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from zenloop.config import ColumnRole, FeatureConfig, ProfileConfig, Task
 from zenloop.data.loading import DataValidationError
+from zenloop.metrics import Metric, primary_metric
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +39,22 @@ ABSENT_DTYPE = "object"  # the dtype of a column the config names but the data l
 
 
 class FlagKind(StrEnum):
-    """Why a column looks like an index or a leak rather than a feature."""
+    """Why a column looks like an index, a key or a leak rather than a feature."""
 
     ROW_NUMBER = "row_number"
     COUNTER = "monotonic_counter"
     UNIQUE_KEY = "unique_key"
+    KEY = "key"  # repeated codes that name things (customers, loans) without an order
     TARGET_PROXY = "target_proxy"
 
 
-# Index-like columns identify rows; they are ignored unless column_roles says otherwise.
-INDEX_LIKE = frozenset({FlagKind.ROW_NUMBER, FlagKind.COUNTER, FlagKind.UNIQUE_KEY})
+# Index-like columns identify rows or things; they are ignored unless column_roles says so.
+INDEX_LIKE = frozenset({FlagKind.ROW_NUMBER, FlagKind.COUNTER, FlagKind.UNIQUE_KEY, FlagKind.KEY})
+# Words that name an identifier in a column name: customer_id, idNum, order-key, loan no.
+KEY_NAME_WORDS = frozenset({"id", "ids", "uuid", "guid", "key", "num", "no", "nr"})
+NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+# An integer code whose order says this little about the target (R², or Gini) is no measure.
+KEY_ORDER_SKILL = 0.02
 
 
 class ColumnFlag(BaseModel):
@@ -61,6 +69,8 @@ class ColumnSpec(BaseModel):
     categories: list[str] | None = None  # observed values for low-cardinality columns
     nullable: bool = True
     flags: list[ColumnFlag] = Field(default_factory=list)
+    # the column alone, on held-out rows: R² (regression) or ROC-AUC (classification)
+    alone_score: float | None = None
 
     def flagged(self, *kinds: FlagKind) -> bool:
         return any(f.kind in kinds for f in self.flags)
@@ -71,6 +81,12 @@ class FeatureSchema(BaseModel):
     task: Task
     columns: list[ColumnSpec]
     classes: list[Any] | None = None
+    time_column: str | None = None  # orders the rows in time: splits are out-of-time
+    metric: str | None = None  # the primary metric; None: the task's default
+
+    @property
+    def primary_metric(self) -> Metric:
+        return primary_metric(self.task, self.metric)
 
     def names(self, *roles: ColumnRole) -> list[str]:
         return [c.name for c in self.columns if not roles or c.role in roles]
@@ -104,7 +120,7 @@ class FeatureSchema(BaseModel):
         ]
 
 
-def _looks_like_datetime(values: pd.Series, profile: ProfileConfig) -> bool:
+def looks_like_datetime(values: pd.Series, profile: ProfileConfig) -> bool:
     if pd.api.types.is_datetime64_any_dtype(values):
         return True
     if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
@@ -125,7 +141,7 @@ def infer_role(values: pd.Series, profile: ProfileConfig) -> ColumnRole:
         return ColumnRole.IGNORE
     if pd.api.types.is_bool_dtype(values):
         return ColumnRole.CATEGORICAL
-    if _looks_like_datetime(values, profile):
+    if looks_like_datetime(values, profile):
         return ColumnRole.DATETIME
     if pd.api.types.is_numeric_dtype(values):
         return ColumnRole.NUMERIC
@@ -246,19 +262,59 @@ def _skill(score: float, task: Task) -> float:
     return score if task == "regression" else 2.0 * score - 1.0
 
 
+def _name_words(name: str) -> set[str]:
+    return {word.lower() for word in NAME_WORD.findall(name)}
+
+
+def key_flag(
+    values: pd.Series, alone: float | None, task: Task, profile: ProfileConfig
+) -> ColumnFlag | None:
+    """Repeated codes that name things rather than measure them: a customer or loan id.
+
+    A code column (text, or integers) whose share of distinct values reaches
+    `key_unique_ratio` is a key when it is text, when its name says it is an identifier,
+    or when its integers' order says nothing about the target (a one-column tree on them
+    scores about as well as a guess). Measurements (floats, integers with an order) are
+    not keys. Unique columns are judged by `index_flag`.
+    """
+    present = values.dropna()
+    if len(present) < MIN_ROWS_FOR_FLAGS or pd.api.types.is_bool_dtype(values):
+        return None
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return None  # timestamps are times, not names
+    ratio = present.nunique() / len(present)
+    if ratio < profile.key_unique_ratio or ratio >= 1.0:
+        return None
+    share = f"{ratio:.0%} of its values distinct"
+    if not pd.api.types.is_numeric_dtype(values):
+        words = present.astype(str).str.split().str.len().mean()
+        if words >= profile.text_min_mean_words:
+            return None  # free text: its words are features
+        return ColumnFlag(kind=FlagKind.KEY, reason=f"repeated codes ({share})")
+    if not _integer_valued(present):
+        return None
+    if _name_words(str(values.name)) & KEY_NAME_WORDS:
+        return ColumnFlag(
+            kind=FlagKind.KEY, reason=f"an identifier's name, integer codes ({share})"
+        )
+    if alone is not None and _skill(alone, task) < KEY_ORDER_SKILL:
+        return ColumnFlag(
+            kind=FlagKind.KEY,
+            reason=f"integer codes ({share}) whose order says nothing of the target",
+        )
+    return None
+
+
 def _proxy_flags(
-    values: pd.Series,
-    target: pd.Series,
+    score: float | None,
     task: Task,
     threshold: float | None,
     index: ColumnFlag | None,
 ) -> list[ColumnFlag]:
-    """A target-proxy flag above the threshold; an index flag learns the row order's signal."""
-    score = proxy_score(values, target, task)
+    """A target-proxy flag from the threshold; an index flag learns the row order's signal."""
     if score is None:
         return [index] if index else []
-    metric = "R²" if task == "regression" else "ROC-AUC"
-    alone = f"predicts the target alone with {metric} {score:.4f} on held-out rows"
+    alone = f"predicts the target alone with {_metric_label(task)} {score:.4f} on held-out rows"
     flags = []
     if index is not None:
         if _skill(score, task) >= INDEX_SIGNAL_SKILL:
@@ -267,8 +323,39 @@ def _proxy_flags(
             )
         flags.append(index)
     if threshold is not None and score >= threshold:
-        flags.append(ColumnFlag(kind=FlagKind.TARGET_PROXY, reason=alone))
+        flags.append(ColumnFlag(kind=FlagKind.TARGET_PROXY, reason=f"{alone} (>= {threshold})"))
     return flags
+
+
+def _metric_label(task: Task) -> str:
+    return "R²" if task == "regression" else "ROC-AUC"
+
+
+def near_full_model(
+    schema: FeatureSchema, full_score: float, profile: ProfileConfig
+) -> list[ColumnSpec]:
+    """Columns whose score alone comes within `leak_margin` of the whole model's (R² or
+    ROC-AUC on test rows), not flagged as leaks yet: the model may be leaning on a column
+    recorded after the outcome. Only columns with real skill alone count: in a weak model
+    every useful column is near the whole."""
+    if profile.leak_margin is None:
+        return []
+    found = []
+    for spec in schema.columns:
+        if spec.role == ColumnRole.IGNORE or spec.alone_score is None:
+            continue
+        if spec.flagged(FlagKind.TARGET_PROXY):
+            continue
+        close = spec.alone_score >= full_score - profile.leak_margin
+        if close and _skill(spec.alone_score, schema.task) >= profile.leak_margin_min_skill:
+            label = _metric_label(schema.task)
+            reason = (
+                f"predicts the target alone with {label} {spec.alone_score:.4f}, within "
+                f"{profile.leak_margin} of the whole model's {full_score:.4f}"
+            )
+            flag = ColumnFlag(kind=FlagKind.TARGET_PROXY, reason=reason)
+            found.append(spec.model_copy(update={"flags": [*spec.flags, flag]}))
+    return found
 
 
 def infer_schema(
@@ -278,22 +365,28 @@ def infer_schema(
     profile: ProfileConfig,
     features: FeatureConfig,
     source: str,
+    time_column: str | None = None,
+    metric: str | None = None,
 ) -> FeatureSchema:
-    """Each column's role, with flags for index-like columns and suspected target leaks.
+    """Each column's role, with flags for index-like columns, keys and suspected leaks.
 
-    Index-like columns (row numbers, counters, unique keys) are ignored unless
-    `profile.column_roles` names them. Roles and feature options written in the config must
-    name columns that exist (an ignored one may be absent), feature options numeric ones;
-    a preset's options that do not fit are dropped.
+    Index-like columns (row numbers, counters, unique keys, repeated codes) are ignored
+    unless `profile.column_roles` names them. The time column is never taken for an index.
+    Roles and feature options written in the config must name columns that exist (an
+    ignored one may be absent), feature options numeric ones; a preset's options that do
+    not fit are dropped.
     """
     # a column to ignore may be absent (a retraining learns from the training columns only)
     used_roles = {name for name, role in profile.column_roles.items() if role != ColumnRole.IGNORE}
-    unknown = (used_roles | features.referenced_columns()) - set(frame.columns)
+    named = used_roles | features.referenced_columns() | ({time_column} if time_column else set())
+    unknown = named - set(frame.columns)
     if unknown:
         raise DataValidationError(
             f"{source}: configured columns {sorted(unknown)} are not in the data; "
             f"columns are {list(frame.columns)}"
         )
+    if time_column == target:
+        raise DataValidationError(f"{source}: the time column {time_column!r} is the target")
     sample = frame.sample(min(len(frame), SAMPLE_ROWS_FOR_INFERENCE), random_state=0)
     specs: list[ColumnSpec] = []
     for name in frame.columns:
@@ -303,12 +396,15 @@ def infer_schema(
         role = configured or infer_role(sample[name], profile)
         values = frame[name]
         _check_role_fits(values, role, name, source)
-        index = index_flag(values)
-        spec_flags = [index] if index else []
+        index = index_flag(values) if name != time_column else None
+        alone = None
         if role not in (ColumnRole.TEXT, ColumnRole.DATETIME):
-            spec_flags = _proxy_flags(
-                sample[name], sample[target], task, profile.leak_threshold, index
-            )
+            alone = proxy_score(sample[name], sample[target], task)
+        spec_flags = _proxy_flags(alone, task, profile.leak_threshold, index)
+        keyable = name != time_column and role not in (ColumnRole.TEXT, ColumnRole.DATETIME)
+        key = key_flag(values, alone, task, profile) if keyable else None
+        if key is not None and index is None:
+            spec_flags.insert(0, key)
         index_like = any(flag.kind in INDEX_LIKE for flag in spec_flags)
         if configured is None and profile.ignore_index_columns and index_like:
             role = ColumnRole.IGNORE
@@ -323,6 +419,7 @@ def infer_schema(
                 categories=categories,
                 nullable=bool(values.isna().any()),
                 flags=spec_flags,
+                alone_score=alone,
             )
         )
     # named to be ignored but absent (a retraining learns from the training columns only):
@@ -342,7 +439,14 @@ def infer_schema(
     classes = None
     if task == "classification":
         classes = sorted(frame[target].unique().tolist(), key=str)
-    schema = FeatureSchema(target=target, task=task, columns=specs, classes=classes)
+    schema = FeatureSchema(
+        target=target,
+        task=task,
+        columns=specs,
+        classes=classes,
+        time_column=time_column,
+        metric=metric,
+    )
     for leak in schema.suspected_leaks():
         logger.warning("%s: suspected leak: %s", source, leak)
     return schema

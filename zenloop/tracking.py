@@ -19,6 +19,7 @@ from mlflow.types.schema import AnyType, ColSpec, DataType, Schema
 from zenloop.bundle import PREDICTION_COLUMN, PROBA_PREFIX, ModelBundle
 from zenloop.config import DEFAULT_ALIAS, ColumnRole
 from zenloop.metrics import GAP_METRIC
+from zenloop.promotion import PromotionDecision
 from zenloop.pyfunc import BUNDLE_ARTIFACT
 from zenloop.report import CandidateBoard
 from zenloop.schema import FeatureSchema
@@ -61,6 +62,13 @@ BOARD_MARKDOWN = "candidates.md"
 BOARD_CSV = "candidates.csv"
 BOARD_TABLE = "candidates.json"  # MLflow's table artifact, shown in its artifact view
 COMPARISON_PNG = "train_vs_test.png"
+# the judgement, as tags on the training run and the registered version
+LEAKS_TAG = "zenloop.suspected_leaks"
+BEATS_BASELINES_TAG = "zenloop.beats_naive_baselines"
+OUT_OF_TIME_TAG = "zenloop.out_of_time"
+SPLIT_TAG = "zenloop.split"
+HISTORY_TAG = "zenloop.history"
+MAX_TAG_CHARS = 5_000  # MLflow keeps tag values up to 8,000 characters
 
 
 def ensure_experiment(name: str, artifact_root: str | None) -> str:
@@ -190,14 +198,28 @@ def log_board(board: CandidateBoard) -> None:
         return
     winner = board.ranked()[0]
     mlflow.set_tags({WINNER_TAG: winner.name, WINNER_PASSED_TAG: str(winner.passed).lower()})
+    history = board.history
     mlflow.log_params(
         {
             "task": board.task,
             "n_candidates": len(board.results),
-            "rank_metric": f"test_{board.metric}",
+            "rank_metric": f"validation_{board.metric}",
             "gap_metric": GAP_METRIC[board.task],
+            "history_recipe": history.recipe,
+            "history_window": history.window,
         }
     )
+    mlflow.set_tags(
+        {
+            OUT_OF_TIME_TAG: str(board.out_of_time).lower(),
+            SPLIT_TAG: board.split[:MAX_TAG_CHARS],
+            HISTORY_TAG: history.reason[:MAX_TAG_CHARS],
+        }
+    )
+    if history.scores:
+        mlflow.log_metrics(
+            {f"history_{name}_validation_{history.metric}": v for name, v in history.scores.items()}
+        )
     mlflow.log_metrics(
         {f"{BEST_METRIC_PREFIX}{k}": v for k, v in winner.metrics["test"].items()}
         | {"best_gap_pct": winner.gap_pct, "n_passed": sum(r.passed for r in board.results)}
@@ -211,6 +233,36 @@ def log_board(board: CandidateBoard) -> None:
             path = Path(tmp) / COMPARISON_PNG
             path.write_bytes(board.comparison_plot)
             mlflow.log_artifact(str(path), BOARD_DIR)
+
+
+def log_judgement(decision: PromotionDecision) -> None:
+    """The promotion's judgement on the active run: the naive baselines on the same rows as
+    the models, whether the candidate beat them, and the suspected leaks (a tag MLflow's
+    run list can filter on). The registered version gets the same tags."""
+    if mlflow.active_run() is None:
+        return
+    metrics = {
+        f"baseline_{_metric_key(name)}_{where}_{decision.metric}": value
+        for name, sets in decision.baselines.items()
+        for where, value in sets.items()
+    }
+    if metrics:
+        mlflow.log_metrics(metrics)
+    mlflow.set_tags(judgement_tags(decision))
+
+
+def judgement_tags(decision: PromotionDecision) -> dict[str, str]:
+    return {
+        LEAKS_TAG: "; ".join(decision.suspected_leaks)[:MAX_TAG_CHARS] or "none",
+        BEATS_BASELINES_TAG: str(decision.beats_baselines).lower(),
+        OUT_OF_TIME_TAG: str(decision.out_of_time).lower(),
+        HISTORY_TAG: (decision.history.recipe if decision.history else "all"),
+    }
+
+
+def _metric_key(name: str) -> str:
+    """A baseline's name as an MLflow metric key: letters, digits and underscores."""
+    return "_".join(name.split())
 
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.compose import TransformedTargetRegressor
-from sklearn.metrics import log_loss, roc_auc_score
-from sklearn.model_selection import ParameterSampler, check_cv, train_test_split
+from sklearn.metrics import log_loss
+from sklearn.model_selection import ParameterSampler, TimeSeriesSplit, check_cv, train_test_split
 from sklearn.pipeline import Pipeline
 
 from zenloop import plots
@@ -23,12 +23,21 @@ from zenloop.config import (
     ColumnRole,
     FeatureConfig,
     GateConfig,
+    HistoryConfig,
     SplitConfig,
+    SplitOrder,
     Task,
 )
 from zenloop.features import build_preprocessor
 from zenloop.gates import gate_failures
-from zenloop.metrics import classification_metrics, gap_pct, regression_metrics
+from zenloop.history import HistoryChoice, apply_recipe, recipes_to_try
+from zenloop.metrics import (
+    Metric,
+    classification_metrics,
+    gap_pct,
+    regression_metrics,
+    score,
+)
 from zenloop.models import (
     EARLY_STOPPING_ROUNDS,
     FAMILIES,
@@ -39,8 +48,11 @@ from zenloop.models import (
     fixed_rounds,
     openmp_threads,
     rounds_used,
+    supports,
+    weight_fit_params,
 )
 from zenloop.schema import FeatureSchema
+from zenloop.time_order import missing_classes, ordered_split
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +62,7 @@ PERMUTATION_REPEATS = 2
 # a fit without boosting rounds counts as this many in the search budget
 UNROUNDED_FIT_ROUNDS = 100
 PAIR_BRANCHES = ("ratio_", "product_")  # a ratio or product belongs to neither column alone
+LOG_TARGET_FLOOR = -1.0  # log1p needs targets above it
 
 
 @dataclass
@@ -76,12 +89,39 @@ class CandidateResult:
 def split_frame(
     frame: pd.DataFrame, schema: FeatureSchema, config: SplitConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Seeded train/validation/test split, stratified on the label for classification."""
+    """Train, validation and test rows (see `split_in_order`)."""
+    train, validation, test, _ = split_in_order(frame, schema, config)
+    return train, validation, test
+
+
+def split_in_order(
+    frame: pd.DataFrame, schema: FeatureSchema, config: SplitConfig
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, SplitOrder]:
+    """Train, validation and test rows, and the order that split them.
+
+    In time order (the schema's time column, or the file's order) the latest rows are the
+    test split and the ones before them the validation split. Otherwise a seeded shuffle,
+    stratified on the label for classification. An ordered split whose training rows lack
+    a class (it occurs only later) falls back to the shuffle, with a warning.
+    """
+    order = config.resolved_order(schema.time_column)
+    if order != "random":
+        time_column = schema.time_column if order == "time" else None
+        train, validation, test = ordered_split(frame, time_column, config)
+        if not (absent := missing_classes(train, schema)):
+            return train, validation, test, order
+        logger.warning(
+            "classes %s occur only in the latest rows: the split is random instead", absent
+        )
     labels = frame[schema.target] if schema.task == "classification" else None
-    rest, test = train_test_split(
-        frame, test_size=config.test_size, random_state=config.seed, stratify=labels
+    n_test, n_val = (
+        config.test_rows or config.test_size,
+        config.validation_rows or config.validation_size,
     )
-    share = config.validation_size / (1 - config.test_size)
+    rest, test = train_test_split(
+        frame, test_size=n_test, random_state=config.seed, stratify=labels
+    )
+    share = n_val if isinstance(n_val, int) else n_val / (1 - config.test_size)
     rest_labels = rest[schema.target] if labels is not None else None
     train, validation = train_test_split(
         rest, test_size=share, random_state=config.seed, stratify=rest_labels
@@ -90,6 +130,7 @@ def split_frame(
         train.reset_index(drop=True),
         validation.reset_index(drop=True),
         test.reset_index(drop=True),
+        "random",
     )
 
 
@@ -126,25 +167,31 @@ class _Fitted:
     score: float = -np.inf
 
 
-def _validation_score(model: Any, X: np.ndarray, y: np.ndarray, task: Task) -> float:
-    """Higher is better: negative RMSE for regression, ROC-AUC for classification."""
-    if task == "regression":
-        return -float(np.sqrt(np.mean((model.predict(X) - y) ** 2)))
-    proba = model.predict_proba(X)
-    if proba.shape[1] == 2:
-        return float(roc_auc_score(y, proba[:, 1]))
-    return float(roc_auc_score(y, proba, multi_class="ovr", labels=list(range(proba.shape[1]))))
+def _validation_score(model: Any, X: np.ndarray, y: np.ndarray, metric: Metric) -> float:
+    """The primary metric on held-out rows, signed so that higher is better."""
+    if metric.task == "regression":
+        value = score(metric, y, model.predict(X), None)
+    else:
+        proba = model.predict_proba(X)
+        value = score(metric, y, proba.argmax(axis=1), proba)
+    return value if metric.higher_is_better else -value
 
 
 def _fit_model(
-    model: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray
+    model: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    weights: np.ndarray | None = None,
 ) -> bool:
-    """Fit on training rows, stopping early on the validation rows where the model can.
+    """Fit on training rows (weighted by age where a history recipe says so), stopping
+    early on the validation rows where the model can.
 
     Returns whether the validation split chose its number of rounds.
     """
     fit_params = early_stopping_fit_params(model, X_val, y_val)
-    fit_estimator(model, X, y, fit_params)
+    fit_estimator(model, X, y, {**fit_params, **weight_fit_params(model, weights)})
     return bool(fit_params)
 
 
@@ -158,16 +205,23 @@ class _Job:
     y: np.ndarray
     validation: pd.DataFrame
     y_val: np.ndarray
-    task: Task
+    metric: Metric
     seed: int
     shape: DataShape
+    weights: np.ndarray | None = None  # per training row, from the history recipe
+    ordered: bool = False  # the rows are in time order
+
+    @property
+    def task(self) -> Task:
+        return self.metric.task
 
     def estimator(self, params: dict[str, Any]) -> Any:
         candidate = self.candidate.model_copy(update={"params": params})
         return build_estimator(candidate, self.task, self.seed, self.shape)
 
     def on_rows(self, rows: np.ndarray) -> _Job:
-        return replace(self, X=self.X.iloc[rows], y=self.y[rows])
+        weights = None if self.weights is None else self.weights[rows]
+        return replace(self, X=self.X.iloc[rows], y=self.y[rows], weights=weights)
 
 
 def _trial_settings(job: _Job) -> list[dict[str, Any]]:
@@ -181,10 +235,12 @@ def _trial_settings(job: _Job) -> list[dict[str, Any]]:
         space = search.param_distributions
         sampled = ParameterSampler(space, search.n_iter, random_state=job.seed)
         return [{**candidate.params, **setting} for setting in sampled]
+    # a log target needs a regression target above -1 (log1p)
+    log_fits = job.task == "regression" and float(np.min(job.y)) > LOG_TARGET_FLOOR
     return [
         {**setting, **candidate.params}
         for setting in FAMILIES[candidate.family].portfolio
-        if job.task == "regression" or "target_transform" not in setting
+        if log_fits or "target_transform" not in setting
     ]
 
 
@@ -223,11 +279,11 @@ def _search(job: _Job, on_progress: Progress) -> tuple[_Fitted, dict[str, Any]]:
         if shared is not None:
             fitted_features, Xt, Xv = shared
             model = job.estimator(setting)
-            stopped = _fit_model(model, Xt, job.y, Xv, job.y_val)
+            stopped = _fit_model(model, Xt, job.y, Xv, job.y_val, job.weights)
             trial = _Fitted(
                 Pipeline([("features", fitted_features), ("model", model)]),
                 stopped,
-                _validation_score(model, Xv, job.y_val, job.task),
+                _validation_score(model, Xv, job.y_val, job.metric),
             )
             spent += _trial_cost(trial, len(job.X), Xt.shape[1])
         else:
@@ -257,7 +313,8 @@ def _fit_once(job: _Job, params: dict[str, Any]) -> _Fitted:
     fitted_features = clone(job.features)
     Xt = fitted_features.fit_transform(job.X, job.y)
     model = job.estimator(params)
-    stopped = _fit_model(model, Xt, job.y, fitted_features.transform(job.validation), job.y_val)
+    Xv = fitted_features.transform(job.validation)
+    stopped = _fit_model(model, Xt, job.y, Xv, job.y_val, job.weights)
     return _Fitted(Pipeline([("features", fitted_features), ("model", model)]), stopped)
 
 
@@ -270,10 +327,12 @@ def _refit_on_all(job: _Job, params: dict[str, Any], fitted: _Fitted) -> Pipelin
     """
     scale = (len(job.X) + len(job.validation)) / len(job.X)
     rounds = fixed_rounds(fitted.pipeline.named_steps["model"], scale)
+    weights = job.weights  # the validation rows are the newest: full weight
     everything = replace(
         job,
         X=pd.concat([job.X, job.validation], ignore_index=True),
         y=np.concatenate([job.y, job.y_val]),
+        weights=None if weights is None else np.concatenate([weights, np.ones(len(job.y_val))]),
     )
     return _fit_once(everything, {**params, **rounds}).pipeline
 
@@ -282,14 +341,18 @@ def _cv_trial(job: _Job, setting: dict[str, Any]) -> tuple[_Fitted, float]:
     """The mean fold score of one setting, and the work its folds cost."""
     search = job.candidate.search
     assert search is not None and search.cv is not None
-    folds = check_cv(search.cv, job.y, classifier=job.task == "classification")
+    folds = (
+        TimeSeriesSplit(search.cv)  # each fold scored on rows after the ones it learned from
+        if job.ordered
+        else check_cv(search.cv, job.y, classifier=job.task == "classification")
+    )
     scores, cost = [], 0.0
     for fit_rows, score_rows in folds.split(job.X, job.y):
         fitted = _fit_once(job.on_rows(fit_rows), setting)
         fold_features = fitted.pipeline.named_steps["features"]
         model = fitted.pipeline.named_steps["model"]
         Xs = fold_features.transform(job.X.iloc[score_rows])
-        scores.append(_validation_score(model, Xs, job.y[score_rows], job.task))
+        scores.append(_validation_score(model, Xs, job.y[score_rows], job.metric))
         cost += _trial_cost(fitted, len(fit_rows), Xs.shape[1])
     return _Fitted(Pipeline([("features", job.features)]), False, float(np.mean(scores))), cost
 
@@ -362,6 +425,103 @@ def _plots(bundle: ModelBundle, test: pd.DataFrame, validation: pd.DataFrame, se
     return figures
 
 
+def _job(
+    candidate: CandidateConfig,
+    schema: FeatureSchema,
+    features: FeatureConfig,
+    splits: dict[str, pd.DataFrame],
+    seed: int,
+    history: HistoryChoice,
+    ordered: bool,
+) -> _Job:
+    """One candidate's fit on the training rows its history recipe keeps."""
+    numeric = schema.names(ColumnRole.NUMERIC)
+    preprocessor = build_preprocessor(schema, features.resolve(numeric).config)
+    bundle = ModelBundle(pipeline=Pipeline([]), schema=schema, candidate=candidate.name)
+    train, weights = apply_recipe(splits["train"], history.recipe, history.window or 1)
+    y = labels_of(bundle, train)
+    return _Job(
+        candidate=candidate,
+        features=preprocessor,
+        X=train,
+        y=y,
+        validation=splits["validation"],
+        y_val=labels_of(bundle, splits["validation"]),
+        metric=schema.primary_metric,
+        seed=seed,
+        shape=data_shape(bundle, y),
+        weights=weights,
+        ordered=ordered,
+    )
+
+
+def choose_history(
+    candidates: list[CandidateConfig],
+    schema: FeatureSchema,
+    features: FeatureConfig,
+    splits: dict[str, pd.DataFrame],
+    seed: int,
+    config: HistoryConfig,
+    ordered: bool,
+) -> HistoryChoice:
+    """How much history to learn from, by an out-of-time backtest.
+
+    The probe (the first enabled candidate this task can fit, with its params and no
+    search) is fitted once per recipe on the training rows and scored with the primary
+    metric on the validation rows, which come after every training row. The best recipe
+    wins; a tie keeps the earlier one in `config.recipes` (all rows first by default).
+    """
+    train_rows = len(splits["train"])
+    window = config.window(train_rows)
+    recipes = recipes_to_try(config, ordered, train_rows)
+    metric = schema.primary_metric
+    if len(recipes) == 1:
+        why = (
+            "the split is random: rows have no order to weigh"
+            if not ordered
+            else (
+                f"one recipe applies (a recent window of {window:,} of {train_rows:,} rows "
+                f"is under min_recent_rows {config.min_recent_rows} or all of them)"
+                if len(config.recipes) > 1
+                else "one recipe configured"
+            )
+        )
+        return HistoryChoice(recipe=recipes[0], window=window, metric=metric.name, reason=why)
+    probe = next(c for c in candidates if c.enabled and supports(c.family, schema.task))
+    probe = probe.model_copy(update={"search": None})
+    scores, rows = {}, {}
+    with openmp_threads():
+        for recipe in recipes:
+            trial = HistoryChoice(recipe=recipe, window=window)
+            job = _job(probe, schema, features, splits, seed, trial, ordered)
+            fitted = _fit_once(job, probe.params)
+            model = fitted.pipeline.named_steps["model"]
+            Xv = fitted.pipeline.named_steps["features"].transform(job.validation)
+            signed = _validation_score(model, Xv, job.y_val, metric)
+            scores[recipe] = signed if metric.higher_is_better else -signed
+            rows[recipe] = len(job.X)
+    best = metric.best(scores)
+    for recipe in recipes:  # a tie keeps the earlier recipe
+        if scores[recipe] == scores[best]:
+            best = recipe
+            break
+    summary = ", ".join(f"{name} {value:.4g}" for name, value in scores.items())
+    reason = (
+        f"chosen by a backtest: {probe.name} fitted per recipe, validation {metric.name} "
+        f"on the {len(splits['validation']):,} rows after the training rows: {summary}"
+    )
+    logger.info("history: %s (%s)", best, reason)
+    return HistoryChoice(
+        recipe=best,
+        window=window,
+        metric=metric.name,
+        scores=scores,
+        rows=rows,
+        probe=probe.name,
+        reason=reason,
+    )
+
+
 def fit_candidate(
     candidate: CandidateConfig,
     schema: FeatureSchema,
@@ -370,37 +530,27 @@ def fit_candidate(
     splits: dict[str, pd.DataFrame],
     seed: int,
     on_progress: Progress = lambda note: None,
+    history: HistoryChoice | None = None,
+    ordered: bool = False,
 ) -> tuple[ModelBundle, CandidateResult]:
-    """Fit the feature pipeline and model on train only, then score every split.
+    """Fit the feature pipeline and model on the training rows its history recipe keeps,
+    then score every split.
 
     Boosting stops early on the validation split; with `search`, the validation split
-    (or cross-validation) also picks the setting.
+    (or cross-validation, in time order when the rows are) also picks the setting.
     """
+    history = history or HistoryChoice()
     with openmp_threads():  # the whole fit and every prediction of it
         started = time.perf_counter()
-        numeric = schema.names(ColumnRole.NUMERIC)
-        preprocessor = build_preprocessor(schema, features.resolve(numeric).config)
         bundle = ModelBundle(pipeline=Pipeline([]), schema=schema, candidate=candidate.name)
-        train, validation = splits["train"], splits["validation"]
-        y = labels_of(bundle, train)
-        job = _Job(
-            candidate=candidate,
-            features=preprocessor,
-            X=train,
-            y=y,
-            validation=validation,
-            y_val=labels_of(bundle, validation),
-            task=schema.task,
-            seed=seed,
-            shape=data_shape(bundle, y),
-        )
+        job = _job(candidate, schema, features, splits, seed, history, ordered)
         searched: dict[str, Any] = {}
         if candidate.search is None:
             fitted = _fit_once(job, candidate.params)
         else:
             fitted, searched = _search(job, on_progress)
         bundle.pipeline = fitted.pipeline
-        validation_metrics = evaluate(bundle, validation)  # before it becomes training data
+        validation_metrics = evaluate(bundle, splits["validation"])  # before it is trained on
         if fitted.early_stopped and candidate.refit:
             bundle.pipeline = _refit_on_all(job, {**candidate.params, **searched}, fitted)
         fit_seconds = time.perf_counter() - started

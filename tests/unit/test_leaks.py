@@ -16,7 +16,9 @@ def leaky_frame(n: int = 2_000, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     carat = rng.gamma(2.0, 0.4, n)
     cut = rng.choice(["Fair", "Good", "Ideal"], n)
-    price = 4_000 * carat + 300 * (cut == "Ideal") + rng.normal(0, 400, n)
+    price = (
+        2_000 * carat + 2_500 * (cut == "Ideal") + 1_200 * (cut == "Good") + rng.normal(0, 400, n)
+    )
     frame = pd.DataFrame({"carat": carat.round(2), "cut": cut, "price": price.round(0)})
     frame = frame.sort_values("price", kind="stable").reset_index(drop=True)
     frame.insert(0, "row", np.arange(1, n + 1))
