@@ -240,6 +240,13 @@ class ModelInfo(BaseModel):
     target: str
     classes: list[Any] | None
     feature_schema: list[dict[str, Any]]
+    metric: str = Field(description="the primary metric the model is judged by, end to end")
+    time_column: str | None = Field(
+        default=None, description="the column that orders rows in time (its split was out-of-time)"
+    )
+    suspected_leaks: list[str] = Field(
+        default_factory=list, description="flagged columns the model uses, with their figures"
+    )
     loaded_at: datetime
     registry: RegistryState
     worker_pid: int = Field(description="the worker process that answered (workers > 1)")

@@ -12,6 +12,7 @@ from monitoring.champion import ChampionInfo
 from monitoring.drift_report import DriftCheck, DriftReport
 from monitoring.policy import Decision
 from monitoring.retraining import RetrainPlan
+from monitoring.review import PromotionReview
 from zenloop.deployment import DeploymentCheck, DeploymentRecord
 from zenloop.history import HistoryChoice
 from zenloop.promotion import PromotionDecision
@@ -58,6 +59,7 @@ class MarkdownReportMaterializer(ArtifactFiles, BaseMaterializer):
         RetrainPlan,
         SplitInfo,
         HistoryChoice,
+        PromotionReview,
     )
     ASSOCIATED_ARTIFACT_TYPE: ClassVar = ArtifactType.DATA_ANALYSIS
 

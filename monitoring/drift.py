@@ -17,11 +17,16 @@ from evidently.metrics import DriftedColumnsCount, ValueDrift
 
 from monitoring.drift_report import ColumnDrift, DriftCheck, DriftReport, PerformanceCheck
 from monitoring.drift_view import column_plots, render_static_page
-from monitoring.log_store import GROUND_TRUTH_COLUMN
+from monitoring.scoring import (
+    against_baseline,
+    error_ratio,
+    judgeable,
+    labelled_rows,
+    served_score,
+)
 from zenloop.bundle import PREDICTION_COLUMN
 from zenloop.config import ColumnRole, DriftConfig
 from zenloop.features import MISSING_TOKEN
-from zenloop.metrics import regression_metrics
 from zenloop.schema import FeatureSchema
 
 logger = logging.getLogger(__name__)
@@ -30,8 +35,6 @@ MIN_ROWS_TO_COMPARE = 2
 # A column the window has no value in cannot go to a statistical test (Evidently refuses an
 # empty column); that it went missing is itself drift: its missing share, 1.0, is the verdict.
 ALL_MISSING = "missing share"
-# error metric compared with the model's test value, and whether higher is worse
-PERFORMANCE_METRIC = {"regression": ("rmse", True), "classification": ("accuracy", False)}
 
 
 def monitored_columns(
@@ -137,27 +140,39 @@ def column_verdicts(snapshot, kinds: dict[str, str]) -> dict[str, ColumnDrift]:
 def _performance(
     window: pd.DataFrame, schema: FeatureSchema, test_metrics: dict[str, float], config: DriftConfig
 ) -> PerformanceCheck | None:
-    if GROUND_TRUTH_COLUMN not in window:
+    """The model's primary metric on the window's labelled rows against its test value,
+    and against a naive baseline on the same rows."""
+    metric = schema.primary_metric
+    labelled = labelled_rows(window, schema)
+    if len(labelled) < config.min_labelled_rows or not judgeable(labelled, metric):
         return None
-    labelled = window[window[GROUND_TRUTH_COLUMN].notna()]
-    if len(labelled) < config.min_labelled_rows:
-        return None
-    name, higher_is_worse = PERFORMANCE_METRIC[schema.task]
-    truth, predicted = labelled[GROUND_TRUTH_COLUMN], labelled[PREDICTION_COLUMN]
-    if schema.task == "regression":
-        value = regression_metrics(truth.to_numpy(float), predicted.to_numpy(float))[name]
-    else:
-        value = float((truth.astype(str) == predicted.astype(str)).mean())
-    test_value = test_metrics[name]
-    ratio = value / test_value if higher_is_worse else test_value / max(value, 1e-12)
-    return PerformanceCheck(
-        metric=name,
+    if metric.name not in test_metrics:
+        return None  # a model trained before this metric was recorded
+    value = served_score(labelled, metric)
+    test_value = test_metrics[metric.name]
+    ratio = error_ratio(metric, value, test_value)
+    check = PerformanceCheck(
+        metric=metric.name,
         window_value=value,
         test_value=test_value,
         ratio=ratio,
         labelled_rows=len(labelled),
         degraded=ratio > config.max_error_ratio,
         max_ratio=config.max_error_ratio,
+    )
+    baseline = against_baseline(
+        labelled, schema, metric, config.baseline_window_rows, config.baseline_min_history
+    )
+    if baseline is None:
+        return check
+    return check.model_copy(
+        update={
+            "baseline_name": baseline.name,
+            "baseline_value": baseline.baseline,
+            "model_on_baseline_rows": baseline.model,
+            "baseline_rows": baseline.rows,
+            "behind_baseline": baseline.behind,
+        }
     )
 
 
@@ -226,6 +241,8 @@ def check_drift(
             f"{performance.metric} on {performance.labelled_rows} labelled rows is "
             f"{performance.ratio:.2f}x its test value"
         )
+    if performance is not None and (alert := performance.baseline_alert()):
+        reasons.append(alert)
     stamps = window["logged_at"] if "logged_at" in window else pd.Series(dtype=float)
     report = DriftReport(
         model_name=model_name,

@@ -28,6 +28,23 @@ class PerformanceCheck(BaseModel):
     labelled_rows: int
     degraded: bool
     max_ratio: float | None = None  # the configured limit; None in reports made before it
+    # the naive baseline, forecasting each labelled row from the ones before it, and the
+    # champion on the same rows; None in reports made before it, or with too few rows
+    baseline_name: str | None = None
+    baseline_value: float | None = None
+    model_on_baseline_rows: float | None = None
+    baseline_rows: int = 0
+    behind_baseline: bool = False
+
+    def baseline_alert(self) -> str | None:
+        """What to tell a person when the champion does worse than a naive forecast."""
+        if not self.behind_baseline:
+            return None
+        return (
+            f"the champion is behind the naive baseline '{self.baseline_name}' on the last "
+            f"{self.baseline_rows} labelled rows: {self.metric} {self.model_on_baseline_rows:.4g} "
+            f"vs {self.baseline_value:.4g}"
+        )
 
 
 class DriftReport(BaseModel):
@@ -56,10 +73,17 @@ class DriftReport(BaseModel):
         check = self.performance
         if check is None:
             return ""
+        baseline = ""
+        if check.baseline_name is not None:
+            baseline = (
+                f"- naive baseline '{check.baseline_name}': {check.baseline_value:.4g} vs the "
+                f"champion's {check.model_on_baseline_rows:.4g} on {check.baseline_rows} rows: "
+                f"{'BEHIND' if check.behind_baseline else 'ahead'}\n"
+            )
         return (
             f"- performance: {check.metric} {check.window_value:.4g} on {check.labelled_rows} "
             f"labelled rows vs {check.test_value:.4g} at test ({check.ratio:.2f}x): "
-            f"{'DEGRADED' if check.degraded else 'ok'}\n"
+            f"{'DEGRADED' if check.degraded else 'ok'}\n{baseline}"
         )
 
     def to_markdown(self) -> str:

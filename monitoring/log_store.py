@@ -25,6 +25,7 @@ from monitoring.database import engine_for, resolve_log_url, sqlite_pragmas
 REQUEST_ID_LENGTH = 64
 VERSION_LENGTH = 64
 GROUND_TRUTH_COLUMN = "ground_truth"  # a window's feedback column (None: not labelled yet)
+PROBABILITIES_COLUMN = "probabilities"  # a window's class probabilities, as logged (JSON text)
 # other dialects whose INSERT can skip rows whose request id is logged (idempotent replays);
 # SQLite's is written out as one multi-row statement (`_values_statement`)
 INSERT_IGNORING = {"postgresql": postgresql.insert}
@@ -281,6 +282,7 @@ class PredictionLogStore:
             predictions.c.model_version,
             predictions.c.features,
             predictions.c.prediction,
+            predictions.c.probabilities,
             feedback.c.ground_truth,
         )
         with self.engine.connect() as connection:
@@ -299,6 +301,7 @@ class PredictionLogStore:
                 "logged_at",
                 "model_version",
                 "prediction",
+                PROBABILITIES_COLUMN,
                 GROUND_TRUTH_COLUMN,
             ],
         )
@@ -331,6 +334,18 @@ class PredictionLogStore:
             query = query.where(predictions.c.id <= until_id)
         return self._frame(query)
 
+    def labelled_rows_of(self, model_version: str, newest: int) -> pd.DataFrame:
+        """The newest labelled rows one version served, oldest first."""
+        joined = predictions.join(feedback, predictions.c.request_id == feedback.c.request_id)
+        ids = (
+            sa.select(predictions.c.id)
+            .select_from(joined)
+            .where(*_labelled(0.0, 0), predictions.c.model_version == model_version)
+            .order_by(predictions.c.id.desc())
+            .limit(newest)
+        )
+        return self._frame(sa.select().where(predictions.c.id.in_(ids.scalar_subquery())))
+
     def count_labelled(self, after_id: int = 0) -> int:
         """How many rows after log id `after_id` have ground truth, without reading them."""
         joined = predictions.join(feedback, predictions.c.request_id == feedback.c.request_id)
@@ -360,7 +375,7 @@ def _parse_logged(row) -> tuple[dict[str, Any], tuple] | None:
     if not isinstance(features, dict):
         return None
     meta = (row["id"], row["request_id"], row["created_at"], row["model_version"])
-    return features, (*meta, prediction, truth)
+    return features, (*meta, prediction, row["probabilities"], truth)
 
 
 def _uniform_columns(frame: pd.DataFrame) -> pd.DataFrame:

@@ -17,7 +17,14 @@ from typing import Any
 import yaml
 
 from api.settings import EventConfig, PredictionLogConfig
-from zenloop.config import DEFAULT_EXPERIMENT, DeploymentConfig, MonitorConfig, TrainingConfig
+from zenloop.config import (
+    DEFAULT_EXPERIMENT,
+    ColumnRole,
+    DeploymentConfig,
+    MonitorConfig,
+    TrainingConfig,
+)
+from zenloop.models import supports
 
 INDENT = "  "
 MODEL_NAME_PATTERN = re.compile(r"[^a-z0-9_-]+")
@@ -95,6 +102,21 @@ def _model_link(name: str) -> list[str]:
     ]
 
 
+def chosen_roles(
+    schema: Any, frame: Any, drop: tuple[str, ...], keep: tuple[str, ...]
+) -> dict[str, ColumnRole]:
+    """Roles for `init --drop` (ignored) and `--keep` (a flagged key or row number used:
+    its role inferred from the values, high cardinality where that would be ignore)."""
+    from zenloop.config import ProfileConfig
+    from zenloop.schema import infer_role
+
+    roles = {column: ColumnRole.IGNORE for column in drop}
+    for column in keep:
+        role = infer_role(frame[column], ProfileConfig())
+        roles[column] = ColumnRole.HIGH_CARDINALITY if role == ColumnRole.IGNORE else role
+    return roles
+
+
 def training_file(configs: ConfigSet, data: dict[str, Any], schema: Any, task_reason: str) -> str:
     """The training run config, with comments that say what was inferred."""
     defaults = TrainingConfig()
@@ -110,9 +132,11 @@ def training_file(configs: ConfigSet, data: dict[str, Any], schema: Any, task_re
     candidates = [
         c.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
         for c in defaults.candidates
+        if supports(c.family, schema.task)
     ]
     sections = {
-        "split": defaults.split.model_dump(mode="json"),
+        "split": defaults.split.model_dump(mode="json", exclude_none=True),
+        "history": defaults.history.model_dump(mode="json", exclude_none=True),
         "candidates": candidates,
         "gates": defaults.gates.model_dump(mode="json", exclude_none=True),
     }
@@ -124,7 +148,10 @@ def training_file(configs: ConfigSet, data: dict[str, Any], schema: Any, task_re
             f"# Task {data['task']}: the target {data['target']!r} is {task_reason}.",
             "# Column roles were inferred from the values: edit any of them (numeric,",
             "# categorical, high_cardinality, text, datetime, ignore). Flagged row numbers,",
-            "# counters and keys are ignored; give them another role to use them.",
+            "# counters and keys are ignored; give them another role to use them. A column",
+            "# flagged target_proxy may leak the target: `ignore` drops it.",
+            "# data.time_column orders the rows in time: validation and test are the latest",
+            "# rows (null: a random split).",
             "# Every other option is documented in zenloop.config.TrainingConfig.",
             "model:",
             f"{INDENT}name: {_flow(configs.name)}",
@@ -141,6 +168,7 @@ def training_file(configs: ConfigSet, data: dict[str, Any], schema: Any, task_re
             f"{INDENT}config:",
             f"{INDENT * 2}data:",
             *_dump(data, 3),
+            f"{INDENT * 2}metric: null   # the primary metric: rmse, mae; roc_auc, log_loss",
             f"{INDENT * 2}profile:",
             f"{INDENT * 3}column_roles:",
             *roles,

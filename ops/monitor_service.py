@@ -31,12 +31,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from monitoring.database import resolve_log_url
 from monitoring.log_store import PredictionLogStore
 from monitoring.retraining import RetrainPlan
+from monitoring.review import PromotionReview, Verdict
 from monitoring.state_store import MONITOR_LEASE, Lease, MonitorStore
 from ops import runs
 from ops.leases import LeaseKeeper
 from ops.monitor_app import create_app
 from ops.processes import BackgroundProcess, zenloop_command
-from ops.retrain_runner import DECIDE_STEP, PLAN_STEP, launch, record_failed_plan
+from ops.retrain_runner import DECIDE_STEP, PLAN_STEP, launch, record_failed_plan, roll_back
+from ui.records import baseline_alert
 from zenloop.admin_token import ensure_admin_token
 from zenloop.config import MonitorConfig, load_monitor_config
 from zenloop.files import write_atomically
@@ -46,6 +48,7 @@ from zenloop.pids import alive
 logger = logging.getLogger(__name__)
 
 MONITOR_DIR = "monitor"  # the monitor process's own files: pid, heartbeat
+REVIEW_STEP = "review_promotion"
 HEARTBEAT_FILE = "heartbeat.json"
 START_TIMEOUT_S = 120.0
 JOIN_POLL_S = 0.2
@@ -96,6 +99,9 @@ def check_once(config_path: Path) -> tuple[dict, RetrainPlan, int | None]:
             raise
         logger.error("%s; the retraining it planned goes ahead", failed)
         run = failed.run
+    review: PromotionReview | None = runs.stored_output(run, REVIEW_STEP, "promotion_review")
+    if review is not None and review.verdict == Verdict.ROLLBACK:
+        roll_back(review, load_monitor_config(config_path))
     decision = runs.output(run, DECIDE_STEP, "decision")
     plan = runs.output(run, PLAN_STEP, "retrain_plan")
     pid = launch(str(run.id), config_path) if plan.ready else None
@@ -156,8 +162,27 @@ class Watcher:
             return None
         if not newest:
             return None
-        keys = ("id", "started_at", "finished_at", "promoted", "failed", "summary")
+        keys = (
+            "id", "started_at", "finished_at", "promoted", "failed", "summary",
+            "review", "rolled_back_at",
+        )  # fmt: skip
         return {key: newest[0][key] for key in keys}
+
+    def alerts(self) -> list[str]:
+        """What a person should know now: the champion behind a naive baseline on the latest
+        check, a promotion rolled back by the latest review."""
+        try:
+            self.records = self.records or MonitorStore(self.config.log_database_url)
+            checks = self.records.recent_checks(1, self.config.model_name)
+            retrains = self.records.recent_retrains(1, self.config.model_name)
+        except SQLAlchemyError:
+            return []
+        found = []
+        if checks and (alert := baseline_alert(checks[0]["report"].get("performance"))):
+            found.append(alert)
+        if retrains and retrains[0]["rolled_back_at"]:
+            found.append(retrains[0]["review"])
+        return found
 
     def heartbeat(self) -> dict:
         beat = {
@@ -172,6 +197,7 @@ class Watcher:
             "retraining": self.retraining(),
             "last_decision": self.last_decision,
             "last_retrain": self.last_retrain(),
+            "alerts": self.alerts(),
             "log": self.log_state(),
         }
         write_atomically(monitor_dir() / HEARTBEAT_FILE, json.dumps(beat, indent=2, default=str))

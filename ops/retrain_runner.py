@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -21,6 +22,7 @@ from zenml.enums import ModelStages
 
 from monitoring.policy import Decision
 from monitoring.retraining import RetrainPlan
+from monitoring.review import PromotionReview
 from monitoring.state_store import Lease, MonitorStore, RetrainErrors
 from ops import runs
 from ops.leases import LeaseKeeper
@@ -223,6 +225,13 @@ def restore_champion(decision: PromotionDecision) -> None:
     name, previous, new = decision.model_name, decision.champion_before, decision.registered_version
     if previous is None or new is None:
         return
+    restore(name, previous, new)
+    logger.warning("deployment of v%s failed: v%s is the champion again", new, previous)
+
+
+def restore(name: str, previous: str, new: str) -> None:
+    """`previous` is the champion again and `new` the challenger, in the registry's aliases
+    and in ZenML's stages (production, staging)."""
     use_stack_tracking()
     client = MlflowClient()
     apply_aliases(client, name, previous, promoted=True, previous=new)
@@ -230,7 +239,33 @@ def restore_champion(decision: PromotionDecision) -> None:
         zenml_id = client.get_model_version(name, version).tags.get(ZENML_VERSION_TAG)
         if zenml_id is not None:
             Client().update_model_version(name, UUID(zenml_id), stage=stage, force=True)
-    logger.warning("deployment of v%s failed: v%s is the champion again", new, previous)
+
+
+def roll_back(review: PromotionReview, config: MonitorConfig) -> str:
+    """A promotion that its review found worse on later rows is undone: the replaced
+    version is the champion again, the service is handed it, and the rollback is recorded
+    (its time starts the restored version's cooldown). Under the retrain lease, so it never
+    crosses a retraining's own promotion; when a retraining holds it, the next check tries
+    again."""
+    store = MonitorStore(config.log_database_url)
+    lease = Lease(store, config.policy.lease_timeout_s)
+    if not lease.acquire(time.time(), f"rollback of v{review.version}"):
+        return f"rollback of v{review.version} waits: a retraining holds the lease"
+    try:
+        restore(review.model_name, review.replaced_version, review.version)
+        store.record_rollback(review.retrain_id, review.reason)
+        logger.warning("%s", review.reason)
+        try:
+            runs.deploy(project_path(config.retrain.deployment_config))
+        except Exception:  # the service follows the champion alias on its own
+            logger.exception(
+                "handing v%s to the service failed; it follows the champion alias within its "
+                "reload interval",
+                review.replaced_version,
+            )
+    finally:
+        lease.release()
+    return review.reason
 
 
 def record_failed_plan(failed: runs.RunFailed, config: MonitorConfig) -> str | None:

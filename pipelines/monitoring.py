@@ -1,4 +1,5 @@
-"""Monitoring: logged traffic -> Evidently drift check -> decision -> retraining plan."""
+"""Monitoring: logged traffic -> Evidently drift check -> decision -> retraining plan; and
+the review of the champion's promotion on the labelled rows after it."""
 
 from zenml import pipeline
 
@@ -9,6 +10,7 @@ from steps.monitoring import (
     load_window,
     plan_retraining,
     plot_drift_history,
+    review_promotion,
 )
 from zenloop.config import MonitorConfig
 
@@ -21,6 +23,7 @@ def monitoring_pipeline(monitor: MonitorConfig | None = None) -> None:
     # the service's log and event address, read here on the client where its config is
     monitor = (monitor or MonitorConfig()).with_service()
     window, reference, champion = load_window(monitor)
+    review_promotion(champion, monitor)
     check = check_window_drift(window, reference, champion, monitor)
     decision = decide_retraining(check, window, monitor)
     plan_retraining(decision, champion, window, monitor)

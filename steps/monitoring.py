@@ -20,7 +20,9 @@ from monitoring.drift_report import DriftCheck
 from monitoring.log_store import PredictionLogStore
 from monitoring.policy import Decision, decide
 from monitoring.retraining import RetrainPlan, build_retraining_data, recent_labelled
-from monitoring.state_store import Lease, MonitorStore
+from monitoring.review import PromotionReview, review
+from monitoring.scoring import labelled_rows
+from monitoring.state_store import LaterScores, Lease, MonitorStore
 from steps.hooks import record_failure
 from steps.portability import reachable_log_url
 from steps.registry import linked_version
@@ -127,6 +129,51 @@ def decide_retraining(
         raise
     logger.info("monitor decision: %s", decision.reason)
     return decision
+
+
+@step(enable_cache=False, on_failure=record_failure)
+def review_promotion(
+    champion: ChampionInfo, monitor: MonitorConfig
+) -> Annotated[PromotionReview, "promotion_review"]:
+    """The champion a retraining put in place, and the version it replaced, on the same
+    labelled rows the champion served since: the replaced one scored offline from the log.
+    The verdict is recorded; a rollback is carried out by the monitor service."""
+    store = MonitorStore(reachable_log_url(monitor.log_database_url))
+    promotion = store.promotion_of(champion.name, champion.version)
+    if promotion is None:
+        return PromotionReview(
+            model_name=champion.name,
+            version=champion.version,
+            reason=f"v{champion.version} was not put in place by a retraining: nothing to review",
+        )
+    rows = _prediction_log(monitor).labelled_rows_of(champion.version, monitor.rollback.max_rows)
+    labelled = labelled_rows(rows, champion.feature_schema)
+    replaced = load_bundle(f"models:/{champion.name}/{promotion['replaced_version']}")
+    outputs = replaced.predict_raw(labelled.rows) if len(labelled) else (None, None)
+    result = review(
+        champion.name,
+        champion.version,
+        promotion,
+        labelled,
+        outputs,
+        champion.feature_schema,
+        monitor.rollback,
+        monitor.drift,
+    )
+    if result.after is not None and result.before is not None:
+        store.record_later_scores(
+            promotion["id"],
+            LaterScores(
+                rows=result.rows,
+                before=result.before,
+                after=result.after,
+                baseline=result.baseline,
+                review=result.reason,
+            ),
+        )
+    log_metadata({"promotion_review": result.model_dump(mode="json")})
+    logger.info("review of v%s: %s", champion.version, result.reason)
+    return result
 
 
 @step(enable_cache=False, on_failure=record_failure)

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from ui.config import UiConfig
 from ui.records import Order, Records
 from ui.traffic import TrafficSampler
+from zenloop.tracking import LEAKS_TAG
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class OpsBackend:
             config.request_timeout_s,
         )
         self._families: dict[str, str | None] = {}
+        self._leaks: dict[tuple[str, str], str | None] = {}
 
     # -- the service --------------------------------------------------------------------
     def _get(self, path: str) -> Any:
@@ -94,6 +96,21 @@ class OpsBackend:
                 return None
         return self._families[run_id]
 
+    def leaks(self, name: str, version: str) -> str | None:
+        """The suspected leaks promotion found in a registered version (an MLflow tag: the
+        columns flagged at profiling and those that alone came close to the whole model)."""
+        if self.config.tracking_uri is None:
+            return None
+        key = (name, version)
+        if key not in self._leaks:
+            try:
+                client = MlflowClient(tracking_uri=self.config.tracking_uri)
+                self._leaks[key] = client.get_model_version(name, version).tags.get(LEAKS_TAG)
+            except Exception:  # the registry may be down; the page shows the served schema's
+                logger.warning("no leak tag for %s v%s", name, version, exc_info=True)
+                return None
+        return self._leaks[key]
+
     # -- what the endpoints answer ------------------------------------------------------
     def summary(self) -> dict[str, Any]:
         model, versions, error = None, [], None
@@ -101,18 +118,24 @@ class OpsBackend:
             model = self._get("/model-info")
             versions = self._get("/models")
             model["family"] = self.family(model.get("mlflow_run_id"))
+            model["leaks"] = self.leaks(model["name"], model["version"])
         except ServiceUnreachable as exc:
             error = str(exc)
         retrains = self.records.retrains(1)
+        latest_check = (self.records.checks(1) or [None])[0]
+        latest_retrain = retrains[0] if retrains else None
+        alerts = []
+        if latest_check and latest_check["baseline_alert"]:
+            alerts.append(latest_check["baseline_alert"])
+        if latest_retrain and latest_retrain["rolled_back_at"]:
+            alerts.append(latest_retrain["review"])
         return {
             "generated_at": time.time(),
             "service": {"url": self.config.service_url, "ready": model is not None, "error": error},
             "model": model,
             "versions": versions,
-            "monitor": {
-                "latest_check": (self.records.checks(1) or [None])[0],
-                "latest_retrain": retrains[0] if retrains else None,
-            },
+            "monitor": {"latest_check": latest_check, "latest_retrain": latest_retrain},
+            "alerts": alerts,
             "links": self.links(),
         }
 

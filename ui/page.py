@@ -95,12 +95,22 @@ def model_panel(summary: dict[str, Any]) -> list:
     if model is None:
         return [html.P(f"service not ready: {summary['service']['error']}", className="error")]
     metrics = model["training_metrics"].get("test") or {}
+    time_column = model.get("time_column")
+    validated = (
+        f"out-of-time on {time_column!r}: tested on its latest rows"
+        if time_column
+        else "random split (no time column): the test figures may flatter it"
+    )
+    leaks = model.get("leaks") or "; ".join(model.get("suspected_leaks") or []) or "none"
     facts = [
         ("name", model["name"]),
         ("version", html.Span(f"v{model['version']}", id="served-version")),
         ("alias", model["alias"] or "pinned"),
         ("family", model.get("family") or "-"),
         ("task", f"{model['task']} of {model['target']}"),
+        ("judged by", model.get("metric") or "-"),
+        ("validated", validated),
+        ("suspected leaks", html.Span(leaks, id="suspected-leaks")),
         ("live since", _when(model["loaded_at"])),
         ("test metrics", ", ".join(f"{k} {_number(v)}" for k, v in sorted(metrics.items()))),
     ]
@@ -225,18 +235,45 @@ def history_figure(checks: list[dict[str, Any]], retrains: list[dict[str, Any]])
     return figure
 
 
+def alerts_panel(alerts: list[str]) -> list:
+    """What a person should act on now: a champion behind a naive baseline, a rollback."""
+    return [html.P(f"ALERT: {alert}", className="error") for alert in alerts]
+
+
+def _judgement(r: dict[str, Any]) -> str:
+    """The newest held-out labelled rows: champion -> retrained, beside the naive baseline."""
+    if not r["error_metric"]:
+        return "-"
+    baseline = f"; naive {_number(r['error_baseline'])}" if r["error_baseline"] is not None else ""
+    return (
+        f"{r['error_metric']}: {_number(r['error_before'])} -> {_number(r['error_after'])}"
+        f" on {r['error_rows']} rows{baseline}"
+    )
+
+
+def _later(r: dict[str, Any]) -> str:
+    """The replaced and the new version on the same labelled rows after the promotion."""
+    if not r["later_rows"]:
+        return r["review"] or "-"
+    baseline = f"; naive {_number(r['later_baseline'])}" if r["later_baseline"] is not None else ""
+    return (
+        f"v{r['replaced_version']} {_number(r['later_before'])} -> v{r['deployed_version']} "
+        f"{_number(r['later_after'])} on {r['later_rows']} rows{baseline}: "
+        f"{(r['review'] or '').split(':')[0]}"
+    )
+
+
+def _history(r: dict[str, Any]) -> str:
+    scores = ", ".join(f"{k} {_number(v)}" for k, v in r["history_scores"].items())
+    return f"{r['history']} ({scores})" if scores else (r["history"] or "-")
+
+
 def retrain_panel(retrains: list[dict[str, Any]]) -> list:
     if not retrains:
         return [html.P("no retraining recorded yet", className="muted", id="retrain-table")]
     rows = []
     for r in retrains:
         trigger = r["trigger"] or {}
-        error = (
-            f"{r['error_metric']}: {_number(r['error_before'])} -> {_number(r['error_after'])}"
-            f" on {r['error_rows']} labelled rows"
-            if r["error_metric"]
-            else "-"
-        )
         onset = r["onset_to_serving_s"]
         rows.append(
             [
@@ -244,7 +281,9 @@ def retrain_panel(retrains: list[dict[str, Any]]) -> list:
                 trigger.get("drift_reason") or trigger.get("reason") or "-",
                 r["outcome"],
                 r["summary"] or "",
-                error,
+                _history(r),
+                _judgement(r),
+                _later(r),
                 "-" if onset is None else f"{onset:.0f} s",
             ]
         )
@@ -253,7 +292,9 @@ def retrain_panel(retrains: list[dict[str, Any]]) -> list:
         "trigger",
         "outcome",
         "summary",
-        "champion -> retrained (same held-out rows)",
+        "history learned from (backtest)",
+        "champion -> retrained (newest held-out rows)",
+        "replaced -> new (same later rows): review",
         "drift onset->live",
     ]
     return [_table(header, rows, id="retrain-table")]
@@ -317,6 +358,7 @@ def build_page(server: FastAPI, backend: OpsBackend) -> dash.Dash:
     app.layout = html.Div(
         [
             html.Header([html.H1(TITLE), html.Nav(id="links"), html.Span(id="updated")]),
+            html.Div(id="alerts"),
             dcc.Interval(id="tick", interval=refresh_ms),
             dcc.Store(id="form-version"),
             dcc.Store(id="served-model"),
@@ -351,6 +393,7 @@ def build_page(server: FastAPI, backend: OpsBackend) -> dash.Dash:
     @app.callback(
         Output("links", "children"),
         Output("updated", "children"),
+        Output("alerts", "children"),
         Output("model", "children"),
         Output("traffic-graph", "figure"),
         Output("traffic", "children"),
@@ -374,6 +417,7 @@ def build_page(server: FastAPI, backend: OpsBackend) -> dash.Dash:
         return (
             links_bar(summary["links"]),
             f"updated {_when(time.time())}",
+            alerts_panel(summary["alerts"]),
             model_panel(summary),
             traffic_figure(traffic),
             traffic_facts(traffic),

@@ -4,7 +4,8 @@ Everything here reads the prediction log's database (monitoring.state_store and 
 table), so it is the same after a restart of any process. A retraining is joined with
 the check that triggered it and the first row logged after the last clean check before
 it: the drift's onset. Its errors before and after are those the retraining recorded:
-the drifted champion and the candidate on the same held-out labelled rows.
+the drifted champion, the candidate and the best naive baseline on the same held-out
+labelled rows; and, after a promotion, both versions on the same later rows.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from monitoring.drift_report import PerformanceCheck
 from monitoring.log_store import PredictionLogStore, predictions
 from monitoring.state_store import MonitorStore
 
@@ -55,6 +57,7 @@ def check_entry(check: dict[str, Any], with_columns: bool = False) -> dict[str, 
         "reason": check["reason"],
         "drift_reason": report.get("reason"),
         "performance": report.get("performance"),
+        "baseline_alert": baseline_alert(report.get("performance")),
     }
     if with_columns:
         entry["columns"] = report.get("columns", []) + (
@@ -63,11 +66,20 @@ def check_entry(check: dict[str, Any], with_columns: bool = False) -> dict[str, 
     return entry
 
 
+def baseline_alert(performance: dict[str, Any] | None) -> str | None:
+    """The check's alert when the champion did worse than a naive forecast, else None."""
+    if not performance or not performance.get("behind_baseline"):
+        return None
+    return PerformanceCheck.model_validate(performance).baseline_alert()
+
+
 def retrain_outcome(retrain: dict[str, Any]) -> str:
     if retrain["finished_at"] is None:
         return "running"
     if retrain["failed"]:
         return "failed, champion stays"
+    if retrain.get("rolled_back_at"):
+        return "promoted, then rolled back"
     if retrain["promoted"] and retrain["deployed_version"]:
         return "promoted and deployed"
     if retrain["promoted"]:
@@ -104,6 +116,17 @@ def retrain_entry(
         "error_before": retrain["error_before"],
         "error_after": retrain["error_after"],
         "error_rows": retrain["error_rows"],
+        "error_baseline": retrain.get("error_baseline"),
+        "baseline_name": retrain.get("baseline_name"),
+        "history": retrain.get("history"),
+        "history_scores": json.loads(retrain.get("history_scores") or "{}"),
+        "replaced_version": retrain.get("replaced_version"),
+        "later_rows": retrain.get("later_rows"),
+        "later_before": retrain.get("later_before"),
+        "later_after": retrain.get("later_after"),
+        "later_baseline": retrain.get("later_baseline"),
+        "review": retrain.get("review"),
+        "rolled_back_at": retrain.get("rolled_back_at"),
     }
     if trigger is None:
         return entry

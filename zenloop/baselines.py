@@ -23,6 +23,15 @@ from zenloop.schema import FeatureSchema
 from zenloop.time_order import time_values
 
 SMOOTHING = 1.0  # Laplace counts per class: a class not seen recently is not impossible
+# A time column names periods when rows share its values (months of a panel of cities);
+# timestamps nearly unique per row name no period to take the last of.
+MAX_PERIOD_SHARE = 0.5
+
+
+def has_periods(times: np.ndarray) -> bool:
+    """Whether rows share time values: then the last period is a baseline."""
+    finite = times[np.isfinite(times)]
+    return len(finite) > 0 and len(np.unique(finite)) <= MAX_PERIOD_SHARE * len(finite)
 
 
 @dataclass(frozen=True)
@@ -75,8 +84,8 @@ def fit_baselines(
     last_period = None
     time_column = schema.time_column
     if ordered and time_column and time_column in history:
-        times = time_values(history[time_column]).to_numpy()
-        if np.isfinite(times).any():
+        times = time_values(history[time_column]).to_numpy(float)
+        if has_periods(times):
             last_period = y[times == np.nanmax(times)]
     if schema.task == "regression":
         baselines.append(NaiveBaseline(f"{where} mean", value=float(np.mean(recent))))
@@ -144,7 +153,7 @@ def rolling_baselines(
         shares = sums[positions] - sums[start] + SMOOTHING
         proba = shares / shares.sum(axis=1, keepdims=True)
         out.append(RollingBaseline("recent class prior", proba.argmax(axis=1), proba, scored))
-    if times is not None and np.isfinite(times).any():
+    if times is not None and has_periods(times):
         out.append(_last_period(y, task, n_classes, times, scored))
     return out
 

@@ -52,6 +52,9 @@ async def model_info(service: ServiceDep) -> ModelInfo:
             for c in model.schema.columns
             if c.role != ColumnRole.IGNORE
         ],
+        metric=model.schema.primary_metric.name,
+        time_column=model.schema.time_column,
+        suspected_leaks=model.schema.suspected_leaks(),
         loaded_at=model.loaded_at,
         registry=service.registry.state,
         worker_pid=os.getpid(),

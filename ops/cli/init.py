@@ -50,6 +50,25 @@ DEFAULT_PORTS = {"service": 8000, "events": 8090, "page": 8050}
     "--ui-port", type=click.IntRange(1, 65535), default=DEFAULT_PORTS["page"],
     show_default=True, help="the operations page's port",
 )  # fmt: skip
+@click.option(
+    "--time-column",
+    default=None,
+    help="the column that orders rows in time (validation and test are then the latest "
+    "rows)  [default: found from the values: dates, years, a period index]",
+)
+@click.option("--no-time-column", is_flag=True, help="the rows have no time order: split at random")
+@click.option(
+    "--drop",
+    multiple=True,
+    metavar="COLUMN",
+    help="leave a column out of the model (a suspected leak, say); repeat for more",
+)
+@click.option(
+    "--keep",
+    multiple=True,
+    metavar="COLUMN",
+    help="use a column flagged as a key or row number as a feature; repeat for more",
+)
 @click.option("--force", is_flag=True, help="overwrite existing config files")
 def init(
     data_path: str,
@@ -60,6 +79,10 @@ def init(
     port: int,
     events_port: int,
     ui_port: int,
+    time_column: str | None,
+    no_time_column: bool,
+    drop: tuple[str, ...],
+    keep: tuple[str, ...],
     force: bool,
 ) -> None:
     """Write every config for your data file: training, serving, deployment, monitoring, ui.
@@ -79,6 +102,7 @@ def init(
     )
     from zenloop.data.loading import DataValidationError, read_file, validate_frame
     from zenloop.schema import infer_schema, infer_task
+    from zenloop.time_order import find_time_column
 
     if len({port, events_port, ui_port}) < 3:
         raise click.UsageError("--port, --events-port and --ui-port must differ")
@@ -106,13 +130,38 @@ def init(
     chosen = inferred if task == "auto" else task
     if task != "auto":
         reason = f"{reason}; --task {task} was given"
-    data = DataConfig(source="file", path=data_path, target=target, task=chosen)
+    named = [c for c in (*drop, *keep, *([time_column] if time_column else [])) if c]
+    if unknown := [c for c in named if c not in frame.columns or c == target]:
+        raise click.BadParameter(
+            f"{', '.join(map(repr, unknown))} not among the columns {list(frame.columns)} "
+            f"(the target {target!r} excepted)",
+            param_hint="--time-column, --drop or --keep",
+        )
+    if both := set(drop) & set(keep):
+        raise click.BadParameter(f"{sorted(both)} both dropped and kept", param_hint="--drop")
+    found = None
+    if time_column is None and not no_time_column:
+        found = find_time_column(frame, target, ProfileConfig())
+        time_column = found.name if found else None
+    if no_time_column:
+        time_column = None
+    data = DataConfig(
+        source="file", path=data_path, target=target, task=chosen, time_column=time_column
+    )
     validate_frame(frame, data)
-    schema = infer_schema(frame, target, chosen, ProfileConfig(), FeatureConfig(), str(data_path))
+    schema = infer_schema(
+        frame, target, chosen, ProfileConfig(), FeatureConfig(), str(data_path), time_column
+    )
+    roles = config_files.chosen_roles(schema, frame, drop, keep)
+    if roles:
+        profile = ProfileConfig(column_roles=roles)
+        schema = infer_schema(
+            frame, target, chosen, profile, FeatureConfig(), str(data_path), time_column
+        )
+    fields = {"source", "path", "target", "task", "time_column"}
     texts = {
         "training": config_files.training_file(
-            configs, data.model_dump(mode="json", include={"source", "path", "target", "task"}),
-            schema, reason,
+            configs, data.model_dump(mode="json", include=fields), schema, reason,
         ),
         "serving": config_files.serving_file(configs),
         "deployment": config_files.deployment_file(configs),
@@ -133,10 +182,32 @@ def init(
     )
     click.echo(f"  model {name}: {chosen} on {target!r} ({reason}), {len(frame):,} rows")
     click.echo(f"  roles: {_role_counts(schema)}")
+    if time_column is None:
+        click.echo(
+            "  time: no column orders the rows in time, so validation is a random split "
+            "(--time-column NAME if one does)"
+        )
+    else:
+        why = f" ({found.reason})" if found else " (--time-column)"
+        click.echo(
+            f"  time: rows are ordered by {time_column!r}{why}: validation and test are the "
+            "latest rows"
+        )
     if ignored := schema.ignored_index_columns():
-        click.echo(f"  ignored as row numbers or keys: {', '.join(ignored)}")
-    for leak in schema.suspected_leaks():
-        click.echo(f"  suspected leak: {leak}")
+        click.echo(
+            f"  ignored as row numbers or keys: {', '.join(ignored)} (--keep COLUMN uses one)"
+        )
+        for column in ignored:
+            spec = schema.column(column)
+            click.echo(f"    {column}: {'; '.join(f.reason for f in spec.flags)}")
+    for spec in schema.columns:
+        if spec.role.value == "ignore" or not any(f.kind == "target_proxy" for f in spec.flags):
+            continue
+        reason = next(f.reason for f in spec.flags if f.kind == "target_proxy")
+        click.echo(
+            f"  SUSPECTED LEAK: {spec.name} {reason}. If it is only known after the outcome, "
+            f"drop it: --drop {spec.name} (kept for now)"
+        )
     click.echo(
         f"  service http://127.0.0.1:{port}, monitor events on {events_port}, "
         f"operations page http://127.0.0.1:{ui_port}"

@@ -110,6 +110,13 @@ def print_history(log_database_url: str | None) -> None:
             f" v{check['model_version']}, drifted share {check['drifted_share']:.0%}:"
             f" {check['decision']} ({check['reason']})"
         )
+        if performance := check["performance"]:
+            click.echo(
+                f"    {performance['metric']} on {performance['labelled_rows']} labelled rows:"
+                f" {_score(performance['window_value'])} (test {_score(performance['test_value'])})"
+            )
+        if alert := check["baseline_alert"]:
+            click.echo(f"  ALERT: {alert}")
     else:
         click.echo("  last check: none recorded")
     if retrains:
@@ -120,12 +127,39 @@ def print_history(log_database_url: str | None) -> None:
             f"  last retraining: started {_when(retrain['started_at'])}: {retrain['outcome']}"
             f" ({retrain['summary'] or 'running'}){took}"
         )
-        if retrain["error_metric"]:
-            click.echo(
-                f"    {retrain['error_metric']} on {retrain['error_rows']} held-out labelled rows:"
-                f" {_score(retrain['error_before'])} (champion) ->"
-                f" {_score(retrain['error_after'])} (retrained)"
-            )
+        for line in judgement_lines(retrain):
+            click.echo(f"    {line}")
+
+
+def judgement_lines(retrain: dict) -> list[str]:
+    """What a retraining learned from and how it was judged: on the newest labelled rows
+    it held out, and, after a promotion, both versions on the same later rows."""
+    lines = []
+    if retrain["history"]:
+        scores = ", ".join(f"{k} {_score(v)}" for k, v in retrain["history_scores"].items())
+        lines.append(
+            f"history: {retrain['history']}" + (f" (backtest: {scores})" if scores else "")
+        )
+    if retrain["error_metric"]:
+        baseline = ""
+        if retrain["error_baseline"] is not None:
+            baseline = f", naive '{retrain['baseline_name']}' {_score(retrain['error_baseline'])}"
+        lines.append(
+            f"{retrain['error_metric']} on the newest {retrain['error_rows']} labelled rows,"
+            f" held out: {_score(retrain['error_before'])} (champion) ->"
+            f" {_score(retrain['error_after'])} (retrained){baseline}"
+        )
+    if retrain["later_rows"]:
+        naive = retrain["later_baseline"]
+        lines.append(
+            f"{retrain['error_metric']} on the same {retrain['later_rows']} later rows:"
+            f" v{retrain['replaced_version']} {_score(retrain['later_before'])} ->"
+            f" v{retrain['deployed_version']} {_score(retrain['later_after'])}"
+            + (f", naive {_score(naive)}" if naive is not None else "")
+        )
+    if retrain["review"]:
+        lines.append(f"review: {retrain['review']}")
+    return lines
 
 
 def _score(value: float | None) -> str:

@@ -14,7 +14,7 @@ from api.schemas import build_row_models
 from monitoring.log_store import PredictionLogStore, PredictionRecord
 from monitoring.retraining import (
     RetrainPlan,
-    build_training_sets,
+    build_retraining_data,
     recent_labelled,
     training_columns,
 )
@@ -74,17 +74,22 @@ def test_retraining_data_has_the_training_columns_and_dtypes(tmp_path, send_igno
     config = RetrainConfig(min_labelled_rows=100, reference_rows=200)
     recent, source = recent_labelled(store.labelled_rows(), schema, config)
     assert len(recent) == ROWS, source
-    retrain_train, holdout = build_training_sets(train, recent, schema, config, seed=0)
+    data, history, labelled, validation, holdout = build_retraining_data(
+        train, recent, schema, config
+    )
 
     expected = training_columns(schema)
     assert "rownames" not in expected
-    for frame in (retrain_train, holdout):
-        assert list(frame.columns) == expected
-        assert frame.dtypes.to_dict() == train[expected].dtypes.to_dict()
-        assert frame.notna().all().all(), frame.isna().sum()
-        frame.to_parquet(tmp_path / "written.parquet")  # as the artifact is stored
-    assert len(holdout) == int(ROWS * config.recent_holdout)
-    assert len(retrain_train) == 200 + ROWS - len(holdout)
+    assert list(data.columns) == expected
+    assert data.dtypes.to_dict() == train[expected].dtypes.to_dict()
+    assert data.notna().all().all(), data.isna().sum()
+    data.to_parquet(tmp_path / "written.parquet")  # as the artifact is stored
+    # the champion's latest rows, then the labelled traffic in the order it was logged
+    assert (history, labelled) == (200, ROWS) and len(data) == 200 + ROWS
+    assert data.iloc[:200].equals(train[expected].tail(200).reset_index(drop=True))
+    assert data["size"].iloc[200:].tolist() == pytest.approx(later["size"].tolist())
+    assert holdout == round(ROWS * config.recent_holdout)
+    assert validation == round(ROWS * config.recent_validation)
     # the logged values are the requests' values, not strings of them
     logged = store.labelled_rows()
     assert pd.api.types.is_float_dtype(logged["size"])
@@ -102,9 +107,9 @@ def test_feedback_that_is_no_valid_label_is_left_out(tmp_path):
     _logged(store, request_rows(later.drop(columns=[TARGET])), truths, schema)
     config = RetrainConfig(min_labelled_rows=10, reference_rows=100)
     recent, _ = recent_labelled(store.labelled_rows(), schema, config)
-    retrain_train, holdout = build_training_sets(train, recent, schema, config, seed=0)
-    assert len(retrain_train) + len(holdout) == 100 + 45
-    assert retrain_train[TARGET].notna().all() and holdout[TARGET].notna().all()
+    data, _, labelled, _, _ = build_retraining_data(train, recent, schema, config)
+    assert len(data) == 100 + 45 and labelled == 45
+    assert data[TARGET].notna().all()
 
 
 def test_the_retrained_model_accepts_the_columns_its_champion_ignored(tmp_path):
@@ -115,14 +120,22 @@ def test_the_retrained_model_accepts_the_columns_its_champion_ignored(tmp_path):
     plan = RetrainPlan(
         ready=True, reason="drift", model_name="m", target=TARGET, task="regression",
         ignored_columns=champion.names(ColumnRole.IGNORE),
+        history_rows=ROWS, labelled_rows=100, validation_rows=20, holdout_rows=30,
     )  # fmt: skip
     assert plan.ignored_columns == ["rownames"]
     base = tmp_path / "training.yaml"
     base.write_text(yaml.safe_dump({"model": {"name": "m"}, "parameters": {"config": {}}}))
-    ids = {"retrain_train": "train-id", "retrain_recent": "recent-id"}
     retrain = RetrainConfig(leading_candidates=None)
-    config = load_training_config(training_config(plan, base, ids, tmp_path / "r", retrain))
+    config = load_training_config(training_config(plan, base, "data-id", tmp_path / "r", retrain))
     assert config.profile.column_roles == {"rownames": ColumnRole.IGNORE}
+    # in time order: the newest labelled rows are the test rows, the ones before validate
+    assert (config.split.order, config.split.test_rows, config.split.validation_rows) == (
+        "file",
+        30,
+        20,
+    )
+    assert config.history.recent_rows == 50, "the labelled rows it learns from"
+    assert config.data.artifact_id == "data-id" and config.promotion.recent_data is None
 
     data = train[training_columns(champion)]
     retrained = infer_schema(data, TARGET, "regression", config.profile, FeatureConfig(), "t")

@@ -152,7 +152,7 @@ def test_a_database_of_the_previous_release_is_upgraded_and_loses_nothing(tmp_pa
     _write_previous_release_spill(tmp_path)
 
     log, monitor = PredictionLogStore(url), MonitorStore(url)  # opening it upgrades it
-    assert revision(engine_for(url)) == "0002"
+    assert revision(engine_for(url)) == "0003"
     assert replay_spills(log) == 2 and not list(tmp_path.glob(f"{SPILL_PREFIX}*"))
     assert log.request_ids() == {f"r{i}" for i in range(1, 6)}
     labelled = log.labelled_rows()
@@ -168,6 +168,7 @@ def test_a_database_of_the_previous_release_is_upgraded_and_loses_nothing(tmp_pa
     assert MonitorStore(url).drift_onset_log_id("m", "2") == 2, "what v2's retraining saw"
     history = Records(url).retrains(5)
     assert [r["outcome"] for r in history] == ["promoted and deployed", "failed, champion stays"]
+    assert history[0]["later_rows"] is None and history[0]["review"] is None  # not reviewed yet
     lease = monitor.engine.connect().execute(sa.text("SELECT owner FROM monitor_leases")).scalar()
     assert lease == "a-monitor"
 
