@@ -14,7 +14,7 @@ from tests.support.pipelines import BIN, MODEL, RUN_TIMEOUT, run_command, run_co
 from zenloop.data.generator import generate_orders
 
 SMALL = {
-    "data": {"n_rows": 3000, "seed": 7},
+    "data": {"n_rows": 3000, "seed": 7, "time_column": "order_ts"},
     "candidates": [
         {"name": "xgboost", "family": "xgboost", "params": {"n_estimators": 80}},
         {"name": "linear", "family": "linear"},
@@ -69,6 +69,20 @@ def test_train_register_promote_and_keep_champion_against_weak_model(stack, tmp_
 
     zenml_champion = Client().get_model_version(MODEL, ModelStages.PRODUCTION)
     assert champion.tags["zenml_model_version_id"] == str(zenml_champion.id)
+    # judged out-of-time: the test rows are the latest orders, and so are the baselines'
+    promotion = zenml_champion.run_metadata["promotion"]
+    assert promotion["out_of_time"] is True and "out-of-time on 'order_ts'" in promotion["split"]
+    assert promotion["beats_baselines"] is True
+    assert set(promotion["baselines"]) == {"recent mean", "recent median"}
+    candidate_rmse = promotion["scores"]["candidate"]["test"]
+    assert all(candidate_rmse < sets["test"] for sets in promotion["baselines"].values())
+    assert promotion["history"]["recipe"] in ("all", "weighted", "recent")
+    assert set(promotion["history"]["scores"]) == {"all", "weighted", "recent"}
+    assert champion.tags["zenloop.out_of_time"] == "true"
+    assert champion.tags["zenloop.beats_naive_baselines"] == "true"
+    train = zenml_champion.get_artifact("train").load()
+    test = zenml_champion.get_artifact("test").load()
+    assert train["order_ts"].max() <= test["order_ts"].min(), "tested on later orders"
     assert "reference_data" in zenml_champion.data_artifact_ids
     reference = zenml_champion.get_artifact("reference_data").load()
     assert len(reference) == 500 and "prediction" in reference.columns
@@ -83,7 +97,7 @@ def test_train_register_promote_and_keep_champion_against_weak_model(stack, tmp_
     defaults: dict = {}  # the default candidates; the searched one keeps its pick
     narrow_candidates(defaults, {"xgboost": {"target_transform": "log"}, "random_forest": {}})
     enabled = {c["name"]: c for c in defaults["candidates"] if c.get("enabled", True)}
-    assert list(enabled) == ["xgboost", "random_forest"] and len(defaults["candidates"]) == 4
+    assert list(enabled) == ["xgboost", "random_forest"] and len(defaults["candidates"]) == 5
     assert enabled["xgboost"]["params"] == {"target_transform": "log"}
     assert "search" not in enabled["xgboost"]
     untouched = {"candidates": copy.deepcopy(SMALL["candidates"])}
