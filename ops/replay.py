@@ -7,69 +7,72 @@ service's own address; the error is kept per served version as the rows go by.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
+import numpy as np
 import pandas as pd
 
-from zenloop.config import Task
 from zenloop.deployment import request_rows
+from zenloop.metrics import metric_named, score
 from zenloop.progress import progress
 
 REQUEST_TIMEOUT_S = 60.0
 LOGGED_NOTES = 10  # without a terminal, the live error is logged this many times in all
-ERROR_NAMES = {"regression": "rmse", "classification": "error rate"}
 
 
-def row_error(predicted, actual, task: Task) -> float:
-    """Squared error for regression; for classes 1 when the label is wrong, else 0."""
-    if task == "regression":
-        return (float(predicted) - float(actual)) ** 2
-    return float(not same_label(predicted, actual))
-
-
-def same_label(predicted, actual) -> bool:
-    """Labels compare as numbers when both are (a file's 1.0 is the model's 1), else as text."""
+def _label_key(value) -> str:
+    """Labels compare as numbers when they are (a file's 1.0 is the model's 1), else as text."""
     try:
-        return float(predicted) == float(actual)
+        return repr(float(value))
     except (TypeError, ValueError):
-        return str(predicted) == str(actual)
+        return str(value)
 
 
 @dataclass
 class ReplayResult:
-    task: Task = "regression"
+    """What a replay sent and each served version's primary metric on the rows it served."""
+
+    metric: str = "rmse"
+    classes: list | None = None
     sent: int = 0
     failed: int = 0
     feedback: int = 0
     seconds: float = 0.0
-    errors: dict[str, list[float]] = field(default_factory=dict)  # version -> row errors
+    # version -> (truth, prediction, class probabilities) of each labelled row it served
+    served: dict[str, list[tuple]] = field(default_factory=dict)
     versions: list[str] = field(default_factory=list)  # the version of each batch
 
-    @property
-    def metric(self) -> str:
-        return ERROR_NAMES[self.task]
+    def rows(self, version: str | None = None) -> list[tuple]:
+        if version is not None:
+            return self.served.get(version, [])
+        return [row for rows in self.served.values() for row in rows]
 
     def error(self, version: str | None = None) -> float:
-        """RMSE (regression) or error rate (classification) of one version, or of all rows."""
-        rows = (
-            self.errors.get(version, [])
-            if version is not None
-            else [e for errors in self.errors.values() for e in errors]
-        )
+        """The primary metric of one version on the labelled rows it served (or of all)."""
+        rows = self.rows(version)
         if not rows:
             return float("nan")
-        mean = sum(rows) / len(rows)
-        return math.sqrt(mean) if self.task == "regression" else mean
+        metric = metric_named(self.metric)
+        if metric.task == "regression":
+            y = np.array([float(truth) for truth, _, _ in rows])
+            return score(metric, y, np.array([float(p) for _, p, _ in rows]), None)
+        index = {_label_key(c): i for i, c in enumerate(self.classes or [])}
+        names = [str(c) for c in self.classes or []]
+        y = np.array([index.get(_label_key(truth), -1) for truth, _, _ in rows])
+        known = y >= 0  # a label the model never saw cannot be scored as a class of it
+        proba = np.array([[float((p or {}).get(n, 0.0)) for n in names] for _, _, p in rows])
+        if not known.any():
+            return float("nan")
+        return score(metric, y[known], proba[known].argmax(axis=1), proba[known])
 
     def summary(self) -> str:
-        """The error per served version, oldest first."""
+        """The metric per served version, oldest first; each on the rows it served."""
         return ", ".join(
-            f"v{version} {self.metric} {self.error(version):.4g} on {len(errors)} rows"
-            for version, errors in self.errors.items()
+            f"v{version} {self.metric} {self.error(version):.4g} on {len(rows)} rows"
+            for version, rows in self.served.items()
         )
 
 
@@ -82,7 +85,8 @@ def replay(
     max_seconds: float = 300.0,
     pause_s: float = 0.0,
     until: Callable[[str], bool] | None = None,
-    task: Task = "regression",
+    metric: str = "rmse",
+    classes: list | None = None,
     rate: float | None = None,
     feedback: bool = True,
 ) -> ReplayResult:
@@ -91,7 +95,7 @@ def replay(
     With `feedback` and a token, each batch's ground truth follows it to `/feedback`.
     `rate` caps the rows sent per second; `pause_s` waits after every batch.
     """
-    result = ReplayResult(task=task)
+    result = ReplayResult(metric=metric, classes=classes)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     features = frame.drop(columns=[target])
     started = time.monotonic()
@@ -121,8 +125,9 @@ def replay(
                 for p, actual in zip(body["predictions"], truth, strict=True)
                 if not pd.isna(actual)  # a row without ground truth is only predicted
             ]
-            errors = result.errors.setdefault(version, [])
-            errors.extend(row_error(p["prediction"], actual, task) for p, actual in labelled)
+            result.served.setdefault(version, []).extend(
+                (actual, p["prediction"], p.get("probabilities")) for p, actual in labelled
+            )
             if feedback and token and labelled:
                 items = [{"request_id": p["request_id"], "ground_truth": a} for p, a in labelled]
                 answer = client.post("/feedback", json={"items": items}, headers=headers)

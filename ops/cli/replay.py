@@ -16,6 +16,7 @@ import httpx
 from ops.cli.options import SERVING_CONFIG, config_option, port_option
 
 PROBE_TIMEOUT_S = 10.0
+RETRAINS_SHOWN = 20
 
 
 def served_model(url: str) -> dict:
@@ -30,6 +31,26 @@ def served_model(url: str) -> dict:
     if response.status_code != 200:
         raise click.ClickException(f"{url} serves no model yet ({response.status_code})")
     return response.json()
+
+
+def same_rows(log_database_url: str | None, model_name: str) -> list[str]:
+    """Each reviewed promotion: the version it replaced and the new one on the same later
+    labelled rows (the monitor scores the replaced one offline, from the log)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from monitoring.state_store import MonitorStore
+
+    try:
+        retrains = MonitorStore(log_database_url).recent_retrains(RETRAINS_SHOWN, model_name)
+    except SQLAlchemyError:
+        return []
+    return [
+        f"same rows: {r['error_metric']} v{r['replaced_version']} {r['later_before']:.4g} -> "
+        f"v{r['deployed_version']} {r['later_after']:.4g} on {r['later_rows']:,} later rows"
+        + (" (rolled back)" if r["rolled_back_at"] else "")
+        for r in reversed(retrains)
+        if r["later_rows"] and r["later_before"] is not None and r["later_after"] is not None
+    ]
 
 
 @click.command()
@@ -68,8 +89,9 @@ def replay(
 ) -> None:
     """Send rows of a file to the service as traffic, with their truth as feedback.
 
-    Prints the error of each served version as it goes (RMSE for regression, the error
-    rate for classification) and at the end.
+    Prints each served version's primary metric (the one it was trained and is judged
+    by) as it goes and at the end; where the monitor reviewed a promotion, both versions
+    on the same later rows.
     """
     from api.settings import load_serving_config
     from ops.replay import replay as send
@@ -122,7 +144,8 @@ def replay(
             token,
             batch_rows=batch_rows,
             max_seconds=max_seconds,
-            task=model["task"],
+            metric=model["metric"],
+            classes=model["classes"],
             rate=rate,
             feedback=feedback,
         )
@@ -134,7 +157,9 @@ def replay(
         f"sent {result.sent:,} rows in {result.seconds:.1f} s ({result.failed:,} refused)"
         + (f", feedback stored for {result.feedback:,}" if feedback else "")
     )
-    if result.errors:
-        click.echo(f"  {result.summary()}")
+    if result.served:
+        click.echo(f"  each version on the rows it served: {result.summary()}")
+    for line in same_rows(config.log.database_url, model["name"]):
+        click.echo(f"  {line}")
     if result.failed:
         raise click.exceptions.Exit(1)

@@ -12,8 +12,11 @@ from zenml.client import Client
 from zenml.enums import ModelStages
 
 from monitoring.state_store import Lease
+from ops.replay import replay
 from tests.support.browser import operations_page_after_the_loop
 from tests.support.loop import (
+    BATCH_ROWS,
+    DRIFT_PAUSE_S,
     LENIENT,
     MONITOR_LIFE,
     RETRAINS_SEEN,
@@ -22,6 +25,7 @@ from tests.support.loop import (
     drifted_until,
     loop_environment,
     monitor_health,
+    orders,
 )
 from tests.support.pipelines import BIN, run_command, run_config
 from tests.support.serving import free_port
@@ -139,6 +143,49 @@ def test_a_promotion_whose_deployment_fails_is_undone(tmp_path):
         assert production.number == 1, "ZenML's stage follows the alias back"
         assert loop.served() == "1"
         assert rest["model_version"] == "1", "the monitor watches the version that serves"
+
+
+def test_a_promotion_worse_on_the_rows_after_it_is_rolled_back_by_itself(tmp_path):
+    """A retraining learns a promotion season's orders and is promoted on them; then the
+    season ends. On the normal orders that follow, the new version is worse than the one
+    it replaced: the monitor's review scores both on the same later labelled rows (the
+    replaced one offline, from the log), rolls the promotion back by itself, and says so."""
+    with loop_environment(
+        tmp_path,
+        "loop-rollback",
+        LENIENT,
+        retrain={"reference_rows": 100},  # it learns the season, not the year before
+        monitor={"rollback": {"after_rows": 150}},
+    ) as loop:
+        drifted_until(loop, 909, lambda: loop.served() != "1")
+        promoted = loop.served()
+        assert promoted != "1", loop.history.recent_retrains(3)
+
+        def rolled_back() -> dict | None:
+            deployed = loop.deployed(promoted)
+            return deployed if deployed and deployed["rolled_back_at"] else None
+
+        # the season is over: normal orders, with their ground truth
+        replay(
+            loop.url, orders(6_000, 910), TARGET, loop.token, batch_rows=BATCH_ROWS,
+            pause_s=DRIFT_PAUSE_S, max_seconds=loop.wait_s, until=lambda _v: rolled_back(),
+        )  # fmt: skip
+        record = wait_for(rolled_back, f"the rollback of v{promoted}", loop.wait_s)
+        assert record["replaced_version"] == "1"
+        assert record["later_rows"] >= 150
+        assert record["later_after"] > record["later_before"], "worse on the same later rows"
+        assert record["review"].startswith("rolled back") and "confidence" in record["review"]
+        wait_for(lambda: loop.served() == "1", "the service serving v1 again", loop.wait_s)
+        registry = MlflowClient()
+        assert str(registry.get_model_version_by_alias("loop-rollback", "champion").version) == "1"
+        challenger = registry.get_model_version_by_alias("loop-rollback", "challenger")
+        assert str(challenger.version) == promoted
+        assert Client().get_model_version("loop-rollback", ModelStages.PRODUCTION).number == 1
+        status = run_command(str(BIN / "zenloop"), "status", "-c", str(loop.serving_config))
+        assert "promoted, then rolled back" in status.stdout
+        assert f"on the same {record['later_rows']} later rows: v1" in status.stdout
+        beat = wait_for(lambda: (b := loop.heartbeat()).get("alerts") and b, "an alert", 30)
+        assert any("rolled back" in alert for alert in beat["alerts"])
 
 
 def first_failed(loop) -> dict | None:
