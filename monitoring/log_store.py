@@ -334,15 +334,16 @@ class PredictionLogStore:
             query = query.where(predictions.c.id <= until_id)
         return self._frame(query)
 
-    def labelled_rows_of(self, model_version: str, newest: int) -> pd.DataFrame:
-        """The newest labelled rows one version served, oldest first."""
+    def labelled_rows_of(self, model_version: str, limit: int, first: bool = False) -> pd.DataFrame:
+        """The newest (or, with `first`, the first) `limit` labelled rows one version
+        served, oldest first."""
         joined = predictions.join(feedback, predictions.c.request_id == feedback.c.request_id)
         ids = (
             sa.select(predictions.c.id)
             .select_from(joined)
             .where(*_labelled(0.0, 0), predictions.c.model_version == model_version)
-            .order_by(predictions.c.id.desc())
-            .limit(newest)
+            .order_by(predictions.c.id if first else predictions.c.id.desc())
+            .limit(limit)
         )
         return self._frame(sa.select().where(predictions.c.id.in_(ids.scalar_subquery())))
 

@@ -47,6 +47,7 @@ def decide(
     required_labelled_rows: int = 0,
     retrained_at: float | None = None,
     now: float | None = None,
+    rolled_back: str | None = None,
 ) -> Decision:
     """Apply the policy to one drift report; updates `state` and may take the lease.
 
@@ -58,7 +59,9 @@ def decide(
     retraining that cannot learn the new traffic. `retrained_at` is when the last
     retraining that drift on this version asked for ended (a failed one does not count):
     the cooldown runs from there. A version that a retraining put in place has none: it
-    triggers again once its own windows drift.
+    triggers again once its own windows drift. `rolled_back` says why this version is
+    being rolled back: the version it replaced takes over, and no retraining starts from
+    this one.
     """
     now = time.time() if now is None else now
 
@@ -95,6 +98,8 @@ def decide(
             f"drift in {state.consecutive_drifted}/{policy.consecutive_windows} consecutive "
             f"windows: {report.reason}",
         )
+    if rolled_back is not None:
+        return verdict(False, f"no retraining, the version is rolled back ({rolled_back})")
     if retrained_at is not None and now - retrained_at < policy.cooldown_s:
         left = policy.cooldown_s - (now - retrained_at)
         return verdict(

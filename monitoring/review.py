@@ -87,8 +87,10 @@ def review(
 ) -> PromotionReview:
     """Score both versions on the same later rows; decide once `after_rows` are in.
 
-    `promotion` is the retraining's record; a verdict already made (kept) stands, and the
-    figures go on being updated.
+    `labelled` are the first `after_rows` labelled rows the new version served (fewer
+    while they come in), so the verdict does not depend on when the checks run; after a
+    verdict, the newest rows. `promotion` is the retraining's record; a verdict already
+    made (kept) stands, and the figures go on being updated.
     """
     metric = schema.primary_metric
     base = dict(

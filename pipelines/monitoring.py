@@ -23,8 +23,8 @@ def monitoring_pipeline(monitor: MonitorConfig | None = None) -> None:
     # the service's log and event address, read here on the client where its config is
     monitor = (monitor or MonitorConfig()).with_service()
     window, reference, champion = load_window(monitor)
-    review_promotion(champion, monitor)
+    review = review_promotion(champion, monitor)
     check = check_window_drift(window, reference, champion, monitor)
-    decision = decide_retraining(check, window, monitor)
+    decision = decide_retraining(check, window, review, monitor)
     plan_retraining(decision, champion, window, monitor)
     plot_drift_history(decision, monitor)

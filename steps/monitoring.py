@@ -20,7 +20,7 @@ from monitoring.drift_report import DriftCheck
 from monitoring.log_store import PredictionLogStore
 from monitoring.policy import Decision, decide
 from monitoring.retraining import RetrainPlan, build_retraining_data, recent_labelled
-from monitoring.review import PromotionReview, review
+from monitoring.review import PromotionReview, Verdict, review
 from monitoring.scoring import labelled_rows
 from monitoring.state_store import LaterScores, Lease, MonitorStore
 from steps.hooks import record_failure
@@ -91,7 +91,7 @@ def _prediction_log(monitor: MonitorConfig) -> PredictionLogStore:
 
 @step(enable_cache=False, on_failure=record_failure)
 def decide_retraining(
-    check: DriftCheck, window: pd.DataFrame, monitor: MonitorConfig
+    check: DriftCheck, window: pd.DataFrame, review: PromotionReview, monitor: MonitorConfig
 ) -> Annotated[Decision, "decision"]:
     """Every decision, retrain or not, is recorded with its reason, and the run is tagged."""
     store = MonitorStore(reachable_log_url(monitor.log_database_url))
@@ -115,6 +115,7 @@ def decide_retraining(
         labelled,
         required,
         retrained_at,
+        rolled_back=review.reason if review.verdict == Verdict.ROLLBACK else None,
     )
     try:
         store.save_state(report.model_name, state)
@@ -146,7 +147,15 @@ def review_promotion(
             version=champion.version,
             reason=f"v{champion.version} was not put in place by a retraining: nothing to review",
         )
-    rows = _prediction_log(monitor).labelled_rows_of(champion.version, monitor.rollback.max_rows)
+    log = _prediction_log(monitor)
+    decided = (promotion.get("review") or "").startswith(Verdict.KEPT.value)
+    # the verdict is made on the first `after_rows` labelled rows after the promotion,
+    # whenever the checks come; once made, the figures follow the newest rows
+    rows = (
+        log.labelled_rows_of(champion.version, monitor.rollback.max_rows)
+        if decided
+        else log.labelled_rows_of(champion.version, monitor.rollback.after_rows, first=True)
+    )
     labelled = labelled_rows(rows, champion.feature_schema)
     replaced = load_bundle(f"models:/{champion.name}/{promotion['replaced_version']}")
     outputs = replaced.predict_raw(labelled.rows) if len(labelled) else (None, None)

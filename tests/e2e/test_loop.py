@@ -155,7 +155,8 @@ def test_a_promotion_worse_on_the_rows_after_it_is_rolled_back_by_itself(tmp_pat
         "loop-rollback",
         LENIENT,
         retrain={"reference_rows": 100},  # it learns the season, not the year before
-        monitor={"rollback": {"after_rows": 150}},
+        policy={"cooldown_s": 3600},  # the restored version does not retrain right away
+        monitor={"rollback": {"after_rows": 400}},  # the season's last rows, then normal ones
     ) as loop:
         drifted_until(loop, 909, lambda: loop.served() != "1")
         promoted = loop.served()
@@ -172,7 +173,7 @@ def test_a_promotion_worse_on_the_rows_after_it_is_rolled_back_by_itself(tmp_pat
         )  # fmt: skip
         record = wait_for(rolled_back, f"the rollback of v{promoted}", loop.wait_s)
         assert record["replaced_version"] == "1"
-        assert record["later_rows"] >= 150
+        assert record["later_rows"] >= 400
         assert record["later_after"] > record["later_before"], "worse on the same later rows"
         assert record["review"].startswith("rolled back") and "confidence" in record["review"]
         wait_for(lambda: loop.served() == "1", "the service serving v1 again", loop.wait_s)

@@ -227,3 +227,23 @@ def test_a_retrained_version_learns_only_from_rows_after_those_its_retraining_us
     assert checks.store.drift_onset_log_id("m", "2") == NEW
     checks.check(False, version="2")  # a clean window of v2, ending at row 2 * NEW
     assert checks.store.drift_onset_log_id("m", "2") == 2 * NEW
+
+
+def test_a_version_being_rolled_back_starts_no_retraining_and_the_restored_one_cools_down(
+    tmp_path,
+):
+    checks = Checks(tmp_path)
+    checks.check(True, version="2")
+    report = _report(True, version="2")
+    rolled = decide(
+        report, NEW, checks.last_id + NEW, checks.state, checks.lease, POLICY,
+        rolled_back="rolled back: v2 worse on later rows",
+    )  # fmt: skip
+    assert not rolled.retrain and "rolled back" in rolled.reason
+    assert checks.lease.holder() is None, "the lease is left for the rollback"
+    promotion = checks.store.start_retrain("m", None)
+    checks.store.finish_retrain(promotion, True, "2", "", replaced_version="1")
+    checks.store.record_rollback(promotion, "rolled back")
+    checks.check(True, version="1")
+    cooling = checks.check(True, version="1")
+    assert not cooling.retrain and "cooling down" in cooling.reason
