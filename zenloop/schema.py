@@ -55,6 +55,9 @@ KEY_NAME_WORDS = frozenset({"id", "ids", "uuid", "guid", "key", "num", "no", "nr
 NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 # An integer code whose order says this little about the target (R², or Gini) is no measure.
 KEY_ORDER_SKILL = 0.02
+# Codes are spread evenly over their range; integers this skewed are counts or amounts
+# (a population, an income) that happen to differ from row to row.
+KEY_MAX_SKEW = 2.0
 
 
 class ColumnFlag(BaseModel):
@@ -175,10 +178,21 @@ def _integer_valued(values: pd.Series) -> bool:
     return bool(np.isfinite(numbers).all() and (numbers == np.round(numbers)).all())
 
 
-def index_flag(values: pd.Series) -> ColumnFlag | None:
+def _evenly_spread(values: pd.Series) -> bool:
+    """Whether integers are spread like codes, not skewed like amounts."""
+    skew = values.astype(float).skew()
+    return bool(pd.isna(skew) or abs(skew) < KEY_MAX_SKEW)
+
+
+def index_flag(
+    values: pd.Series, skill: float | None = None, named_as_id: bool = False
+) -> ColumnFlag | None:
     """A row number, a counter or a unique key: values that name rows instead of describing them.
 
-    Judged on every row, in file order, since order is what gives a counter away.
+    Judged on every row, in file order, since order is what gives a counter away. Distinct
+    integers in no order are a key when their name says so, or when their order says
+    nothing of the target (`skill`, the column alone: R² or Gini); otherwise they are a
+    measurement that happens to differ on every row (a population, an income).
     """
     n = len(values)
     if n < MIN_ROWS_FOR_FLAGS or values.isna().any() or values.nunique() != n:
@@ -193,7 +207,9 @@ def index_flag(values: pd.Series) -> ColumnFlag | None:
             return ColumnFlag(
                 kind=FlagKind.COUNTER, reason="a distinct integer per row, monotonic in file order"
             )
-        return ColumnFlag(kind=FlagKind.UNIQUE_KEY, reason="a distinct integer per row")
+        if named_as_id or (_evenly_spread(values) and (skill is None or skill < KEY_ORDER_SKILL)):
+            return ColumnFlag(kind=FlagKind.UNIQUE_KEY, reason="a distinct integer per row")
+        return None
     if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
         return None  # distinct measurements or timestamps are ordinary features
     return ColumnFlag(kind=FlagKind.UNIQUE_KEY, reason="a distinct value per row")
@@ -275,7 +291,8 @@ def key_flag(
     `key_unique_ratio` is a key when it is text, when its name says it is an identifier,
     or when its integers' order says nothing about the target (a one-column tree on them
     scores about as well as a guess). Measurements (floats, integers with an order) are
-    not keys. Unique columns are judged by `index_flag`.
+    not keys, nor are skewed integers (counts, amounts). Unique columns are judged by
+    `index_flag`.
     """
     present = values.dropna()
     if len(present) < MIN_ROWS_FOR_FLAGS or pd.api.types.is_bool_dtype(values):
@@ -396,10 +413,12 @@ def infer_schema(
         role = configured or infer_role(sample[name], profile)
         values = frame[name]
         _check_role_fits(values, role, name, source)
-        index = index_flag(values) if name != time_column else None
         alone = None
         if role not in (ColumnRole.TEXT, ColumnRole.DATETIME):
             alone = proxy_score(sample[name], sample[target], task)
+        skill = None if alone is None else _skill(alone, task)
+        named_as_id = bool(_name_words(str(name)) & KEY_NAME_WORDS)
+        index = index_flag(values, skill, named_as_id) if name != time_column else None
         spec_flags = _proxy_flags(alone, task, profile.leak_threshold, index)
         keyable = name != time_column and role not in (ColumnRole.TEXT, ColumnRole.DATETIME)
         key = key_flag(values, alone, task, profile) if keyable else None

@@ -219,6 +219,8 @@ def _loans(n: int = 2_000, seed: int = RNG_SEED) -> pd.DataFrame:
             "branch": rng.choice([f"B{i:04d}" for i in range(int(n * 0.9))], n),
             "income": income.round(0),
             "collections": collections,
+            # an amount that differs on every row: skewed, not spread like codes
+            "deposits": rng.permutation(np.unique(rng.lognormal(8, 1.5, 3 * n).round())[:n]),
             "bad": np.where(bad, "bad", "good"),
         }
     )
@@ -236,6 +238,7 @@ def test_keys_are_flagged_and_ignored_and_a_strong_leak_is_flagged():
     assert leak.role != ColumnRole.IGNORE and leak.flagged(FlagKind.TARGET_PROXY)
     assert leak.alone_score >= 0.9
     assert not schema.column("income").flagged(FlagKind.KEY), "a measure, not a key"
+    assert not schema.column("deposits").flags, "distinct skewed integers: an amount"
     assert any(item.startswith("collections (target_proxy") for item in schema.suspected_leaks())
 
 
