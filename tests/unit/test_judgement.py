@@ -220,7 +220,7 @@ def _loans(n: int = 2_000, seed: int = RNG_SEED) -> pd.DataFrame:
             "income": income.round(0),
             "collections": collections,
             # an amount that differs on every row: skewed, not spread like codes
-            "deposits": rng.permutation(np.unique(rng.lognormal(8, 1.5, 3 * n).round())[:n]),
+            "deposits": rng.permutation(np.unique(rng.lognormal(8, 1.5, 3 * n).round()))[:n],
             "bad": np.where(bad, "bad", "good"),
         }
     )
