@@ -105,15 +105,16 @@ def _model_link(name: str) -> list[str]:
 def chosen_roles(
     schema: Any, frame: Any, drop: tuple[str, ...], keep: tuple[str, ...]
 ) -> dict[str, ColumnRole]:
-    """Roles for `init --drop` (ignored) and `--keep` (a flagged key or row number used:
-    its role inferred from the values, high cardinality where that would be ignore)."""
+    """Roles for `init --drop` (ignored) and `--keep` (a flagged column used: a key as the
+    codes it is, high cardinality; a row number or counter with the role its values have)."""
     from zenloop.config import ProfileConfig
-    from zenloop.schema import infer_role
+    from zenloop.schema import FlagKind, infer_role
 
     roles = {column: ColumnRole.IGNORE for column in drop}
     for column in keep:
         role = infer_role(frame[column], ProfileConfig())
-        roles[column] = ColumnRole.HIGH_CARDINALITY if role == ColumnRole.IGNORE else role
+        code = schema.column(column).flagged(FlagKind.KEY, FlagKind.UNIQUE_KEY)
+        roles[column] = ColumnRole.HIGH_CARDINALITY if code or role == ColumnRole.IGNORE else role
     return roles
 
 

