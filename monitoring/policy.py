@@ -59,7 +59,9 @@ def decide(
     retraining that cannot learn the new traffic. `retrained_at` is when the last
     retraining that drift on this version asked for ended (a failed one does not count):
     the cooldown runs from there. A version that a retraining put in place has none: it
-    triggers again once its own windows drift. `rolled_back` says why this version is
+    triggers again once its own windows drift. With `performance_confirms`, a window whose
+    labelled rows show the model degraded (or behind a naive forecast) needs no
+    consecutive ones: the error itself is the evidence. `rolled_back` says why this version is
     being rolled back: the version it replaced takes over, and no retraining starts from
     this one.
     """
@@ -92,7 +94,10 @@ def decide(
     state.consecutive_drifted = state.consecutive_drifted + 1 if report.drift else 0
     if not report.drift:
         return verdict(False, report.reason)
-    if state.consecutive_drifted < policy.consecutive_windows:
+    performance = report.performance
+    measured = performance is not None and (performance.degraded or performance.behind_baseline)
+    confirmed = policy.performance_confirms and measured
+    if state.consecutive_drifted < policy.consecutive_windows and not confirmed:
         return verdict(
             False,
             f"drift in {state.consecutive_drifted}/{policy.consecutive_windows} consecutive "

@@ -602,6 +602,11 @@ class PolicyConfig(StrictModel):
         default=100, ge=1, description="rows logged since the last check for a window to count"
     )
     consecutive_windows: int = Field(default=2, ge=1)
+    performance_confirms: bool = Field(
+        default=True,
+        description="a window whose labelled rows show the champion degraded, or behind a "
+        "naive forecast, confirms drift by itself: no consecutive windows to wait for",
+    )
     cooldown_s: float = Field(default=300.0, ge=0.0)
     lease_timeout_s: float = Field(
         default=300.0,

@@ -247,3 +247,20 @@ def test_a_version_being_rolled_back_starts_no_retraining_and_the_restored_one_c
     checks.check(True, version="1")
     cooling = checks.check(True, version="1")
     assert not cooling.retrain and "cooling down" in cooling.reason
+
+
+def test_labelled_rows_that_show_the_error_grown_confirm_drift_at_once(tmp_path):
+    from monitoring.drift_report import PerformanceCheck
+
+    checks = Checks(tmp_path)
+    degraded = PerformanceCheck(
+        metric="rmse", window_value=30.0, test_value=10.0, ratio=3.0, labelled_rows=400,
+        degraded=True, max_ratio=1.5,
+    )  # fmt: skip
+    report = _report(True).model_copy(update={"performance": degraded})
+    now = decide(report, NEW, NEW, checks.state, checks.lease, POLICY)
+    assert now.retrain, "one window: the error is the evidence"
+    checks.lease.release()
+    waits = POLICY.model_copy(update={"performance_confirms": False})
+    later = decide(report, NEW, 2 * NEW, PolicyState(), checks.lease, waits)
+    assert not later.retrain and "1/2 consecutive" in later.reason
