@@ -173,7 +173,7 @@ def test_status_shows_the_loops_history(setup):
     assert "serving ui-tests v2" in result.stdout
     assert "last check" in result.stdout and "no drift on v2" in result.stdout
     assert "last retraining" in result.stdout and "promoted and deployed" in result.stdout
-    assert "held-out labelled rows" in result.stdout
+    assert "labelled rows, held out:" in result.stdout
 
 
 METRICS = """# TYPE zenloop_requests_total counter
