@@ -48,6 +48,7 @@ def decide(
     retrained_at: float | None = None,
     now: float | None = None,
     rolled_back: str | None = None,
+    labelled_since_retrain: int | None = None,
 ) -> Decision:
     """Apply the policy to one drift report; updates `state` and may take the lease.
 
@@ -57,8 +58,10 @@ def decide(
     the rows with ground truth since the drift began: with fewer than
     `required_labelled_rows`, a confirmed drift waits for data instead of starting a
     retraining that cannot learn the new traffic. `retrained_at` is when the last
-    retraining that drift on this version asked for ended (a failed one does not count):
-    the cooldown runs from there. A version that a retraining put in place has none: it
+    retraining that drift on this version asked for ended (a failed one does not count),
+    and `labelled_since_retrain` how many labelled rows came in since the last row it saw
+    (or since a rollback restored this version): the cooldown, in seconds and in rows,
+    runs from there. A version that a retraining put in place has none: it
     triggers again once its own windows drift. With `performance_confirms`, a window whose
     labelled rows show the model degraded (or behind a naive forecast) needs no
     consecutive ones: the error itself is the evidence. `rolled_back` says why this version is
@@ -109,6 +112,12 @@ def decide(
         left = policy.cooldown_s - (now - retrained_at)
         return verdict(
             False, f"cooling down after the last retrain ({left:.0f}s left): {report.reason}"
+        )
+    if labelled_since_retrain is not None and labelled_since_retrain < policy.cooldown_rows:
+        return verdict(
+            False,
+            f"cooling down after the last retrain: {labelled_since_retrain}/"
+            f"{policy.cooldown_rows} labelled rows since: {report.reason}",
         )
     if labelled_rows is not None and labelled_rows < required_labelled_rows:
         return verdict(

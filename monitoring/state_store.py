@@ -88,6 +88,7 @@ retrains = sa.Table(
     sa.Column("reviewed_at", sa.Float, nullable=True),
     sa.Column("review", sa.Text, nullable=True),
     sa.Column("rolled_back_at", sa.Float, nullable=True),
+    sa.Column("rolled_back_log_id", sa.Integer, nullable=True),
 )
 
 
@@ -283,6 +284,28 @@ class MonitorStore:
         restored = self.rolled_back_at(model_name, model_version)
         return max((t for t in (ended, restored) if t is not None), default=None)
 
+    def cooldown_log_id(self, model_name: str, model_version: str) -> int | None:
+        """Where the labelled rows a cooldown counts begin: the last row the newest
+        retraining that drift on `model_version` asked for saw (unless it failed), or the
+        log's last row when a rollback made it the champion again. None: no cooldown."""
+        seen = (
+            sa.select(sa.func.max(checks.c.last_log_id))
+            .select_from(retrains.join(checks, retrains.c.check_id == checks.c.id))
+            .where(
+                retrains.c.model_name == model_name,
+                checks.c.model_version == model_version,
+                retrains.c.finished_at.is_not(None),
+                sa.or_(retrains.c.failed.is_(None), retrains.c.failed.is_(False)),
+            )
+        )
+        restored = sa.select(sa.func.max(retrains.c.rolled_back_log_id)).where(
+            retrains.c.model_name == model_name,
+            retrains.c.replaced_version == model_version,
+        )
+        with self.engine.connect() as connection:
+            ends = [connection.execute(query).scalar() for query in (seen, restored)]
+        return max((end for end in ends if end is not None), default=None)
+
     def promotion_of(self, model_name: str, version: str) -> dict[str, Any] | None:
         """The retraining that put `version` in place, unless it was rolled back: the one a
         review of later rows judges. None for a version no retraining deployed."""
@@ -314,10 +337,11 @@ class MonitorStore:
         with self.engine.begin() as connection:
             connection.execute(retrains.update().where(retrains.c.id == retrain_id), values)
 
-    def record_rollback(self, retrain_id: int, reason: str) -> None:
+    def record_rollback(self, retrain_id: int, reason: str, log_id: int) -> None:
         """The promotion was undone: its version is no longer the champion. The rollback
-        starts a cooldown for the restored version, as a retraining that kept it would."""
-        values = {"rolled_back_at": time.time(), "review": reason}
+        starts a cooldown for the restored version, as a retraining that kept it would,
+        from `log_id`, the log's last row then."""
+        values = {"rolled_back_at": time.time(), "review": reason, "rolled_back_log_id": log_id}
         with self.engine.begin() as connection:
             connection.execute(retrains.update().where(retrains.c.id == retrain_id), values)
 

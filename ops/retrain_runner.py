@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 from zenml.client import Client
 from zenml.enums import ModelStages
 
+from monitoring.log_store import PredictionLogStore
 from monitoring.policy import Decision
 from monitoring.retraining import RetrainPlan
 from monitoring.review import PromotionReview
@@ -253,7 +254,8 @@ def roll_back(review: PromotionReview, config: MonitorConfig) -> str:
         return f"rollback of v{review.version} waits: a retraining holds the lease"
     try:
         restore(review.model_name, review.replaced_version, review.version)
-        store.record_rollback(review.retrain_id, review.reason)
+        log_id = PredictionLogStore(config.log_database_url).last_id()
+        store.record_rollback(review.retrain_id, review.reason, log_id)
         logger.warning("%s", review.reason)
         try:
             runs.deploy(project_path(config.retrain.deployment_config))

@@ -102,9 +102,12 @@ def decide_retraining(
     last_log_id = int(ids.max()) if len(ids) else state.last_log_id
     lease = Lease(store, monitor.policy.lease_timeout_s)
     onset = store.drift_onset_log_id(report.model_name, report.model_version)
-    labelled = _prediction_log(monitor).count_labelled(after_id=onset)  # counted, not read
+    log = _prediction_log(monitor)
+    labelled = log.count_labelled(after_id=onset)  # counted, not read
     required = 0 if monitor.retrain.fallback is not None else monitor.retrain.min_labelled_rows
     retrained_at = store.retrained_at(report.model_name, report.model_version)
+    cooled_from = store.cooldown_log_id(report.model_name, report.model_version)
+    since_retrain = None if cooled_from is None else log.count_labelled(after_id=cooled_from)
     decision = decide(
         report,
         new_rows,
@@ -116,6 +119,7 @@ def decide_retraining(
         required,
         retrained_at,
         rolled_back=review.reason if review.verdict == Verdict.ROLLBACK else None,
+        labelled_since_retrain=since_retrain,
     )
     try:
         store.save_state(report.model_name, state)

@@ -607,7 +607,16 @@ class PolicyConfig(StrictModel):
         description="a window whose labelled rows show the champion degraded, or behind a "
         "naive forecast, confirms drift by itself: no consecutive windows to wait for",
     )
-    cooldown_s: float = Field(default=300.0, ge=0.0)
+    cooldown_rows: int = Field(
+        default=500,
+        ge=0,
+        description="after a retraining that kept the champion (or a rollback to it), this "
+        "many more labelled rows must come in before it triggers again: a retraining that "
+        "lost needs more of the new traffic to learn from",
+    )
+    cooldown_s: float = Field(
+        default=0.0, ge=0.0, description="and this long must pass, in seconds"
+    )
     lease_timeout_s: float = Field(
         default=300.0,
         gt=0.0,

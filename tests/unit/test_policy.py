@@ -243,7 +243,7 @@ def test_a_version_being_rolled_back_starts_no_retraining_and_the_restored_one_c
     assert checks.lease.holder() is None, "the lease is left for the rollback"
     promotion = checks.store.start_retrain("m", None)
     checks.store.finish_retrain(promotion, True, "2", "", replaced_version="1")
-    checks.store.record_rollback(promotion, "rolled back")
+    checks.store.record_rollback(promotion, "rolled back", log_id=checks.last_id)
     checks.check(True, version="1")
     cooling = checks.check(True, version="1")
     assert not cooling.retrain and "cooling down" in cooling.reason
@@ -264,3 +264,24 @@ def test_labelled_rows_that_show_the_error_grown_confirm_drift_at_once(tmp_path)
     waits = POLICY.model_copy(update={"performance_confirms": False})
     later = decide(report, NEW, 2 * NEW, PolicyState(), checks.lease, waits)
     assert not later.retrain and "1/2 consecutive" in later.reason
+
+
+def test_after_a_retraining_that_lost_more_labelled_rows_must_come_in(tmp_path):
+    policy = POLICY.model_copy(update={"consecutive_windows": 1, "cooldown_s": 0})
+    checks = Checks(tmp_path, policy)
+    lost = checks.check(True)
+    checks.retrained(lost, promoted=False)
+    since = checks.store.cooldown_log_id("m", "1")
+    assert since == checks.last_id, "counted from the last row the retraining saw"
+    report = _report(True)
+    waiting = decide(
+        report, NEW, checks.last_id + NEW, checks.state, checks.lease, policy,
+        labelled_since_retrain=200,
+    )  # fmt: skip
+    assert not waiting.retrain and "200/500 labelled rows since" in waiting.reason
+    ready = decide(
+        report, NEW, checks.last_id + 2 * NEW, checks.state, checks.lease, policy,
+        labelled_since_retrain=600,
+    )  # fmt: skip
+    assert ready.retrain
+    assert checks.store.cooldown_log_id("m", "2") is None, "a new version starts with none"

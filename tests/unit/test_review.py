@@ -93,7 +93,7 @@ def test_a_promotion_worse_on_later_rows_is_rolled_back_and_a_better_one_kept(tm
         retrain, LaterScores(verdict.rows, verdict.before, verdict.after, verdict.baseline,
                              verdict.reason),
     )  # fmt: skip
-    records.record_rollback(retrain, verdict.reason)
+    records.record_rollback(retrain, verdict.reason, log_id=400)
     assert records.promotion_of("m", "2") is None, "a rolled-back promotion is not reviewed again"
     assert records.retrained_at("m", "1") is not None, "the restored version cools down"
 

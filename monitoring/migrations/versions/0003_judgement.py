@@ -31,6 +31,7 @@ JUDGEMENT_COLUMNS = {
     "reviewed_at": sa.Float,
     "review": sa.Text,
     "rolled_back_at": sa.Float,
+    "rolled_back_log_id": sa.Integer,  # the log's last row then: the cooldown counts from it
 }
 
 
