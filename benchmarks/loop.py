@@ -87,7 +87,7 @@ def main() -> int:
         from api.settings import load_serving_config
         from ops.demo import format_summary, run_loop
         from ops.monitor_service import monitor_process
-        from ops.service import service_process
+        from ops.service import stop_all
 
         config = load_serving_config(paths["serving"])
         subprocess.run(
@@ -100,7 +100,7 @@ def main() -> int:
             summary = run_loop(config.url, args.scenario, None)
         finally:
             monitor_process().stop()
-            service_process(config).stop()
+            stop_all(config)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(format_summary(summary))

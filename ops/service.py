@@ -1,4 +1,13 @@
-"""Run the prediction service in the foreground or in the background; stop or inspect it."""
+"""Run the prediction service: as a ZenML pipeline deployment through the active stack's
+deployer (in the background), or in this process (the foreground, what a container or a
+process supervisor runs). Stop it, and say what runs.
+
+A deployment is the inference pipeline (pipelines/inference.py) deployed under the name
+`<model>-<port>`; its app is zenloop's service (api.deployment_runner). The deployer
+starts, stops and tracks it (its process or container, its state, URL and logs): `zenml
+deployment list / describe / logs / deprovision` see what `zenloop serve` and `zenloop
+deploy` start.
+"""
 
 from __future__ import annotations
 
@@ -6,55 +15,136 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
+import yaml
+from zenml.client import Client
+from zenml.enums import DeploymentStatus
+from zenml.models import DeploymentResponse
 
 from api.app import CONFIG_ENV
 from api.settings import ServingConfig
-from api.shared_selection import SERVICE_FILES, SelectionBoard
+from api.shared_selection import SelectionBoard
 from ops import probes
-from ops.processes import STOP_TIMEOUT_S, BackgroundProcess, zenloop_command
+from ops.processes import STOP_TIMEOUT_S
 from ops.stacks import use_stack_tracking
+from zenloop.errors import OperationError
 from zenloop.paths import data_dir
 from zenloop.waiting import poll_until
 
 logger = logging.getLogger(__name__)
 
-START_TIMEOUT_S = 120.0
+START_TIMEOUT_S = 180.0
+DEPLOYMENTS_DIR = "deployments"  # the run configs the deployments were made from
+PIPELINE_NAME = "inference_pipeline"
+NAME_CHARS = str.maketrans({c: "-" for c in "_. /"})
 
 
-def service_process(config: ServingConfig) -> BackgroundProcess:
-    stem = SERVICE_FILES.format(port=config.port)  # .pid and .log
-    return BackgroundProcess(data_dir() / f"{stem}.pid", data_dir() / f"{stem}.log")
+def deployment_name(config: ServingConfig) -> str:
+    """One deployment per model and port: `zenloop-8000`."""
+    return f"{config.model.name}-{config.port}".translate(NAME_CHARS).lower()
 
 
-def running_services() -> list[BackgroundProcess]:
-    """Every service started from this data folder, whatever config it was started with."""
-    return BackgroundProcess.running_in(data_dir(), SERVICE_FILES)
+def resolved(config: ServingConfig) -> ServingConfig:
+    """The config with the registry filled in from the active stack when it names none."""
+    if config.tracking_uri is not None:
+        return config
+    return config.model_copy(update={"tracking_uri": use_stack_tracking()})
+
+
+def run_config(config: ServingConfig) -> dict[str, Any]:
+    """The inference pipeline's run config for this service: the serving config travels
+    in the snapshot (the admin token never: the service reads it from its environment or
+    the data folder), and the deployer serves on its address."""
+    serving = config.model_dump(mode="json", exclude={"admin_token"})
+    return {
+        "run_name": f"{deployment_name(config)}-{{date}}-{{time}}",  # one run per invoke
+        "parameters": {"model_name": config.model.name, "alias": config.model.alias},
+        "settings": {
+            "deployment": {
+                "deployment_app_runner_kwargs": {"serving": serving},
+                "uvicorn_host": config.host,
+                "uvicorn_port": config.port,
+                "uvicorn_workers": config.workers,
+            },
+            "deployer": {"port": config.port},
+        },
+    }
+
+
+def deploy(config: ServingConfig) -> DeploymentResponse:
+    """Deploy (or redeploy) the service through the active stack's deployer; returns once
+    the deployer says it runs and its health check answers."""
+    from pipelines.inference import inference_pipeline
+
+    config = resolved(config)
+    name = deployment_name(config)
+    path = data_dir() / DEPLOYMENTS_DIR / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(run_config(config), sort_keys=False))
+    if Client().active_stack.deployer is None:
+        raise OperationError(
+            f"the active stack '{Client().active_stack_model.name}' has no deployer: "
+            "run `zenloop stack up local` (or server, docker)"
+        )
+    deployment = inference_pipeline.with_options(config_path=str(path)).deploy(
+        deployment_name=name, timeout=int(START_TIMEOUT_S)
+    )
+    if deployment.status != DeploymentStatus.RUNNING:
+        raise OperationError(
+            f"deployment {name} is {deployment.status}: `zenml deployment logs {name}` says why"
+        )
+    return deployment
+
+
+def deployments(config: ServingConfig | None = None) -> list[DeploymentResponse]:
+    """zenloop's service deployments in this ZenML store (one for `config`), running or not."""
+    found = Client().list_deployments(size=1_000, hydrate=True).items
+    ours = [d for d in found if d.snapshot and d.snapshot.pipeline.name == PIPELINE_NAME]
+    if config is None:
+        return ours
+    return [d for d in ours if d.name == deployment_name(config)]
+
+
+def stop(deployment: DeploymentResponse) -> None:
+    """Deprovision: the deployer stops the service (SIGTERM: in-flight requests finish and
+    the log writer drains) and forgets its process."""
+    Client().deprovision_deployment(deployment.id, timeout=int(STOP_TIMEOUT_S))
+
+
+def stop_all(config: ServingConfig | None = None) -> list[str]:
+    """Deprovision every zenloop service deployment that runs (the one for `config`);
+    their names."""
+    running = [d for d in deployments(config) if d.status != DeploymentStatus.ABSENT]
+    for deployment in running:
+        stop(deployment)
+    return [d.name for d in running]
+
+
+def pid_of(deployment: DeploymentResponse) -> int | None:
+    """The service's process, when the deployer runs it on this machine."""
+    pid = (deployment.deployment_metadata or {}).get("pid")
+    return int(pid) if pid else None
 
 
 def serve_foreground(config: ServingConfig) -> None:
-    """Serve in this process; the registry is the active stack's unless the config names one."""
-    if config.tracking_uri is None:
-        config = config.model_copy(update={"tracking_uri": use_stack_tracking()})
+    """Serve in this process (a compose replica, a supervisor's process); the registry is
+    the active stack's unless the config names one."""
+    config = resolved(config)
     os.environ[CONFIG_ENV] = config.model_dump_json()
-    process = service_process(config)
-    process.claim()
     SelectionBoard.of(config).clear()  # a fresh start serves what its config says
-    try:
-        uvicorn.run(
-            "api.app:create_app",
-            factory=True,
-            host=config.host,
-            port=config.port,
-            workers=config.workers,
-            access_log=False,
-            log_level="info",
-            timeout_graceful_shutdown=int(STOP_TIMEOUT_S),
-        )
-    finally:
-        process.release()
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=config.host,
+        port=config.port,
+        workers=config.workers,
+        access_log=False,
+        log_level="info",
+        timeout_graceful_shutdown=int(STOP_TIMEOUT_S),
+    )
 
 
 def answers(config: ServingConfig, path: str = "/health") -> bool:
@@ -65,27 +155,23 @@ def wait_ready(config: ServingConfig, timeout: float, require_model: bool = True
     return poll_until(lambda: answers(config, "/ready" if require_model else "/health"), timeout)
 
 
-def serve_background(config_path: Path | None, config: ServingConfig) -> int:
-    """Start `zenloop serve` detached, with its output in the data folder's serve-<port>.log."""
-    args = ["serve", "--port", str(config.port)] + (["-c", str(config_path)] if config_path else [])
-    return service_process(config).start(
-        zenloop_command(*args), lambda: answers(config), START_TIMEOUT_S
-    )
-
-
-def ensure_running(config_path: Path | None, config: ServingConfig) -> int | None:
-    """Start the service unless one answers already; the pid when this call started it."""
+def ensure_running(config: ServingConfig) -> DeploymentResponse | None:
+    """Deploy the service unless one answers already; the deployment when this call made it."""
     if answers(config):
         return None
-    return serve_background(config_path, config)
+    return deploy(config)
 
 
 @dataclass
 class ServiceStatus:
-    pid: int | None
     url: str
     ready: bool
     model: dict | None
+    deployment: DeploymentResponse | None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.deployment is None else pid_of(self.deployment)
 
 
 def status(config: ServingConfig) -> ServiceStatus:
@@ -95,4 +181,11 @@ def status(config: ServingConfig) -> ServiceStatus:
         model = info.json() if info.status_code == 200 else None
     except httpx.HTTPError:
         model = None
-    return ServiceStatus(service_process(config).running_pid(), url, model is not None, model)
+    found = deployments(config)
+    return ServiceStatus(url, model is not None, model, found[0] if found else None)
+
+
+def log_file(deployment: DeploymentResponse) -> Path | None:
+    """The local deployer's log of the service (`zenml deployment logs` reads it too)."""
+    path = (deployment.deployment_metadata or {}).get("log_file")
+    return Path(path) if path else None

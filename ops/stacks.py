@@ -47,6 +47,7 @@ ComponentKind = Literal[
     "model_registry",
     "image_builder",  # stacks that run steps in containers (docker, remote)
     "container_registry",  # where a remote orchestrator pulls the step images from
+    "deployer",  # where the prediction service runs: a process, a container, a pod
 ]
 
 

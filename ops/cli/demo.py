@@ -48,7 +48,8 @@ def demo(stack_name: str, scenario: str) -> None:
     click.echo(f"training run: {runs.train(TRAINING_CONFIG).status}")
     print_champion(DEFAULT_MODEL_NAME)
     config = load_serving_config(SERVING_CONFIG)
-    service.ensure_running(SERVING_CONFIG, config)
+    if (deployed := service.ensure_running(config)) is not None:
+        click.echo(f"service deployed: {deployed.name} at {deployed.url} (zenml deployment list)")
     click.echo(f"deployment run: {runs.deploy(DEPLOYMENT_CONFIG).status}")
     url = service.status(config).url
     click.echo(f"\nSample requests to {url}:")
@@ -72,12 +73,13 @@ def demo(stack_name: str, scenario: str) -> None:
         click.echo("\nLoop summary:")
         click.echo("  " + driver.format_summary(summary).replace("\n", "\n  "))
     finally:
-        started = [("monitor", monitor), ("service", service.service_process(config))]
+        started = [("monitor", monitor.stop)]
+        started += [("service", lambda: service.stop_all(config))]
         if page_started:  # a page the user had running before stays
-            started.insert(0, ("operations page", page))
-        for name, process in started:
+            started.insert(0, ("operations page", page.stop))
+        for name, stop in started:
             try:
-                process.stop()
+                stop()
             except RuntimeError as exc:  # still stop the other one
                 click.echo(f"could not stop the {name}: {exc}", err=True)
         click.echo("\nstopped the operations page, the monitor and the service this demo started")

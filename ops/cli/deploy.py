@@ -20,10 +20,10 @@ from ops.cli.options import DEPLOYMENT_CONFIG, config_option
     "serving_config]",
 )
 def deploy(config_path: Path, serving_path: Path | None) -> None:
-    """Validate the champion and make it live (starts a service if none).
+    """Validate the champion and make it live (deploys the service if none answers).
 
-    Runs the deployment pipeline after starting `zenloop serve` in the background when
-    no service answers at the serving config's address.
+    Runs the deployment pipeline after deploying the service through the active stack's
+    deployer (`zenloop serve --detach`) when none answers at the serving config's address.
     """
     from api.settings import load_serving_config
     from ops import runs
@@ -41,7 +41,7 @@ def deploy(config_path: Path, serving_path: Path | None) -> None:
             f"{serving_path or 'the default serving config'} serves at {serving.url}: "
             "make them agree"
         )
-    if (pid := ensure_running(serving_path, serving)) is not None:
-        click.echo(f"started the service in the background: pid {pid}")
+    if (deployed := ensure_running(serving)) is not None:
+        click.echo(f"service deployed: {deployed.name} at {deployed.url}")
     run = runs.deploy(config_path)
     click.echo(f"deployment run {run.name}: {run.status}")

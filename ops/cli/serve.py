@@ -13,14 +13,23 @@ from ops.cli.options import SERVING_CONFIG, config_option, given, port_option
 @click.command()
 @config_option(SERVING_CONFIG, "service configuration")
 @port_option("the config's port")
-@click.option("--detach", is_flag=True, help="Run in the background.")
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="Deploy it through the active stack's deployer (a ZenML pipeline deployment).",
+)
 @click.option(
     "--stop",
     is_flag=True,
-    help="Stop the background service of -c/--port, or every one started from this data folder.",
+    help="Deprovision the deployment of -c/--port, or every zenloop service deployment.",
 )
 def serve(config_path: Path, port: int | None, detach: bool, stop: bool) -> None:
-    """Serve predictions (foreground unless --detach)."""
+    """Serve predictions: in this process, or with --detach as a ZenML deployment.
+
+    The deployment is the inference pipeline deployed as `<model>-<port>` by the active
+    stack's deployer (a process on `local` and `server`, a container on `docker`):
+    `zenml deployment list`, `describe`, `logs` and the dashboard show it.
+    """
     from api.settings import load_serving_config
     from ops import service
 
@@ -31,14 +40,19 @@ def serve(config_path: Path, port: int | None, detach: bool, stop: bool) -> None
         config = config.model_copy(update={"port": port})
     if stop:  # the one asked for, else every one: whatever config it was started with
         narrowed = port is not None or given("config_path")
-        processes = [service.service_process(config)] if narrowed else service.running_services()
-        stop_all(processes, "service")
+        stopped = service.stop_all(config if narrowed else None)
+        for name in stopped:
+            click.echo(f"stopped service {name}")
+        if not stopped:
+            click.echo("no service is running")
         return
     if detach:
-        pid = service.serve_background(config_path, config)
-        click.echo(f"service started in the background: pid {pid}, {config.url}")
-        log = service.service_process(config).log_file
-        click.echo(f"  log: {log}   stop: zenloop serve --stop")
+        deployment = service.deploy(config)
+        click.echo(f"service deployed: {deployment.name} at {deployment.url}")
+        click.echo(
+            f"  zenml deployment logs {deployment.name}   stop: zenloop serve --stop"
+            + (f" -c {config_path}" if given("config_path") else "")
+        )
     else:
         service.serve_foreground(config)
 
@@ -68,8 +82,15 @@ def status(config_path: Path, port: int | None) -> None:
     if port is not None:
         config = config.model_copy(update={"port": port})
     state = service.status(config)
-    process = f"running, pid {state.pid}" if state.pid else "no pid file"
-    click.echo(f"service: {process} at {state.url}")
+    deployment = state.deployment
+    where = (
+        f"deployment {deployment.name} ({deployment.status}"
+        + (f", pid {state.pid}" if state.pid else "")
+        + ")"
+        if deployment is not None
+        else "no deployment"
+    )
+    click.echo(f"service: {where} at {state.url}")
     if state.model:
         model = state.model
         click.echo(f"  serving {model['name']} v{model['version']} (loaded {model['loaded_at']})")
