@@ -99,13 +99,18 @@ def deploy(config: ServingConfig) -> DeploymentResponse:
     return deployment
 
 
-def deployments(config: ServingConfig | None = None) -> list[DeploymentResponse]:
-    """zenloop's service deployments in this ZenML store (one for `config`), running or not."""
+def deployments(
+    config: ServingConfig | None = None, port: int | None = None
+) -> list[DeploymentResponse]:
+    """zenloop's service deployments in this ZenML store, running or not: the one for
+    `config`, or the ones serving on `port` (any model), or all."""
     found = Client().list_deployments(size=1_000, hydrate=True).items
     ours = [d for d in found if d.snapshot and d.snapshot.pipeline.name == PIPELINE_NAME]
-    if config is None:
-        return ours
-    return [d for d in ours if d.name == deployment_name(config)]
+    if config is not None:
+        ours = [d for d in ours if d.name == deployment_name(config)]
+    if port is not None:
+        ours = [d for d in ours if d.name.endswith(f"-{port}")]
+    return ours
 
 
 def stop(deployment: DeploymentResponse) -> None:
@@ -114,10 +119,10 @@ def stop(deployment: DeploymentResponse) -> None:
     Client().deprovision_deployment(deployment.id, timeout=int(STOP_TIMEOUT_S))
 
 
-def stop_all(config: ServingConfig | None = None) -> list[str]:
-    """Deprovision every zenloop service deployment that runs (the one for `config`);
-    their names."""
-    running = [d for d in deployments(config) if d.status != DeploymentStatus.ABSENT]
+def stop_all(config: ServingConfig | None = None, port: int | None = None) -> list[str]:
+    """Deprovision every zenloop service deployment that runs (the one for `config`, the
+    ones on `port`); their names."""
+    running = [d for d in deployments(config, port) if d.status != DeploymentStatus.ABSENT]
     for deployment in running:
         stop(deployment)
     return [d.name for d in running]

@@ -39,8 +39,7 @@ def serve(config_path: Path, port: int | None, detach: bool, stop: bool) -> None
     if port is not None:
         config = config.model_copy(update={"port": port})
     if stop:  # the one asked for, else every one: whatever config it was started with
-        narrowed = port is not None or given("config_path")
-        stopped = service.stop_all(config if narrowed else None)
+        stopped = service.stop_all(config if given("config_path") else None, port)
         for name in stopped:
             click.echo(f"stopped service {name}")
         if not stopped:

@@ -85,6 +85,6 @@ def test_deploy_hands_over_to_the_service_and_a_failed_check_leaves_it_untouched
         stopped = run_command(
             str(BIN / "zenloop"), "serve", "--stop", "-c", str(serving), check=False
         )
-    assert "stopped service pid" in stopped.stdout
+    assert f"stopped service {MODEL}-{port}" in stopped.stdout
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{url}/health", timeout=2.0)

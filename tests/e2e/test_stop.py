@@ -1,6 +1,7 @@
 """`--stop` finds what was started, whatever config it was started with; `--port` moves it.
 
-Real `zenloop serve` and `zenloop ui` processes, in a data folder of their own.
+Real `zenloop serve --detach` deployments (the local stack's deployer) and `zenloop ui`
+processes, in a data folder of their own.
 """
 
 import os
@@ -8,7 +9,7 @@ import os
 import httpx
 import yaml
 
-from tests.support.pipelines import BIN, run_command
+from tests.support.pipelines import BIN, run_command, stack_up
 from tests.support.serving import free_port
 
 
@@ -36,6 +37,7 @@ def test_stop_finds_a_service_and_a_page_started_with_their_own_configs(tmp_path
     )
     page = tmp_path / "ui.yaml"
     page.write_text(yaml.safe_dump({"serving_config": str(serving), "tracking_uri": "none"}))
+    stack_up()  # the local stack's deployer runs the services
     run_command(zenloop, "serve", "-c", str(serving), "--detach", env=env)
     run_command(zenloop, "serve", "-c", str(serving), "--port", str(second), "--detach", env=env)
     run_command(zenloop, "ui", "-c", str(page), "--port", str(page_port), "--detach", env=env)
@@ -44,10 +46,11 @@ def test_stop_finds_a_service_and_a_page_started_with_their_own_configs(tmp_path
     assert all(_answers(url) for url in [*urls, page_url])
 
     narrowed = run_command(zenloop, "serve", "--stop", "--port", str(second), env=env)
-    assert "stopped service pid" in narrowed.stdout and not _answers(urls[1])
+    assert f"stopped service nothing-registered-{second}" in narrowed.stdout
+    assert not _answers(urls[1])
     assert _answers(urls[0]), "--port stops only that one"
     stopped = run_command(zenloop, "serve", "--stop", env=env)  # no -c: the default config
-    assert stopped.stdout.count("stopped service pid") == 1 and not _answers(urls[0])
+    assert stopped.stdout.count("stopped service") == 1 and not _answers(urls[0])
     assert "no service is running" in run_command(zenloop, "serve", "--stop", env=env).stdout
 
     pages = run_command(zenloop, "ui", "--stop", env=env)

@@ -5,10 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,14 +13,17 @@ from pathlib import Path
 import httpx
 import mlflow
 import pandas as pd
+import psutil
 import uvicorn
 import yaml
 from mlflow.tracking import MlflowClient
 from threadpoolctl import threadpool_limits
+from zenml.client import Client
 
 from api.app import create_app
-from api.settings import ServingConfig
+from api.settings import ServingConfig, load_serving_config
 from tests.support.data import lenient_gates, schema_for
+from tests.support.pipelines import BIN, run_command, stack_up
 from tests.support.waiting import wait_for
 from zenloop.bundle import ModelBundle
 from zenloop.config import CandidateConfig, DataConfig, FeatureConfig, SplitConfig
@@ -125,11 +125,38 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class DeployedProcess:
+    """The server process of a deployment, by its pid: the deployer started it, not the
+    test, so it is watched and signalled as any process of this machine."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self._process = psutil.Process(pid)
+
+    def poll(self) -> int | None:
+        """None while it runs (a zombie has exited), else 0."""
+        try:
+            running = self._process.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            running = False
+        return None if running else 0
+
+    def send_signal(self, signum: int) -> None:
+        self._process.send_signal(signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout: float) -> None:
+        wait_for(lambda: self.poll() is not None, f"process {self.pid} to end", timeout)
+
+
 @dataclass
 class Service:
     url: str
-    process: subprocess.Popen
+    process: DeployedProcess
     log_db: Path
+    config_path: Path | None = None
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30.0)
@@ -146,14 +173,22 @@ class Service:
             wait_for(lambda: client.get("/ready").status_code == 200, "/ready", timeout)
 
     def stop(self) -> None:
+        """Deprovision the deployment: SIGTERM, the log drained (or, when the test killed
+        it, the deployer forgets it)."""
+        from ops.service import stop_all
+
+        if self.config_path is not None:
+            stop_all(load_serving_config(self.config_path))
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
             self.process.wait(STOP_TIMEOUT_S)
 
 
 @contextmanager
 def running_service(tmp: Path, model_name: str, env: dict[str, str] | None = None, **overrides):
-    """`zenloop serve` as a real process on 127.0.0.1; `overrides` go into its config."""
+    """The service deployed through the local stack's deployer (`zenloop serve --detach`),
+    a real process on 127.0.0.1; `overrides` go into its config."""
+    from ops.service import deployment_name, pid_of
+
     port = free_port()
     log_db = tmp / f"log-{port}.db"
     config = {
@@ -169,29 +204,16 @@ def running_service(tmp: Path, model_name: str, env: dict[str, str] | None = Non
     path = tmp / f"serving-{port}.yaml"
     path.write_text(yaml.safe_dump(config))
     env = {**os.environ, "ZENLOOP_ADMIN_TOKEN": ADMIN_TOKEN, **(env or {})}
-    output = (tmp / f"serve-{port}.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ops.cli", "serve", "-c", str(path)],
-        env=env,
-        stdout=output,
-        stderr=subprocess.STDOUT,
-    )
-    service = Service(f"http://127.0.0.1:{port}", process, log_db)
+    stack_up()  # the local stack: its deployer runs the service
+    run_command(str(BIN / "zenloop"), "serve", "--detach", "-c", str(path), env=env)
+    deployment = Client().get_deployment(deployment_name(load_serving_config(path)))
+    service = Service(f"http://127.0.0.1:{port}", DeployedProcess(pid_of(deployment)), log_db, path)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (tmp / f"serve-{port}.log").read_text()[-3000:]
-            try:
-                if httpx.get(service.url + "/health", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("service did not start")
+        with service.client() as client:
+            wait_for(lambda: client.get("/health").status_code == 200, "/health", START_TIMEOUT_S)
         yield service
     finally:
         service.stop()
-        output.close()
 
 
 @contextmanager
