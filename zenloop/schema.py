@@ -314,6 +314,8 @@ def key_flag(
         return ColumnFlag(
             kind=FlagKind.KEY, reason=f"an identifier's name, integer codes ({share})"
         )
+    if not _evenly_spread(present):
+        return None  # counts or amounts: a measure, however many values it takes
     if alone is not None and _skill(alone, task) < KEY_ORDER_SKILL:
         return ColumnFlag(
             kind=FlagKind.KEY,

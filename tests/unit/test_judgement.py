@@ -221,6 +221,8 @@ def _loans(n: int = 2_000, seed: int = RNG_SEED) -> pd.DataFrame:
             "collections": collections,
             # an amount that differs on every row: skewed, not spread like codes
             "deposits": rng.permutation(np.unique(rng.lognormal(8, 1.5, 3 * n).round()))[:n],
+            # amounts that a few rows share: skewed too, a measure and no key
+            "savings": rng.lognormal(9, 1.5, n).round(-1),
             "bad": np.where(bad, "bad", "good"),
         }
     )
@@ -239,6 +241,7 @@ def test_keys_are_flagged_and_ignored_and_a_strong_leak_is_flagged():
     assert leak.alone_score >= 0.9
     assert not schema.column("income").flagged(FlagKind.KEY), "a measure, not a key"
     assert not schema.column("deposits").flags, "distinct skewed integers: an amount"
+    assert not schema.column("savings").flagged(FlagKind.KEY), "repeated skewed integers too"
     assert any(item.startswith("collections (target_proxy") for item in schema.suspected_leaks())
 
 
