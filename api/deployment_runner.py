@@ -19,20 +19,26 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from zenml import add_tags, remove_tags
+from zenml.client import Client
 from zenml.deployers.server.app import BaseDeploymentAppRunner, BaseDeploymentAppRunnerFlavor
 from zenml.deployers.server.fastapi import FastAPIDeploymentAppRunnerFlavor
 from zenml.deployers.server.fastapi.app import FastAPIDeploymentAppRunner
 
 from api.app import create_app
+from api.model_state import ServedModel
 from api.settings import ServingConfig, load_serving_config
 from api.shared_selection import SelectionBoard
 from zenloop.paths import project_path
 
 logger = logging.getLogger(__name__)
+
+SERVING_TAG = "serving:"  # the deployment's tag `serving:<model>:v<version>`
 
 
 def _route_keys(app: FastAPI) -> set[tuple[str, str]]:
@@ -55,12 +61,17 @@ class ZenloopAppRunner(FastAPIDeploymentAppRunner):
         **kwargs: Any,
     ):
         super().__init__(deployment, **kwargs)
+        self._tagger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deployment-tags")
         if serving is not None:
-            self.config = ServingConfig.model_validate(serving)
+            config = ServingConfig.model_validate(serving)
         else:
-            self.config = load_serving_config(
-                project_path(serving_config) if serving_config else None
-            )
+            config = load_serving_config(project_path(serving_config) if serving_config else None)
+        if config.tracking_uri is None:  # the registry of the stack it was deployed on
+            tracker = Client().active_stack.experiment_tracker
+            if tracker is not None:
+                tracker.configure_mlflow()  # its credentials too (a tracking server's)
+                config = config.model_copy(update={"tracking_uri": tracker.get_tracking_uri()})
+        self.config = config
 
     @property
     def flavor(self) -> BaseDeploymentAppRunnerFlavor:
@@ -74,6 +85,7 @@ class ZenloopAppRunner(FastAPIDeploymentAppRunner):
 
     def build(self, middlewares, endpoints, extensions) -> FastAPI:
         app = create_app(self.config)
+        app.state.service.on_swap.append(self._tag_serving)
         self._asgi_app = app
         app.state.app_runner = self
         ours = _route_keys(app)
@@ -93,6 +105,23 @@ class ZenloopAppRunner(FastAPIDeploymentAppRunner):
 
         app.router.lifespan_context = lifespan
         return app
+
+    def _tag_serving(self, model: ServedModel) -> None:
+        """The deployment's tags say which version serves (`zenml deployment list`, the
+        dashboard): set off the event loop, since they go to the ZenML store."""
+        self._tagger.submit(self._retag, f"{SERVING_TAG}{model.name}:v{model.version}")
+
+    def _retag(self, tag: str) -> None:
+        try:
+            current = Client().get_deployment(self.deployment.id).tags()  # a method here
+            stale = [t.name for t in current if t.name.startswith(SERVING_TAG) and t.name != tag]
+            if stale:
+                remove_tags(tags=stale, deployment=self.deployment.id)
+            add_tags(tags=[tag], deployment=self.deployment.id)
+        except Exception as exc:  # the store may be down: serving goes on, untagged
+            logger.warning(
+                "could not tag deployment %s with %s: %s", self.deployment.name, tag, exc
+            )
 
 
 class ZenloopAppRunnerFlavor(FastAPIDeploymentAppRunnerFlavor):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated
 
@@ -96,6 +97,8 @@ class Service:
         # queued its rows, so they share one commit (woken at the first request's rows, it
         # committed those alone while the others waited for the GIL, then committed again)
         self._wake_writer_soon = EndOfTurn(self.writer.wake) if self.writer else None
+        # told of every model swapped in (a deployment tags itself with the version)
+        self.on_swap: list[Callable[[ServedModel], None]] = []
 
     @property
     def admin_token(self) -> str | None:
@@ -241,6 +244,8 @@ class Service:
         self.metrics.reloads.inc()
         if model.version.isdigit():
             self.metrics.model_version.set(int(model.version))
+        for listener in self.on_swap:
+            listener(model)
 
     async def poll_registry(self) -> None:
         """Hot reload: follow the alias every `reload_interval_s`; a failed poll changes nothing.
