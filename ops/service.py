@@ -74,6 +74,14 @@ def run_config(config: ServingConfig) -> dict[str, Any]:
     }
 
 
+def write_run_config(config: ServingConfig) -> Path:
+    """The run config a deployment of `config` is made from, in the data folder."""
+    path = data_dir() / DEPLOYMENTS_DIR / f"{deployment_name(config)}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(run_config(config), sort_keys=False))
+    return path
+
+
 def deploy(config: ServingConfig) -> DeploymentResponse:
     """Deploy (or redeploy) the service through the active stack's deployer; returns once
     the deployer says it runs and its health check answers."""
@@ -81,9 +89,7 @@ def deploy(config: ServingConfig) -> DeploymentResponse:
 
     config = resolved(config)
     name = deployment_name(config)
-    path = data_dir() / DEPLOYMENTS_DIR / f"{name}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(run_config(config), sort_keys=False))
+    path = write_run_config(config)
     if Client().active_stack.deployer is None:
         raise OperationError(
             f"the active stack '{Client().active_stack_model.name}' has no deployer: "

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from zenml.client import Client
 from zenml.constants import ENV_ZENML_REPOSITORY_PATH
 from zenml.enums import StackComponentType
+from zenml.utils import source_utils
 
 from ops.probes import answers
 from ops.processes import BackgroundProcess
@@ -93,9 +94,17 @@ class ExperimentSpec(StrictSpec):
     artifact_root: str | None = None
 
 
+class FlavorSpec(StrictSpec):
+    """A flavor of zenloop's own, registered from its source before the components."""
+
+    kind: ComponentKind
+    source: str  # e.g. ops.host_network_deployer.HostNetworkDockerDeployerFlavor
+
+
 class StackFile(StrictSpec):
     name: str
     description: str = ""
+    flavors: list[FlavorSpec] = Field(default_factory=list)
     zenml_server: ServerSpec | None = None
     mlflow_server: MLflowServerSpec | None = None
     components: dict[ComponentKind, ComponentSpec]
@@ -336,8 +345,20 @@ def _ensure_component(
     return None
 
 
+def _ensure_flavor(client: Client, spec: FlavorSpec) -> str | None:
+    kind = StackComponentType(spec.kind)
+    name = source_utils.load(spec.source)().name
+    try:
+        client.get_flavor_by_name_and_type(name, kind)
+        return None
+    except KeyError:
+        client.create_flavor(spec.source, kind)
+        return f"registered {kind.value} flavor {name}"
+
+
 def _ensure_stack(client: Client, stack: StackFile) -> list[str]:
-    changed = [
+    changed = [note for spec in stack.flavors if (note := _ensure_flavor(client, spec))]
+    changed += [
         note
         for name, values in stack.secrets.items()
         if (note := _ensure_secret(client, name, values, stack))

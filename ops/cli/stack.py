@@ -86,15 +86,19 @@ def list_stacks() -> None:
             click.echo(f"      {server}: {'running' if up else 'stopped'}")
 
 
+SERVICE = "service"  # the prediction service's deployment, not a pipeline's steps
+
+
 @stack.command()
-@click.argument("pipeline", type=click.Choice(["training", "deployment", "monitoring"]))
+@click.argument("pipeline", type=click.Choice(["training", "deployment", "monitoring", SERVICE]))
 @click.option(
     "-c",
     "--config",
     "config_path",
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The pipeline's run configuration, as for `zenml pipeline run`.",
+    help="The pipeline's run configuration, as for `zenml pipeline run`; for `service`, "
+    "the serving config.",
 )
 @click.option("--image", help="The pushed project image the steps run in.")
 @click.option("--build", "build_id", type=click.UUID, help="A ZenML build (zenml pipeline build).")
@@ -107,15 +111,20 @@ def list_stacks() -> None:
 def manifests(
     pipeline: str, config_path: Path, image: str | None, build_id: UUID | None, output: Path | None
 ) -> None:
-    """The Kubernetes Job of every step of PIPELINE on the active (Kubernetes) stack.
+    """The Kubernetes Job of every step of PIPELINE on the active (Kubernetes) stack, or,
+    for `service`, the resources of the prediction service's deployment.
 
-    What ZenML's orchestrator pod would submit, rendered here without a cluster; it stores
-    the pipeline's snapshot on the ZenML server, and applies nothing.
+    What ZenML's orchestrator pod (or its Kubernetes deployer) would submit, rendered here
+    without a cluster; it stores the pipeline's snapshot on the ZenML server, and applies
+    nothing.
     """
     import yaml
 
     from ops.pod_manifests import render
 
+    if pipeline == SERVICE:
+        _service_manifests(config_path, image, output)
+        return
     jobs = render(pipeline, config_path, image=image, build=build_id)
     if output is None:
         click.echo(yaml.safe_dump_all(jobs.values(), sort_keys=False), nl=False)
@@ -124,3 +133,18 @@ def manifests(
     for step_name, job in jobs.items():
         (output / f"{step_name}.yaml").write_text(yaml.safe_dump(job, sort_keys=False))
     click.echo(f"wrote {len(jobs)} Job manifests to {output}")
+
+
+def _service_manifests(config_path: Path, image: str | None, output: Path | None) -> None:
+    from api.settings import load_serving_config
+    from ops.deployment_manifests import render, write
+
+    if image is None:
+        raise click.UsageError("the service's resources need --image: the pushed project image")
+    text = write(render(load_serving_config(config_path), image))
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "service.yaml").write_text(text)
+    click.echo(f"wrote the service's resources to {output / 'service.yaml'}")

@@ -7,19 +7,23 @@ down with `zenloop stack up/down server`), in the store the `local` runs used fi
 run in file order: the browser test looks at what the loop test left.
 """
 
+import json
 import math
 from secrets import token_hex as secrets_token_hex
 
+import httpx
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
 from ops.stacks import load_stack_file
-from tests.support.browser import dashboard_walkthrough
-from tests.support.loop import LENIENT, drift_retrains_and_serves, loop_environment
+from tests.support.browser import dashboard_walkthrough, deployment_pages
+from tests.support.loop import LENIENT, TARGET, drift_retrains_and_serves, loop_environment, orders
 from tests.support.pipelines import BIN, run_command, run_config, stack_up
 from tests.support.serving import free_port
 from tests.support.stacks import ServerStack, isolated_stack, server_stack
+from tests.support.waiting import wait_for
+from zenloop.deployment import request_rows
 
 MODEL = "portable"
 LOOP_MODEL = "server-loop"
@@ -118,6 +122,44 @@ def test_after_local_the_same_pipelines_on_server_give_the_same_champion(server,
 def test_the_loop_closes_on_the_server_stack(server, tmp_path):
     with loop_environment(tmp_path, LOOP_MODEL, LENIENT, server.env) as loop:
         drift_retrains_and_serves(loop)
+
+
+def test_the_service_is_a_zenml_deployment_the_cli_and_the_dashboard_show(server, tmp_path):
+    """Deployed with `zenloop serve --detach` on the server stack: ZenML lists it, invokes
+    it, shows its log and its dashboard pages, and it serves the loop's champion."""
+    port = free_port()
+    serving = tmp_path / "serving.yaml"
+    serving.write_text(yaml.safe_dump({"port": port, "model": {"name": LOOP_MODEL}}))
+    name, url = f"{LOOP_MODEL}-{port}", f"http://127.0.0.1:{port}"
+    zenloop, zenml = str(BIN / "zenloop"), str(BIN / "zenml")
+    run_command(zenloop, "serve", "--detach", "-c", str(serving), env=server.env)
+    try:
+        ready = wait_for(
+            lambda: (r := httpx.get(f"{url}/ready")).status_code == 200 and r.json(), "/ready", 60
+        )
+        listed = run_command(
+            zenml, "deployment", "list", "--columns", "name,status,url,tags", env=server.env
+        ).stdout
+        assert name in listed and "RUNNING" in listed and url in listed, listed
+        assert f"serving:{LOOP_MODEL}:v{ready['model_version']}" in listed, "what serves"
+        row = orders(3, 31).drop(columns=TARGET)
+        rows = request_rows(row)
+        served = httpx.post(f"{url}/predict_batch", json={"rows": rows}).json()["predictions"]
+        invoked = run_command(
+            zenml, "deployment", "invoke", name, f"--rows={json.dumps(rows)}", env=server.env
+        ).stdout
+        answer = json.loads(invoked[invoked.index("{") :])
+        assert answer["success"], answer
+        predicted = [p["prediction"] for p in answer["outputs"]["predictions"]]
+        assert predicted == pytest.approx([p["prediction"] for p in served])
+        logs = run_command(zenml, "deployment", "logs", name, env=server.env).stdout
+        assert "Application startup complete" in logs, logs[-2000:]
+        (deployment,) = server.zenml_api("/deployments", name=name)["items"]
+        shown = deployment_pages(server.dashboard, name, deployment["id"])
+        assert name in shown["list"] and "Running" in shown["list"], shown["list"]
+        assert url in shown["deployment"] and "inference_pipeline" in shown["deployment"]
+    finally:
+        run_command(zenloop, "serve", "--stop", "-c", str(serving), env=server.env, check=False)
 
 
 def test_the_dashboard_and_mlflow_ui_show_runs_reports_and_the_champion(server, tmp_path):
@@ -222,3 +264,30 @@ def test_the_remote_stacks_step_pods_render_without_a_cluster(server, tmp_path):
     text = "\n".join(path.read_text() for path in out.glob("*.yaml"))
     leaked = [name for name, value in secrets.items() if value in text]
     assert not leaked, f"secret values in the pod specs: {leaked}"
+
+    # the prediction service on the same stack: the resources its Kubernetes deployer
+    # would apply, from a serving config that listens on the pod's address
+    serving = tmp_path / "serving.yaml"
+    serving.write_text(yaml.safe_dump({"host": "0.0.0.0", "port": 8000, "model": {"name": MODEL}}))
+    service = run_command(
+        *(zenloop, "stack", "manifests", "service", "-c", str(serving)),
+        *("--image", REMOTE_IMAGE, "-o", str(tmp_path / "service")),
+        env=env,
+    )
+    assert "wrote the service's resources" in service.stdout, service.stdout
+    text = (tmp_path / "service" / "service.yaml").read_text()
+    resources = {doc["kind"]: doc for doc in yaml.safe_load_all(text)}
+    assert {"Namespace", "Deployment", "Service"} <= set(resources), sorted(resources)
+    deployment = resources["Deployment"]
+    assert deployment["metadata"]["namespace"] == "zenloop"
+    assert deployment["metadata"]["labels"]["zenml-deployment-name"].startswith(f"{MODEL}-8000")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == REMOTE_IMAGE
+    assert container["command"] == ["python", "-m", "zenml.entrypoints.entrypoint"]
+    assert "--deployment_id" in container["args"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert resources["Service"]["spec"]["type"] == "ClusterIP"
+    assert resources["Service"]["spec"]["ports"][0]["port"] == 8000
+    leaked = [name for name, value in secrets.items() if value in text]
+    assert not leaked, f"secret values in the service's resources: {leaked}"

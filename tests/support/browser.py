@@ -38,6 +38,7 @@ SHEET_WAIT_MS = 10_000  # an artifact's sheet opens within this after a click on
 NODE_CLICK_ATTEMPTS = 4
 VIEWPORT = {"width": 1440, "height": 1000}
 RETRAIN_RUN = re.compile(r"retrain-after-(\S+)")
+PIPELINE_NAME = "inference_pipeline"  # the service's deployment runs it
 
 
 def _local_only(route: Route) -> None:
@@ -190,3 +191,22 @@ def operations_page_after_the_loop(page_url: str, served: str) -> dict[str, str]
             part: page.locator(f"#{part}").inner_text()
             for part in ("served-version", "drift-table", "retrain-table")
         }
+
+
+def deployment_pages(dashboard: str, name: str, deployment_id: str) -> dict[str, str]:
+    """The dashboard's deployment list and the deployment's own page, as a user opens them.
+
+    Returns each page's text; a screenshot of each is kept for people."""
+    shown: dict[str, str] = {}
+    with local_browser_page("deployment-failure") as page:
+        page.goto(dashboard)
+        _onboarding(page)
+        page.goto(f"{dashboard}/projects/default/deployments")
+        page.get_by_text(name).first.wait_for()
+        shown["list"] = page.locator("body").inner_text()
+        screenshot(page, "05-deployments")
+        page.goto(f"{dashboard}/projects/default/deployments/{deployment_id}")
+        page.get_by_text(PIPELINE_NAME).first.wait_for()
+        shown["deployment"] = page.locator("body").inner_text()
+        screenshot(page, "06-deployment")
+    return shown
