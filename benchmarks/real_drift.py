@@ -82,6 +82,9 @@ TABLES = {
               about="Chicago L trains, 2001-2016: daily riders at Clark/Lake"),
         Table("computers", "Ecdat", "Computers", "cd", "trend", 0.4,
               about="PC prices 1993-1995, by month: does the PC have a CD-ROM drive"),
+        Table("mpls_stops", "carData", "MplsStops", "problem", "date", 0.4,
+              about="Minneapolis police stops, 2017: suspicious person or traffic stop",
+              drop=("citationIssued",)),  # recorded only from June: init says to drop it
         Table("covid", "medicaldata", "covid_testing", "result", "pan_day", 0.4,
               about="COVID-19 tests at a children's hospital, 2020: positive or negative",
               drop=("ct_result",),  # the test's own cycle threshold, read with the result
@@ -109,6 +112,7 @@ class Outcome:
     rolled_back: int
     versions_served: list[str]
     init_notes: list[str] = field(default_factory=list)
+    no_champion: str | None = None  # the first training promoted nothing: why
     onset_to_serving_s: list[float] = field(default_factory=list)
     replay_s: float = 0.0
 
@@ -242,6 +246,8 @@ def run_loop(table: Table, folder: Path, rows: int | None) -> dict:
         if line.strip().startswith(("time:", "SUSPECTED", "ignored"))
     ]
     zenloop("train", "-c", str(configs / "training.yaml"))
+    if (refused := promotion_refused(table.name)) is not None:
+        return {"early": early, "later": later, "init_notes": notes, "no_champion": refused}
     zenloop("deploy", "-c", str(configs / "deployment.yaml"))
     zenloop("monitor", "-c", str(configs / "monitoring.yaml"), "--watch", "--detach")
     serving = load_serving_config(configs / "serving.yaml")
@@ -264,6 +270,19 @@ def run_loop(table: Table, folder: Path, rows: int | None) -> dict:
         "monitoring_config": configs / "monitoring.yaml",
         "replay_s": replay_s,
     }
+
+
+def promotion_refused(model: str) -> str | None:
+    """Why the first training promoted no champion, or None when it did."""
+    from zenml.client import Client
+    from zenml.enums import ModelStages
+
+    try:
+        Client().get_model_version(model, ModelStages.PRODUCTION)
+        return None
+    except KeyError:
+        latest = Client().get_model_version(model, ModelStages.LATEST)
+        return latest.run_metadata["promotion"]["reason"]
 
 
 def _score(metric, y: np.ndarray, outputs) -> float:
@@ -390,6 +409,16 @@ def judge(table: Table, run: dict, intervals: list[int]) -> Outcome:
     from zenloop.config import DriftConfig
     from zenloop.tracking import load_bundle
 
+    if run.get("no_champion"):  # nothing served: the loop has nothing to judge
+        nothing = float("nan")
+        return Outcome(
+            table=table.name, task="-", metric="-", higher_is_better=False,
+            early_rows=len(run["early"]), later_rows=len(run["later"]), served=nothing,
+            never_retrained=nothing, naive=nothing, naive_name="-", fixed={},
+            recent_window=(nothing, 0), loop_retrains=0, promoted=0, rolled_back=0,
+            versions_served=[], init_notes=run["init_notes"], no_champion=run["no_champion"],
+        )  # fmt: skip
+
     first = load_bundle(f"models:/{table.name}/1")
     schema, metric = first.schema, first.schema.primary_metric
     later = run["later"]
@@ -442,6 +471,9 @@ def print_table(outcomes: list[Outcome]) -> None:
     )
     print("|---" * (9 + len(intervals)) + "|")
     for o in outcomes:
+        if o.no_champion:
+            print(f"| {o.table} | {o.early_rows:,} / {o.later_rows:,} | no champion: see below |")
+            continue
         fixed = "".join(f" {o.fixed[e][0]:.4g} ({o.fixed[e][1]}) |" for e in intervals)
         print(
             f"| {o.table} | {o.early_rows:,} / {o.later_rows:,} | {o.metric} |"
@@ -452,6 +484,9 @@ def print_table(outcomes: list[Outcome]) -> None:
     print("\nGoals: served beats the naive forecast; served is at most the best fixed")
     print("interval's error, with fewer retrainings than it")
     for o in outcomes:
+        if o.no_champion:
+            print(f"  {o.table}: the first training promoted no champion: {o.no_champion}")
+            continue
         every, score, retrains = o.best_fixed()
         naive_goal = "met" if o.beats_naive else "NOT met"
         fixed_goal = "met" if o.meets_fixed else "NOT met"
@@ -476,6 +511,12 @@ def main() -> int:
         "--rows", type=int, default=DEFAULT_ROWS, help="keep this many rows per table (0: all)"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the outcomes here")
+    parser.add_argument(
+        "--tables-from",
+        type=Path,
+        default=None,
+        help="outcomes of an earlier run (its --json) to print beside this run's",
+    )
     args = parser.parse_args()
     if unknown := set(args.tables) - set(TABLES):
         parser.error(f"unknown tables {sorted(unknown)}; choose from {', '.join(TABLES)}")
@@ -485,6 +526,11 @@ def main() -> int:
     isolate(folder)
     zenloop("stack", "up", "local")
     outcomes = []
+    if args.tables_from:
+        outcomes = [Outcome(**item) for item in json.loads(args.tables_from.read_text())]
+        outcomes = [o for o in outcomes if o.table not in (args.tables or [])]
+        for o in outcomes:
+            o.fixed = {int(every): tuple(value) for every, value in o.fixed.items()}
     for name in args.tables or list(TABLES):
         table = TABLES[name]
         print(f"\n== {table.name}: {table.about}", flush=True)

@@ -8,9 +8,11 @@ family with its defaults in temporary stores) and `wrk` (`apt-get install wrk`) 
 load generator: it is written in C, so it is not the bottleneck. Everything talks to
 127.0.0.1 only. In one run it measures throughput and p50/p99 latency of:
 - zenloop with durable acknowledgement (a 200 means the log row is committed, the
-  default), with queued acknowledgement, with the log off, and durable with two workers:
-  all four up at once and measured in turn, cell by cell, `--repeats` times, so a busy
-  machine weighs on each alike; the tables give medians;
+  default), with queued acknowledgement, with the log off, and durable with two workers,
+  each its own process (`zenloop serve`); and durable as a ZenML pipeline deployment of
+  the local stack's deployer (`zenloop serve --detach`): all five up at once and measured
+  in turn, cell by cell, `--repeats` times, so a busy machine weighs on each alike; the
+  tables give medians;
 - a bare FastAPI app that parses the same JSON row and answers a constant (the ceiling);
 - MLflow's `/invocations` on the same model version;
 - in-process prediction (the compiled path the service runs, and the pandas pipeline).
@@ -52,11 +54,12 @@ AB_CONCURRENCY = 8  # where issue #9 sets its durable-vs-queued targets
 FRESH_MODEL = "zenloop-bench"
 FRESH_FAMILY = "random_forest"  # what `make demo` promotes, with the family's defaults
 FRESH_ROWS = 50_000
-DURABLE, QUEUED, LOG_OFF, DURABLE_WORKERS, BARE, MLFLOW = (
+DURABLE, QUEUED, LOG_OFF, DURABLE_WORKERS, DEPLOYED, BARE, MLFLOW = (
     "zenloop (durable)",
     "zenloop (queued)",
     "zenloop (log off)",
     "zenloop (durable, 2 workers)",
+    "zenloop deployed (durable)",
     "bare FastAPI (ceiling)",
     "mlflow models serve",
 )
@@ -143,6 +146,36 @@ def zenloop_service(
     command = [sys.executable, "-m", "ops.cli", "serve", "-c", str(path)]
     env = {**os.environ, ACKNOWLEDGE_ENV: acknowledge}
     return process(command, f"http://127.0.0.1:{port}/ready", env), f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def deployed_service(name: str, version: str, workdir: Path):
+    """The service as a ZenML pipeline deployment of the local stack's deployer
+    (`zenloop serve --detach`), durable acknowledgement, one worker."""
+    port = free_port()
+    config = {
+        "port": port,
+        "model": {"name": name, "version": version},
+        "max_batch_rows": max(BATCHES.values()),
+        "tracking_uri": os.environ["MLFLOW_TRACKING_URI"],
+        "log": {"database_url": f"sqlite:///{workdir / f'log-{port}.db'}"},
+        "events": {"url": None},
+    }
+    path = workdir / f"serving-{port}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    cli = [sys.executable, "-m", "ops.cli"]
+    subprocess.run([*cli, "stack", "up", "local"], check=True, capture_output=True, cwd=ROOT)
+    subprocess.run([*cli, "serve", "--detach", "-c", str(path)], check=True, capture_output=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while httpx.get(f"{url}/ready", timeout=5.0).status_code != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the deployment at {url} not ready in {START_TIMEOUT_S}s")
+            time.sleep(0.3)
+        yield url
+    finally:
+        subprocess.run([*cli, "serve", "--stop", "-c", str(path)], capture_output=True)
 
 
 def bare_service():
@@ -271,6 +304,7 @@ def zenloop_head_to_head(
             context, url = zenloop_service(name, version, workdir, log_on, acknowledge, workers)
             stack.enter_context(context)
             urls[label] = url
+        urls[DEPLOYED] = stack.enter_context(deployed_service(name, version, workdir))
         for url in urls.values():  # warm-up: every worker compiles and caches
             wrk(url + "/predict", bodies[("zenloop", "single")], 8, 1.0, script)
         for i in range(args.repeats):
@@ -313,7 +347,7 @@ def print_table(results: dict[tuple[str, str, int], list[dict]], args) -> None:
             print(f"| {label} | {kind} | {concurrency} | n/a (none finished) |")
             continue
         off = results.get((LOG_OFF, kind, concurrency))
-        compared = label in ZENLOOP_VARIANTS and label != LOG_OFF
+        compared = label in (*ZENLOOP_VARIANTS, DEPLOYED) and label != LOG_OFF
         off_rps = median(off, "rps") if off and compared else 0
         versus = f"{rps / off_rps:.2f}" if off_rps else "-"
         failed = sum(r["failed"] for r in runs)
@@ -355,6 +389,15 @@ def print_ratios(results, floor: dict[str, dict[str, float]]) -> None:
         f"{batch / floor['batch_10k']['compiled_ms']:.2f}x   (target <= 2x)"
     )
     print(f"  #9  durable / queued:     {durable / queued:7.2f}   (target >= 0.8)")
+    for concurrency in CONCURRENCY:
+        deployed = median(cell(DEPLOYED, concurrency=concurrency), "rps")
+        own = median(cell(DURABLE, concurrency=concurrency), "rps")
+        ceiling = median(cell(BARE, concurrency=concurrency), "rps")
+        print(
+            f"  deployed (ZenML deployer), c={concurrency:<2d} {deployed:7.0f} req/s:"
+            f" {deployed / own:.2f}x the own-process service (target >= 0.9),"
+            f" {deployed / ceiling:.2f}x the bare FastAPI ceiling (target >= 0.75)"
+        )
     print(f"  #9  durable p99 at c={c}:   {durable_p99:7.2f} ms (target < 20 ms)")
     print(f"  #3  vs mlflow models serve: {durable / mlflow_rps:5.1f}x  (target >= 5x)")
 

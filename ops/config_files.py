@@ -30,7 +30,7 @@ INDENT = "  "
 MODEL_NAME_PATTERN = re.compile(r"[^a-z0-9_-]+")
 VALID_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # registry, experiment, folder
 LOG_DATABASE = "sqlite:///{{data_dir}}/{name}/predictions.db"  # one log per model
-FILES = ("training", "serving", "deployment", "monitoring", "ui")
+FILES = ("training", "serving", "deployment", "monitoring", "ui", "inference")
 
 
 def model_name_for(data_path: str) -> str:
@@ -252,6 +252,30 @@ def monitoring_file(configs: ConfigSet) -> str:
             *_dump(sections, 2),
             f"{INDENT * 2}retrain:             # retrains on logged rows with feedback",
             *_dump(retrain, 3),
+        ]
+    )
+
+
+def inference_file(configs: ConfigSet) -> str:
+    """The service as a ZenML deployment, for ZenML's own `zenml pipeline deploy`; it reads
+    the serving file, whose port it repeats (`zenloop serve --detach` needs neither)."""
+    name = f"{configs.name}-{configs.ports.service}".lower().replace("_", "-").replace(".", "-")
+    return _text(
+        [
+            f"# The prediction service for {configs.name} as a ZenML pipeline deployment, for",
+            "# ZenML's own command (zenloop serve --detach and zenloop deploy need no file):",
+            f"#   zenml pipeline deploy pipelines.inference.inference_pipeline -n {name} \\",
+            f"#       -c {configs.path('inference')}",
+            f'run_name: "{name}-{{date}}-{{time}}"   # one run per `zenml deployment invoke`',
+            "parameters:",
+            f"{INDENT}model_name: {_flow(configs.name)}",
+            f"{INDENT}alias: champion",
+            "settings:",
+            f"{INDENT}deployment:",
+            f"{INDENT * 2}deployment_app_runner_kwargs: {{serving_config: {configs.serving}}}",
+            f"{INDENT * 2}uvicorn_host: 127.0.0.1",
+            f"{INDENT * 2}uvicorn_port: {configs.ports.service}   # the serving file's port",
+            f"{INDENT}deployer: {{port: {configs.ports.service}}}",
         ]
     )
 

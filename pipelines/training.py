@@ -26,7 +26,8 @@ from zenloop.config import DEFAULT_MODEL_NAME, TrainingConfig
 )
 def training_pipeline(config: TrainingConfig | None = None) -> None:
     config = config or TrainingConfig()
-    dataset = load_dataset(config.data, fingerprint_data(config.data))
+    ignored = sorted(n for n, role in config.profile.column_roles.items() if role == "ignore")
+    dataset = load_dataset(config.data, fingerprint_data(config.data), ignored)
     schema = profile_dataset(dataset, config.data, config.profile, config.features, config.metric)
     train, validation, test, split = split_dataset(dataset, schema, config.split)
     history = choose_training_history(

@@ -26,17 +26,20 @@ def fingerprint_data(data: DataConfig) -> Annotated[str, "data_fingerprint"]:
 
 
 @step
-def load_dataset(data: DataConfig, fingerprint: str) -> Annotated[pd.DataFrame, "dataset"]:
+def load_dataset(
+    data: DataConfig, fingerprint: str, ignored: list[str] | None = None
+) -> Annotated[pd.DataFrame, "dataset"]:
     """Cached by the data's fingerprint, so unchanged data is not read and checked again.
+    Columns the profile ignores (`ignored`) are not held to `max_missing_fraction`.
 
     An artifact source (a retraining's data, written by the monitoring pipeline) is read
     through the ZenML store, so it reaches any orchestrator.
     """
     if data.source == "artifact":
         frame = Client().get_artifact_version(data.artifact_id).load()
-        validate_frame(frame, data)
+        validate_frame(frame, data, ignored or ())
     else:
-        frame = load_frame(data)
+        frame = load_frame(data, ignored or ())
     log_metadata(
         {"source": source_label(data), "rows": len(frame), "columns": frame.shape[1]},
         infer_artifact=True,

@@ -9,6 +9,29 @@ import click
 from ops.cli.options import DEPLOYMENT_CONFIG, config_option
 
 
+def require_version(model: str, alias_or_version: str) -> None:
+    """A model with nothing to deploy is said in one line, not in ZenML's traceback."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from ops.stacks import use_stack_tracking
+    from zenloop.tracking import alias_version
+
+    use_stack_tracking()
+    client = MlflowClient()
+    if alias_or_version.isdigit():
+        try:
+            client.get_model_version(model, alias_or_version)
+        except MlflowException as exc:
+            raise click.ClickException(f"{model} has no version {alias_or_version}") from exc
+        return
+    if alias_version(client, model, alias_or_version) is None:
+        raise click.ClickException(
+            f"{model} has no {alias_or_version} yet: no training run promoted a model (each "
+            "run's promotion_decision says why; `zenloop champion` shows what serves)"
+        )
+
+
 @click.command()
 @config_option(DEPLOYMENT_CONFIG, "deployment run configuration")
 @click.option(
@@ -41,6 +64,7 @@ def deploy(config_path: Path, serving_path: Path | None) -> None:
             f"{serving_path or 'the default serving config'} serves at {serving.url}: "
             "make them agree"
         )
+    require_version(config.model_name, config.version or config.alias)
     if (deployed := ensure_running(serving)) is not None:
         click.echo(f"service deployed: {deployed.name} at {deployed.url}")
     run = runs.deploy(config_path)

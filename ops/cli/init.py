@@ -148,7 +148,7 @@ def init(
     data = DataConfig(
         source="file", path=data_path, target=target, task=chosen, time_column=time_column
     )
-    validate_frame(frame, data)
+    validate_frame(frame, data, ignored=drop)
     schema = infer_schema(
         frame, target, chosen, ProfileConfig(), FeatureConfig(), str(data_path), time_column
     )
@@ -167,6 +167,7 @@ def init(
         "deployment": config_files.deployment_file(configs),
         "monitoring": config_files.monitoring_file(configs),
         "ui": config_files.ui_file(configs),
+        "inference": config_files.inference_file(configs),
     }  # fmt: skip
     configs.folder.mkdir(parents=True, exist_ok=True)
     for kind, text in texts.items():

@@ -141,15 +141,24 @@ def test_the_service_is_a_zenml_deployment_the_cli_and_the_dashboard_show(server
             zenml, "deployment", "list", "--columns", "name,status,url,tags", env=server.env
         ).stdout
         assert name in listed and "RUNNING" in listed and url in listed, listed
-        assert f"serving:{LOOP_MODEL}:v{ready['model_version']}" in listed, "what serves"
+
+        def tags() -> list[str]:
+            (found,) = server.zenml_api("/deployments", name=name, hydrate=True)["items"]
+            return [tag["name"] for tag in found["resources"]["tags"]]
+
+        serving_tag = f"serving:{LOOP_MODEL}:v{ready['model_version']}"
+        wait_for(lambda: serving_tag in tags(), "the deployment tagged with what serves", 30)
         row = orders(3, 31).drop(columns=TARGET)
         rows = request_rows(row)
         served = httpx.post(f"{url}/predict_batch", json={"rows": rows}).json()["predictions"]
-        invoked = run_command(
+        result = run_command(
             zenml, "deployment", "invoke", name, f"--rows={json.dumps(rows)}", env=server.env
-        ).stdout
-        answer = json.loads(invoked[invoked.index("{") :])
-        assert answer["success"], answer
+        )
+        invoked = result.stdout + result.stderr  # ZenML's CLI writes its answer to stderr
+        answer, _ = json.JSONDecoder().raw_decode(invoked[invoked.index("{") :])
+        if not answer["success"]:  # the failing step's error is in the service's log
+            log = run_command(zenml, "deployment", "logs", name, env=server.env)
+            raise AssertionError(answer["error"] + (log.stdout + log.stderr)[-6000:])
         predicted = [p["prediction"] for p in answer["outputs"]["predictions"]]
         assert predicted == pytest.approx([p["prediction"] for p in served])
         logs = run_command(zenml, "deployment", "logs", name, env=server.env).stdout

@@ -34,3 +34,17 @@ def test_step_pods_are_not_rendered_for_a_local_store():
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2, result.output
     assert "local database" in result.output and "zenml login" in result.output
+
+
+def test_deploying_a_model_without_a_champion_says_so_in_one_line(tmp_path):
+    """A training run that promoted nothing (its gates, its naive baselines) leaves nothing
+    to deploy: `zenloop deploy` says so before it starts a service or a pipeline."""
+    import yaml
+
+    assert CliRunner().invoke(cli, ["stack", "up", "local"]).exit_code == 0
+    config = tmp_path / "deployment.yaml"
+    config.write_text(yaml.safe_dump({"parameters": {"deploy": {"model_name": "never-promoted"}}}))
+    result = CliRunner().invoke(cli, ["deploy", "-c", str(config)])
+    assert result.exit_code == 1, result.output
+    assert "never-promoted has no champion yet: no training run promoted a model" in result.output
+    assert "Traceback" not in result.output

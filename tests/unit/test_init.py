@@ -84,6 +84,12 @@ def test_init_writes_one_consistent_set_of_configs_and_the_commands_to_run_them(
     page = load_ui_config(files["ui"])
     assert page.port == 8125 and page.service_url == serving.url
     assert page.log_database_url == serving.log.database_url
+    # ZenML's own `zenml pipeline deploy -c`: the same service, at the serving file's port
+    inference = read_run_config(files["inference"])
+    deployment = inference["settings"]["deployment"]
+    assert deployment["deployment_app_runner_kwargs"] == {"serving_config": str(files["serving"])}
+    assert deployment["uvicorn_port"] == inference["settings"]["deployer"]["port"] == 8123
+    assert inference["parameters"] == {"model_name": name, "alias": "champion"}
     for kind in ("training", "deployment", "monitoring", "ui"):
         assert f"-c {files[kind]}" in result.output, kind
     assert f"zenloop replay -c {files['serving']} --data" in result.output

@@ -6,6 +6,8 @@ wrong, raised before anything is trained or registered.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import hashlib
 import logging
 from pathlib import PurePosixPath
@@ -110,8 +112,11 @@ def read_file(path: str) -> pd.DataFrame:
     return frame
 
 
-def validate_frame(frame: pd.DataFrame, config: DataConfig) -> None:
-    """Check the frame can be trained on for the configured task."""
+def validate_frame(
+    frame: pd.DataFrame, config: DataConfig, ignored: Collection[str] = ()
+) -> None:
+    """Check the frame can be trained on for the configured task; columns to be `ignored`
+    (the profile's role) may be as sparse as they are."""
     source = source_label(config)
     target = target_column(config)
     if frame.empty or frame.shape[1] == 0:
@@ -140,16 +145,18 @@ def validate_frame(frame: pd.DataFrame, config: DataConfig) -> None:
             raise DataValidationError(
                 f"{source}: target column {target!r} has a class with fewer than 2 rows"
             )
-    missing = frame.drop(columns=[target]).isna().mean()
+    used = [c for c in frame.columns if c != target and c not in set(ignored)]
+    missing = frame[used].isna().mean()
     too_sparse = missing[missing > config.max_missing_fraction]
     for column, fraction in too_sparse.items():
         raise DataValidationError(
             f"{source}: column {column!r} is {fraction:.0%} missing "
-            f"(max_missing_fraction is {config.max_missing_fraction:.0%})"
+            f"(max_missing_fraction is {config.max_missing_fraction:.0%}); leave it out "
+            f"(`zenloop init --drop {column}`, or the role ignore) or raise data.max_missing_fraction"
         )
 
 
-def load_frame(config: DataConfig) -> pd.DataFrame:
+def load_frame(config: DataConfig, ignored: Collection[str] = ()) -> pd.DataFrame:
     frame = read_frame(config)
-    validate_frame(frame, config)
+    validate_frame(frame, config, ignored)
     return frame
