@@ -61,7 +61,11 @@ def run_config(config: ServingConfig) -> dict[str, Any]:
     serving = config.model_dump(mode="json", exclude={"admin_token"})
     return {
         "run_name": f"{deployment_name(config)}-{{date}}-{{time}}",  # one run per invoke
-        "parameters": {"model_name": config.model.name, "alias": config.model.alias},
+        "steps": {
+            "predict_rows": {
+                "parameters": {"model_name": config.model.name, "alias": config.model.alias}
+            }
+        },
         "settings": {
             "deployment": {
                 "deployment_app_runner_kwargs": {"serving": serving},

@@ -16,7 +16,6 @@ from zenml.config import DeploymentDefaultEndpoints, DeploymentDefaultMiddleware
 
 from pipelines.docker_settings import docker_settings
 from steps.inference import predict_rows
-from zenloop.config import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
 
 RUNNER_FLAVOR = "api.deployment_runner.ZenloopAppRunnerFlavor"
 GRACEFUL_SHUTDOWN_S = 30  # in-flight requests finish and the log writer drains
@@ -46,10 +45,8 @@ def deployment_settings() -> DeploymentSettings:
 )
 def inference_pipeline(
     rows: list[dict[str, Any]] = [],  # noqa: B006 (ZenML's input schema; never mutated)
-    model_name: str = DEFAULT_MODEL_NAME,
-    alias: str = DEFAULT_ALIAS,
 ) -> list[dict[str, Any]]:
     """`rows` as a request's rows: `zenml deployment invoke NAME --rows='[{...}]'` (a
-    list: the CLI reads it as JSON); the model and alias are the served ones (the
-    deployment's config sets them)."""
-    return predict_rows(rows, model_name, alias)
+    list: the CLI reads it as JSON). The model and alias are `predict_rows`'s parameters
+    in the run config: the served ones."""
+    return predict_rows(rows)

@@ -15,6 +15,7 @@ from zenml import step
 
 from steps.registry import configure_mlflow
 from zenloop.bundle import ModelBundle
+from zenloop.config import DEFAULT_ALIAS, DEFAULT_MODEL_NAME
 from zenloop.tracking import load_bundle
 
 VERSIONS_KEPT = 2  # the champion, and the one before it while a swap settles
@@ -27,9 +28,14 @@ def _bundle(name: str, version: str) -> ModelBundle:
 
 @step(enable_cache=False)
 def predict_rows(
-    rows: list[dict[str, Any]], model_name: str, alias: str
+    rows: list[dict[str, Any]],
+    model_name: str = DEFAULT_MODEL_NAME,
+    alias: str = DEFAULT_ALIAS,
 ) -> Annotated[list[dict[str, Any]], "predictions"]:
-    """The prediction (and class probabilities) of the version behind `alias` for each row."""
+    """The prediction (and class probabilities) of the version behind `alias` for each row.
+
+    The model and alias are the step's parameters in the run config (the served ones, as
+    `zenloop serve --detach` writes them), not inputs of a call."""
     if not rows:
         return []
     configure_mlflow()

@@ -15,5 +15,5 @@ def test_the_shipped_inference_config_agrees_with_the_serving_config():
     for key in ("uvicorn_host", "uvicorn_port"):
         assert inference["settings"]["deployment"][key] == generated["settings"]["deployment"][key]
     assert inference["settings"]["deployer"] == generated["settings"]["deployer"]
-    assert inference["parameters"] == generated["parameters"]
+    assert inference["steps"] == generated["steps"]
     assert inference["run_name"].startswith(deployment_name(serving))

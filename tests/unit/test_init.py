@@ -89,7 +89,10 @@ def test_init_writes_one_consistent_set_of_configs_and_the_commands_to_run_them(
     deployment = inference["settings"]["deployment"]
     assert deployment["deployment_app_runner_kwargs"] == {"serving_config": str(files["serving"])}
     assert deployment["uvicorn_port"] == inference["settings"]["deployer"]["port"] == 8123
-    assert inference["parameters"] == {"model_name": name, "alias": "champion"}
+    assert inference["steps"]["predict_rows"]["parameters"] == {
+        "model_name": name,
+        "alias": "champion",
+    }
     for kind in ("training", "deployment", "monitoring", "ui"):
         assert f"-c {files[kind]}" in result.output, kind
     assert f"zenloop replay -c {files['serving']} --data" in result.output
