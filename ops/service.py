@@ -30,6 +30,7 @@ from api.shared_selection import SelectionBoard
 from ops import probes
 from ops.processes import STOP_TIMEOUT_S
 from ops.stacks import use_stack_tracking
+from zenloop.admin_token import share_admin_token
 from zenloop.errors import OperationError
 from zenloop.paths import data_dir
 from zenloop.waiting import poll_until
@@ -94,6 +95,7 @@ def deploy(config: ServingConfig) -> DeploymentResponse:
     config = resolved(config)
     name = deployment_name(config)
     path = write_run_config(config)
+    share_admin_token(config.admin_token)  # a container has the data folder, not our env
     if Client().active_stack.deployer is None:
         raise OperationError(
             f"the active stack '{Client().active_stack_model.name}' has no deployer: "

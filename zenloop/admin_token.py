@@ -44,6 +44,17 @@ def ensure_admin_token(configured: str | None) -> str:
     return token
 
 
+def share_admin_token(configured: str | None) -> str:
+    """The resolved token (created when there is none), written to the data folder's token
+    file too: a service in a container, which gets the data folder but not this
+    process's environment, reads it there."""
+    token = ensure_admin_token(configured)
+    path = token_path()
+    if not path.is_file() or path.read_text().strip() != token:
+        write_atomically(path, token, SECRET_MODE)
+    return token
+
+
 @dataclass(frozen=True)
 class Refusal:
     """Why a request is not an administrator's, as an HTTP status and a message."""

@@ -13,13 +13,19 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
+from monitoring.log_store import PredictionLogStore
 from tests.support.containers import docker_stack, project_image  # noqa: F401  (fixture)
-from tests.support.loop import LENIENT, drift_retrains_and_serves, loop_environment
+from tests.support.loop import LENIENT, TARGET, drift_retrains_and_serves, loop_environment, orders
 from tests.support.pipelines import BIN, run_command, run_config, stack_up
+from tests.support.serving import free_port
 from tests.support.stacks import ServerStack
+from tests.support.waiting import wait_for
+from zenloop.deployment import request_rows
 
 MODEL = "containers"
 LOOP_MODEL = "containers-loop"
@@ -169,3 +175,54 @@ def test_the_loop_closes_with_every_step_in_a_container(docker: ServerStack, tmp
     for pipeline in PIPELINES:
         assert any(pipeline in image for image in images), (pipeline, images)
     subprocess.run(["docker", "rm", *[c["ID"] for c in containers]], capture_output=True)
+
+
+def test_the_service_runs_in_a_container_of_the_project_image(docker: ServerStack, tmp_path):
+    """`zenloop serve --detach` on the docker stack: the stack's deployer runs the service in
+    a container of the project's image, on the host network at the serving config's port,
+    serving the loop's champion from the MLflow server and logging into the data folder."""
+    port = free_port()
+    data = Path(docker.env["ZENLOOP_DATA_DIR"])
+    serving = tmp_path / "serving.yaml"
+    serving.write_text(
+        yaml.safe_dump(
+            {
+                "port": port,
+                "model": {"name": LOOP_MODEL},
+                "log": {"database_url": f"sqlite:///{data / 'service-in-a-container.db'}"},
+                "events": {"url": None},
+            }
+        )
+    )
+    zenloop, name = str(BIN / "zenloop"), f"{LOOP_MODEL}-{port}"
+    url = f"http://127.0.0.1:{port}"
+    stack_up("docker", docker.env)
+    before = _container_ids()
+    run_command(zenloop, "serve", "--detach", "-c", str(serving), env=docker.env)
+    try:
+        new = sorted(_container_ids() - before)
+        fields = '{"Image": {{json .Config.Image}}, "Network": {{json .HostConfig.NetworkMode}}}'
+        (container,) = [
+            json.loads(line)
+            for line in subprocess.run(
+                ["docker", "inspect", "--format", fields, *new],
+                capture_output=True, text=True, check=True,
+            ).stdout.splitlines()
+            if "inference" in line
+        ]  # fmt: skip
+        assert container["Network"] == "host" and container["Image"].startswith("zenml:")
+        ready = wait_for(
+            lambda: (r := httpx.get(f"{url}/ready")).status_code == 200 and r.json(), "/ready", 120
+        )
+        row = request_rows(orders(1, 41).drop(columns=TARGET))[0]
+        answer = httpx.post(f"{url}/predict", json=row)
+        assert (
+            answer.status_code == 200 and answer.json()["model_version"] == ready["model_version"]
+        )
+        listed = run_command(str(BIN / "zenml"), "deployment", "list", env=docker.env).stdout
+        assert name in listed and "RUNNING" in listed
+        logged = PredictionLogStore(f"sqlite:///{data / 'service-in-a-container.db'}")
+        assert answer.json()["request_id"] in logged.request_ids(), "logged in the data folder"
+    finally:
+        run_command(zenloop, "serve", "--stop", "-c", str(serving), env=docker.env, check=False)
+    assert not set(_container_ids()) & set(new), "deprovisioned: the service's container is gone"
