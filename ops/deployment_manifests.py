@@ -18,12 +18,13 @@ from uuid import UUID
 
 import yaml
 from zenml.client import Client
-from zenml.constants import DEPLOYER_DOCKER_IMAGE_KEY
+from zenml.constants import DEPLOYER_DOCKER_IMAGE_KEY, ORCHESTRATOR_DOCKER_IMAGE_KEY
 from zenml.enums import StoreType
-from zenml.models import BuildItem, DeploymentRequest, DeploymentUpdate, PipelineBuildBase
+from zenml.models import DeploymentRequest, DeploymentUpdate
 
 from api.settings import ServingConfig
 from ops import service
+from ops.pod_manifests import pushed_image_build
 from zenloop.errors import UserError
 
 KUBERNETES_FLAVOR = "kubernetes"
@@ -58,15 +59,7 @@ def render(config: ServingConfig, image: str) -> list[dict[str, Any]]:
 
     deployer = _require_kubernetes_deployer()
     name = service.deployment_name(config)
-    build = PipelineBuildBase(
-        images={
-            DEPLOYER_DOCKER_IMAGE_KEY: BuildItem(
-                image=image, contains_code=True, requires_code_download=False
-            )
-        },
-        is_local=False,
-        contains_code=True,
-    )
+    build = pushed_image_build(image, ORCHESTRATOR_DOCKER_IMAGE_KEY, DEPLOYER_DOCKER_IMAGE_KEY)
     path = service.write_run_config(config)
     configured = inference_pipeline.with_options(build=build, config_path=str(path))
     snapshot = configured.create_snapshot(name=f"{name}{SNAPSHOT_NAME_SUFFIX}", replace=True)

@@ -53,6 +53,13 @@ def _require_kubernetes_stack() -> Any:
     return orchestrator
 
 
+def pushed_image_build(image: str, *keys: str) -> PipelineBuildBase:
+    """A build made of one pushed project image that contains the code, under every key
+    the stack asks for (the orchestrator's steps, the deployer's service)."""
+    item = BuildItem(image=image, contains_code=True, requires_code_download=False)
+    return PipelineBuildBase(images=dict.fromkeys(keys, item), is_local=False, contains_code=True)
+
+
 def snapshot_for(
     pipeline: Pipeline, config_path: Path, image: str | None = None, build: UUID | None = None
 ) -> PipelineSnapshotResponse:
@@ -64,15 +71,7 @@ def snapshot_for(
     if (image is None) == (build is None):
         raise UserError("give either an image or a ZenML build id")
     if image is not None:
-        build = PipelineBuildBase(
-            images={
-                ORCHESTRATOR_DOCKER_IMAGE_KEY: BuildItem(
-                    image=image, contains_code=True, requires_code_download=False
-                )
-            },
-            is_local=False,
-            contains_code=True,
-        )
+        build = pushed_image_build(image, ORCHESTRATOR_DOCKER_IMAGE_KEY)
     configured = pipeline.with_options(config_path=str(config_path), build=build)
     return configured.create_snapshot(name=f"{pipeline.name}{SNAPSHOT_NAME_SUFFIX}", replace=True)
 

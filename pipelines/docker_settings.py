@@ -36,11 +36,13 @@ def build_options() -> dict[str, object]:
     }
 
 
-def docker_settings() -> DockerSettings:
+def docker_settings(deployed: bool = False) -> DockerSettings:
     """How step images are built: the project image, on the host network.
 
     How containers run (host network, the data folder mounted) belongs to the stack: the
-    Docker orchestrator's `run_args` in configs/stacks/docker.yaml.
+    Docker orchestrator's `run_args` in configs/stacks/docker.yaml. Only a pipeline that is
+    `deployed` (the inference pipeline) needs the deployer's image: a containerised
+    deployer in the stack would otherwise build a second image for every pipeline run.
     """
     return DockerSettings(
         dockerfile=str(DOCKERFILE),
@@ -54,6 +56,7 @@ def docker_settings() -> DockerSettings:
         # the stack's integration packages on top of the pins: a no-op on `docker` (mlflow's
         # are met), kubernetes, s3fs and boto3 on `remote`
         install_stack_requirements=True,
+        install_deployment_requirements=deployed,
         allow_including_files_in_images=True,
         allow_download_from_code_repository=False,
         allow_download_from_artifact_store=False,

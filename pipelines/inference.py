@@ -41,7 +41,7 @@ def deployment_settings() -> DeploymentSettings:
 
 @pipeline(
     enable_cache=False,
-    settings={"docker": docker_settings(), "deployment": deployment_settings()},
+    settings={"docker": docker_settings(deployed=True), "deployment": deployment_settings()},
 )
 def inference_pipeline(
     rows: list[dict[str, Any]] = [],  # noqa: B006 (ZenML's input schema; never mutated)

@@ -47,6 +47,7 @@ def test_the_remote_stack_names_the_components_a_team_needs(remote):
         "image_builder": "local",
         "experiment_tracker": "mlflow",
         "model_registry": "mlflow",
+        "deployer": "kubernetes",
     }
     assert remote.zenml_server is None and remote.mlflow_server is None  # nothing starts here
 

@@ -161,7 +161,8 @@ def test_the_service_is_a_zenml_deployment_the_cli_and_the_dashboard_show(server
             raise AssertionError(answer["error"] + (log.stdout + log.stderr)[-6000:])
         predicted = [p["prediction"] for p in answer["outputs"]["predictions"]]
         assert predicted == pytest.approx([p["prediction"] for p in served])
-        logs = run_command(zenml, "deployment", "logs", name, env=server.env).stdout
+        logged = run_command(zenml, "deployment", "logs", name, env=server.env)
+        logs = logged.stdout + logged.stderr  # where ZenML's CLI writes depends on its logging
         assert "Application startup complete" in logs, logs[-2000:]
         (deployment,) = server.zenml_api("/deployments", name=name)["items"]
         shown = deployment_pages(server.dashboard, name, deployment["id"])
@@ -238,11 +239,11 @@ def test_the_remote_stacks_step_pods_render_without_a_cluster(server, tmp_path):
         *("--image", REMOTE_IMAGE, "-o", str(out)),
         env=env,
     )
-    assert "wrote 7 Job manifests" in rendered.stdout, rendered.stdout
     jobs = {path.stem: yaml.safe_load(path.read_text()) for path in out.glob("*.yaml")}
     training = server.zenml_api("/runs", sort_by="desc:created", size=50)["items"]
     trained = next(run for run in training if run["name"].startswith("training"))
     steps = server.zenml_api("/steps", pipeline_run_id=trained["id"], size=50)["items"]
+    assert f"wrote {len(steps)} Job manifests" in rendered.stdout, rendered.stdout
     assert set(jobs) == {step["name"] for step in steps}, "a Job for every step of the pipeline"
 
     orchestrator = load_stack_file("remote").components["orchestrator"].configuration
