@@ -49,6 +49,7 @@ def decide(
     now: float | None = None,
     rolled_back: str | None = None,
     labelled_since_retrain: int | None = None,
+    under_review: str | None = None,
 ) -> Decision:
     """Apply the policy to one drift report; updates `state` and may take the lease.
 
@@ -66,7 +67,8 @@ def decide(
     labelled rows show the model degraded (or behind a naive forecast) needs no
     consecutive ones: the error itself is the evidence. `rolled_back` says why this version is
     being rolled back: the version it replaced takes over, and no retraining starts from
-    this one.
+    this one. `under_review` says that this version, put in place by a retraining, is still
+    waiting for its review's verdict: it is judged before anything replaces it.
     """
     now = time.time() if now is None else now
 
@@ -108,6 +110,8 @@ def decide(
         )
     if rolled_back is not None:
         return verdict(False, f"no retraining, the version is rolled back ({rolled_back})")
+    if under_review is not None:
+        return verdict(False, f"no retraining before the promotion's verdict ({under_review})")
     if retrained_at is not None and now - retrained_at < policy.cooldown_s:
         left = policy.cooldown_s - (now - retrained_at)
         return verdict(

@@ -89,6 +89,11 @@ def _prediction_log(monitor: MonitorConfig) -> PredictionLogStore:
     return PredictionLogStore(reachable_log_url(monitor.log_database_url))
 
 
+def _awaits_verdict(review: PromotionReview, monitor: MonitorConfig) -> bool:
+    """A promotion whose review can still roll it back is judged before it is replaced."""
+    return monitor.rollback.enabled and review.verdict == Verdict.WAITING
+
+
 @step(enable_cache=False, on_failure=record_failure)
 def decide_retraining(
     check: DriftCheck, window: pd.DataFrame, review: PromotionReview, monitor: MonitorConfig
@@ -120,6 +125,7 @@ def decide_retraining(
         retrained_at,
         rolled_back=review.reason if review.verdict == Verdict.ROLLBACK else None,
         labelled_since_retrain=since_retrain,
+        under_review=review.reason if _awaits_verdict(review, monitor) else None,
     )
     try:
         store.save_state(report.model_name, state)

@@ -249,6 +249,21 @@ def test_a_version_being_rolled_back_starts_no_retraining_and_the_restored_one_c
     assert not cooling.retrain and "cooling down" in cooling.reason
 
 
+def test_a_promotion_waiting_for_its_review_is_judged_before_a_retraining_replaces_it(
+    tmp_path,
+):
+    checks = Checks(tmp_path, POLICY.model_copy(update={"consecutive_windows": 1}))
+    report = _report(True, version="2")
+    waiting = decide(
+        report, NEW, NEW, checks.state, checks.lease, checks.policy,
+        under_review="waiting: rmse v1 9.1 -> v2 9.6 on the same 120 later rows",
+    )  # fmt: skip
+    assert not waiting.retrain and "before the promotion's verdict" in waiting.reason
+    assert checks.lease.holder() is None
+    judged = decide(report, NEW, 2 * NEW, checks.state, checks.lease, checks.policy)
+    assert judged.retrain, "once the verdict is in (kept), drift retrains as before"
+
+
 def test_labelled_rows_that_show_the_error_grown_confirm_drift_at_once(tmp_path):
     from monitoring.drift_report import PerformanceCheck
 
