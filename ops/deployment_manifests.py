@@ -51,8 +51,6 @@ def _require_kubernetes_deployer() -> Any:
 
 def render(config: ServingConfig, image: str) -> list[dict[str, Any]]:
     """The resources for the service of `config`, whose pods run `image`."""
-    from kubernetes.client import ApiClient
-    from zenml.integrations.kubernetes.kubernetes_applier import KubernetesApplier
     from zenml.orchestrators.utils import get_config_environment_vars
 
     from pipelines.inference import inference_pipeline
@@ -66,9 +64,20 @@ def render(config: ServingConfig, image: str) -> list[dict[str, Any]]:
     client = Client()
     deployment = _record(client, name, snapshot.id, deployer.id)
     environment, secrets = get_config_environment_vars(deployment_id=deployment.id)
-    deployer._applier = KubernetesApplier(api_client=ApiClient())  # serializes; applies nothing
+    deployer._applier = _SerializeOnly()
     _, resources = deployer._prepare_deployment_resources(deployment, environment, secrets)
     return [_without_secret_values(resource) for resource in resources]
+
+
+class _SerializeOnly:
+    """What the deployer's renderer uses of its applier: the Kubernetes client's serializer.
+    ZenML's own applier opens a discovery client when it is created, which asks the
+    cluster for its version; here there is no cluster."""
+
+    def __init__(self) -> None:
+        from kubernetes.client import ApiClient
+
+        self.api_client = ApiClient()  # configured with no cluster: it only serializes
 
 
 def _record(client: Client, name: str, snapshot_id: UUID, deployer_id: UUID) -> Any:
