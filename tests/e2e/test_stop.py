@@ -1,4 +1,5 @@
 """`--stop` finds what was started, whatever config it was started with; `--port` moves it.
+On the local stack, ZenML lists what `zenloop serve --detach` deployed.
 
 Real `zenloop serve --detach` deployments (the local stack's deployer) and `zenloop ui`
 processes, in a data folder of their own.
@@ -44,6 +45,12 @@ def test_stop_finds_a_service_and_a_page_started_with_their_own_configs(tmp_path
     urls = [f"http://127.0.0.1:{p}/health" for p in (first, second)]
     page_url = f"http://127.0.0.1:{page_port}/api/health"
     assert all(_answers(url) for url in [*urls, page_url])
+    listed = run_command(
+        str(BIN / "zenml"), "deployment", "list", "--columns", "name,status,url", env=env
+    ).stdout
+    for port in (first, second):  # ZenML lists both, running at their URLs
+        assert f"nothing-registered-{port}" in listed and f"http://127.0.0.1:{port}" in listed
+    assert listed.count("RUNNING") >= 2, listed
 
     narrowed = run_command(zenloop, "serve", "--stop", "--port", str(second), env=env)
     assert f"stopped service nothing-registered-{second}" in narrowed.stdout
