@@ -34,6 +34,7 @@ from zenloop.tracking import ensure_experiment
 logger = logging.getLogger(__name__)
 
 STACKS_DIR_ENV = "ZENLOOP_STACKS_DIR"  # tests point this at stack files with free ports
+ALERT_WEBHOOK_ENV = "ZENLOOP_ALERT_WEBHOOK"  # `{alert_webhook}`: where the alerter posts
 LOCALHOST = "127.0.0.1"
 FALLBACK_STACK = "local"  # what `down` activates instead of a stack it stopped
 MLFLOW_START_TIMEOUT_S = 120.0
@@ -49,6 +50,7 @@ ComponentKind = Literal[
     "image_builder",  # stacks that run steps in containers (docker, remote)
     "container_registry",  # where a remote orchestrator pulls the step images from
     "deployer",  # where the prediction service runs: a process, a container, a pod
+    "alerter",  # where alerts go: a webhook (ops/webhook_alerter.py)
 ]
 
 
@@ -132,8 +134,8 @@ class StackFile(StrictSpec):
         return f"http://{LOCALHOST}:{self.zenml_server.port}" if self.zenml_server else None
 
     def render(self, value: Any) -> Any:
-        """Fill `{data_dir}`, `{mlflow_url}` and `{admin_token}`; ZenML's `{{secret.key}}`
-        references stay.
+        """Fill `{data_dir}`, `{mlflow_url}`, `{admin_token}` and `{alert_webhook}` (empty
+        when ZENLOOP_ALERT_WEBHOOK is unset); ZenML's `{{secret.key}}` references stay.
 
         Nested mappings and lists (e.g. the Docker orchestrator's `run_args`) are filled too.
         """
@@ -145,6 +147,7 @@ class StackFile(StrictSpec):
             return value
         if "{admin_token}" in value:  # created (the local token file) only when asked for
             value = value.replace("{admin_token}", ensure_admin_token(None))
+        value = value.replace("{alert_webhook}", os.environ.get(ALERT_WEBHOOK_ENV, ""))
         return value.replace("{data_dir}", str(data_dir())).replace(
             "{mlflow_url}", self.mlflow_url or ""
         )
