@@ -1,4 +1,4 @@
-"""The Dash page: six panels that refresh every `refresh_s`, built on OpsBackend.
+"""The Dash page: seven panels that refresh every `refresh_s`, built on OpsBackend.
 
 Dash serves its scripts and styles from the installed package (serve_locally), so the
 page works on a machine with no internet. The callbacks are async and push the blocking
@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from plotly.subplots import make_subplots
 
 from ui.backend import OpsBackend
+from ui.health import health_figure
 
 TITLE = "zenloop operations"
 HISTORY_LIMIT = 200  # checks drawn in the history plot
@@ -29,6 +30,7 @@ DECISION_STYLE = {  # marker colour and symbol per decision
     "no drift": ("#2e7d32", "circle"),
     "drift": ("#ef6c00", "diamond"),
     "retrain": ("#c62828", "star"),
+    "not counted": ("#9e9e9e", "circle-open"),  # too few rows, or the same rows again
 }
 GRAPH_HEIGHT = 320
 NUMERIC_ROLE = "numeric"
@@ -322,11 +324,7 @@ def prediction_form(model: dict[str, Any] | None, defaults: dict[str, Any]) -> l
                 ]
             )
         )
-    return [
-        html.Div(fields, className="form"),
-        html.Button("Predict", id="predict-button", n_clicks=0),
-        html.Span(" one row to the service's /predict (* required)", className="muted"),
-    ]
+    return [html.Div(fields, className="form")]
 
 
 def prediction_result(status: int, body: dict[str, Any]) -> list:
@@ -380,7 +378,18 @@ def build_page(server: FastAPI, backend: OpsBackend) -> dash.Dash:
                     html.Section([html.H2("Retrainings"), html.Div(id="retrains")],
                                  className="panel wide"),
                     html.Section(
+                        [html.H2("Loop health: the primary metric on labelled traffic"),
+                         dcc.Graph(id="health-graph")],
+                        className="panel wide",
+                    ),
+                    html.Section(
                         [html.H2("Try a prediction"), html.Div(id="form"),
+                         # in the layout from the start (a callback's input must be), and
+                         # disabled while no model is served
+                         html.Button("Predict", id="predict-button", n_clicks=0,
+                                     disabled=True),
+                         html.Span(" one row to the service's /predict (* required)",
+                                   className="muted"),
                          html.Div(id="prediction", className="result")],
                         className="panel wide",
                     ),
@@ -399,6 +408,7 @@ def build_page(server: FastAPI, backend: OpsBackend) -> dash.Dash:
         Output("traffic", "children"),
         Output("drift", "children"),
         Output("history-graph", "figure"),
+        Output("health-graph", "figure"),
         Output("retrains", "children"),
         Output("served-model", "data"),
         Input("tick", "n_intervals"),
@@ -423,6 +433,7 @@ def build_page(server: FastAPI, backend: OpsBackend) -> dash.Dash:
             traffic_facts(traffic),
             drift_panel(drift),
             history_figure(history["checks"], history["retrains"]),
+            health_figure(history["checks"], history["retrains"]),
             retrain_panel(retrains),
             summary["model"],
         )
@@ -430,6 +441,7 @@ def build_page(server: FastAPI, backend: OpsBackend) -> dash.Dash:
     @app.callback(
         Output("form", "children"),
         Output("form-version", "data"),
+        Output("predict-button", "disabled"),
         Input("served-model", "data"),
         State("form-version", "data"),
     )
@@ -437,9 +449,9 @@ def build_page(server: FastAPI, backend: OpsBackend) -> dash.Dash:
         """Rebuilt only when the served version changes, so typing is never undone."""
         version = model["version"] if model else None
         if version == shown and shown is not None:
-            return dash.no_update, dash.no_update
+            return dash.no_update, dash.no_update, dash.no_update
         defaults = await asyncio.to_thread(backend.form_defaults)
-        return prediction_form(model, defaults), version
+        return prediction_form(model, defaults), version, model is None
 
     @app.callback(
         Output("prediction", "children"),

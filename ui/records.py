@@ -34,6 +34,8 @@ def _ordered(items: list[dict[str, Any]], order: Order) -> list[dict[str, Any]]:
 def decision_label(check: dict[str, Any]) -> str:
     if check["retrain"]:
         return "retrain"
+    if not check["report"].get("counted", True):
+        return "not counted"  # too short a window, or the same rows again
     return "drift" if check["drift"] else "no drift"
 
 

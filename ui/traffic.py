@@ -20,6 +20,10 @@ from prometheus_client.parser import text_string_to_metric_families
 logger = logging.getLogger(__name__)
 
 PREDICTION_ENDPOINTS = frozenset({"/predict", "/predict_batch"})
+# Endpoints that report the service's state rather than serve a request: probes and the
+# page's own polling ask them every few seconds, and their 503 while a service starts (no
+# model loaded yet) is the right answer, not a failure. Their statuses are not errors.
+PROBE_ENDPOINTS = frozenset({"/ready", "/health", "/metrics", "/model-info"})
 REQUESTS_SAMPLE = "zenloop_requests_total"
 LATENCY_BUCKET_SAMPLE = "zenloop_request_latency_seconds_bucket"
 LOG_PREFIX = "zenloop_log_"
@@ -35,23 +39,27 @@ class Scrape:
 
     at: float
     requests: int = 0  # prediction endpoints
-    client_errors: int = 0  # 4xx, every endpoint
-    server_errors: int = 0  # 5xx, every endpoint
+    client_errors: int = 0  # 4xx, every endpoint but the probes
+    server_errors: int = 0  # 5xx, every endpoint but the probes
     buckets: dict[float, float] = field(default_factory=dict)  # le -> cumulative count
     log: dict[str, float] = field(default_factory=dict)  # pending_rows, written_rows, ...
     served_version: float | None = None
 
 
 def parse_metrics(text: str, at: float) -> Scrape:
-    """The prediction endpoints' requests and latency buckets, errors, and the log gauges."""
+    """The prediction endpoints' requests and latency buckets, the errors of real requests
+    (every endpoint but PROBE_ENDPOINTS), and the log gauges."""
     scrape = Scrape(at=at)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels = sample.labels
             if sample.name == REQUESTS_SAMPLE:
                 status = int(labels.get("status", "0"))
-                if labels.get("endpoint") in PREDICTION_ENDPOINTS:
+                endpoint = labels.get("endpoint")
+                if endpoint in PREDICTION_ENDPOINTS:
                     scrape.requests += int(sample.value)
+                if endpoint in PROBE_ENDPOINTS:
+                    continue
                 if status >= SERVER_ERROR:
                     scrape.server_errors += int(sample.value)
                 elif status >= CLIENT_ERROR:

@@ -17,13 +17,21 @@ from zenml.client import Client
 from zenml.enums import VisualizationType
 from zenml.materializers.materializer_registry import materializer_registry
 
+from api.settings import ServingConfig
 from materializers import DriftHistoryMaterializer
 from monitoring.policy import Decision
 from monitoring.state_store import MonitorStore
 from steps.monitoring import plot_drift_history
-from tests.support.serving import ADMIN_TOKEN, register_models, running_service
+from tests.support.serving import (
+    ADMIN_TOKEN,
+    free_port,
+    in_process_service,
+    register_models,
+    running_service,
+)
 from tests.support.ui import running_page, serve_retrained, write_history
-from ui.traffic import bucket_quantile, parse_metrics, traffic_point
+from tests.support.waiting import wait_for
+from ui.traffic import TrafficSampler, bucket_quantile, parse_metrics, traffic_point
 from zenloop.config import DataConfig, MonitorConfig
 from zenloop.deployment import request_rows
 from zenloop.history_plots import DriftHistory
@@ -31,6 +39,12 @@ from zenloop.history_plots import DriftHistory
 MODEL = "ui-tests"
 PREDICTIONS = 30
 TRAFFIC_WAIT_S = 20.0
+UNREGISTERED = "ui-tests-never-registered"  # a service that starts with no model
+PROBES = 3  # /ready and /model-info asked this often while it has none
+SAMPLER_INTERVAL_S = 0.5
+SAMPLES_KEPT = 10
+HTTP_TIMEOUT_S = 30.0
+UNPROCESSABLE, NOT_READY = 422, 503
 PNG_MAGIC = b"\x89PNG"
 
 
@@ -139,6 +153,56 @@ def test_traffic_from_metrics_and_the_prediction_log(setup):
     assert "pending_rows" in traffic["totals"]["log"]
 
 
+def test_a_real_bad_request_is_a_4xx_on_the_page(setup, registered):
+    service, page, _, _ = setup
+    before = wait_for(
+        lambda: _get(page, "/api/traffic", limit=1)["totals"], "a sample", TRAFFIC_WAIT_S
+    )
+    row = request_rows(registered.holdout.head(1))[0]
+    with service.client() as client:
+        assert client.get("/ready").status_code == 200
+        bad = client.post("/predict", json={**row, "unit_price": "not a number"})
+    assert bad.status_code == UNPROCESSABLE, bad.text
+    expected = before["client_errors"] + 1
+    totals = wait_for(
+        lambda: (
+            (t := _get(page, "/api/traffic", limit=1)["totals"])["client_errors"] >= expected and t
+        ),
+        "the 422 on the page",
+        TRAFFIC_WAIT_S,
+    )
+    assert totals["client_errors"] == expected
+    assert totals["server_errors"] == before["server_errors"]
+
+
+def test_the_503s_of_a_starting_service_probes_are_not_errors(tmp_path):
+    """A real service with no model yet: /ready and /model-info answer 503, as they should
+    while it starts; the page's sampler counts none of them. A /predict then is a 503 of
+    a real request, and is counted."""
+    config = ServingConfig(
+        port=free_port(),
+        model={"name": UNREGISTERED, "version": "1"},
+        tracking_uri=os.environ["MLFLOW_TRACKING_URI"],
+        admin_token=ADMIN_TOKEN,
+        log={"database_url": f"sqlite:///{tmp_path / 'starting.db'}"},
+    )
+    with (
+        in_process_service(config) as (_, url),
+        httpx.Client(base_url=url, timeout=HTTP_TIMEOUT_S) as client,
+    ):
+        for _ in range(PROBES):
+            assert client.get("/ready").status_code == NOT_READY
+            assert client.get("/model-info").status_code == NOT_READY
+        sampler = TrafficSampler(f"{url}/metrics", SAMPLER_INTERVAL_S, SAMPLES_KEPT, HTTP_TIMEOUT_S)
+        sampler.sample_once()
+        starting = sampler.latest()
+        assert starting is not None, sampler.last_error
+        assert (starting.client_errors, starting.server_errors) == (0, 0)
+        assert client.post("/predict", json={"unit_price": 1.0}).status_code == NOT_READY
+        sampler.sample_once()
+        assert (sampler.latest().client_errors, sampler.latest().server_errors) == (0, 1)
+
+
 def test_nothing_changes_state_without_the_admin_token(setup):
     _, page, _, _ = setup
     url = f"{page.url}/api/models/reload"
@@ -181,6 +245,10 @@ zenloop_requests_total{endpoint="/predict",status="200"} 10.0
 zenloop_requests_total{endpoint="/predict",status="422"} 2.0
 zenloop_requests_total{endpoint="/metrics",status="200"} 5.0
 zenloop_requests_total{endpoint="/predict_batch",status="503"} 1.0
+zenloop_requests_total{endpoint="/ready",status="503"} 7.0
+zenloop_requests_total{endpoint="/model-info",status="503"} 4.0
+zenloop_requests_total{endpoint="/health",status="500"} 1.0
+zenloop_requests_total{endpoint="other",status="404"} 1.0
 # TYPE zenloop_request_latency_seconds histogram
 zenloop_request_latency_seconds_bucket{endpoint="/predict",le="0.001"} 4.0
 zenloop_request_latency_seconds_bucket{endpoint="/predict",le="0.01"} 12.0
@@ -192,7 +260,8 @@ zenloop_log_pending_rows 3.0
 
 def test_metrics_parsing_and_rates_without_a_service():
     before = parse_metrics(METRICS, at=100.0)
-    assert (before.requests, before.client_errors, before.server_errors) == (13, 2, 1)
+    # the probes' 503s while starting are not errors; a 404 on an unknown path is
+    assert (before.requests, before.client_errors, before.server_errors) == (13, 3, 1)
     assert before.log == {"pending_rows": 3.0}
     assert bucket_quantile(0.5, before.buckets) == pytest.approx(0.001 + 0.009 * 2 / 8)
     later = METRICS.replace('status="200"} 10.0', 'status="200"} 30.0')
