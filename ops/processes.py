@@ -11,8 +11,10 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from unittest.mock import patch
 
 from zenloop.errors import OperationError
 from zenloop.pids import alive
@@ -21,6 +23,8 @@ from zenloop.waiting import poll_until
 STOP_TIMEOUT_S = 60.0
 KILL_WAIT_S = 10.0
 CLI_MODULE = "ops.cli"
+# what a process writing to a file is told: ZenML's log formatter and rich add no colour
+PLAIN_OUTPUT = {"ZENML_LOGGING_COLORS_DISABLED": "true", "NO_COLOR": "1", "TERM": "dumb"}
 
 logger = logging.getLogger(__name__)
 
@@ -32,13 +36,23 @@ def zenloop_command(*args: str) -> list[str]:
 
 def spawn(command: list[str], log_file: Path, env: dict[str, str] | None = None) -> int:
     """Start a detached process (its own session and process group) that outlives its
-    parent; its output goes to `log_file`."""
+    parent; its output goes to `log_file`, as plain text (no colour codes)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    plain = {**(os.environ if env is None else env), **PLAIN_OUTPUT}
     with log_file.open("ab") as log:
         process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=plain
         )
     return process.pid
+
+
+@contextmanager
+def plain_output() -> Iterator[None]:
+    """PLAIN_OUTPUT in this process's environment while the block runs, for a child that a
+    library starts with a copy of it (ZenML's local deployer starts the service so, its
+    output going to the deployment's daemon.log); the environment is restored after."""
+    with patch.dict(os.environ, PLAIN_OUTPUT):  # the standard library's save and restore
+        yield
 
 
 def _signal(pid: int, signum: int) -> None:

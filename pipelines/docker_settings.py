@@ -1,18 +1,26 @@
 """How every pipeline step is packaged when the orchestrator runs steps in containers.
 
-The settings are attached to all three pipelines and ignored by the local orchestrator, so
-the pipelines are the same on every stack. ZenML builds `docker/Dockerfile` (the base image,
-the requirements of pyproject.toml pinned to this environment's versions, the project
-installed) and adds the source root on top; the same Dockerfile builds the service and
-monitor images, so a step and the service run the same code and the same library versions.
+The settings are attached to every pipeline, so the pipelines are the same on every stack
+(`zenml pipeline run` included); zenloop's own runs drop them on a stack that runs no
+containers (`for_active_stack`), where ZenML would only warn that nothing uses them.
+
+ZenML builds `docker/Dockerfile` (the base image, the requirements of pyproject.toml pinned
+to this environment's versions, the project installed) and adds the source root on top;
+the same Dockerfile builds the service and monitor images, so a step and the service run
+the same code and the same library versions.
 """
 
 from __future__ import annotations
 
 import os
 
+from zenml.client import Client
 from zenml.config import DockerSettings
+from zenml.config.constants import DOCKER_SETTINGS_KEY
 from zenml.config.docker_settings import DockerBuildConfig
+from zenml.enums import StackComponentType
+from zenml.models import StackResponse
+from zenml.pipelines.pipeline_definition import Pipeline
 
 from zenloop.paths import PROJECT_ROOT
 
@@ -21,6 +29,7 @@ LOCAL_BASE_IMAGE = "zenloop-base:bookworm"  # built by scripts/base-image.sh fro
 DOCKERFILE = PROJECT_ROOT / "docker" / "Dockerfile"
 DOCKERIGNORE = PROJECT_ROOT / "docker" / "dockerignore"
 HOST_NETWORK = "host"  # containers talk to the servers on 127.0.0.1, never the bridge
+LOCAL_FLAVOR = "local"  # an orchestrator or deployer of this flavor runs no container
 
 
 def base_image() -> str:
@@ -61,3 +70,37 @@ def docker_settings(deployed: bool = False) -> DockerSettings:
         allow_download_from_code_repository=False,
         allow_download_from_artifact_store=False,
     )
+
+
+def runs_containers(stack: StackResponse) -> bool:
+    """Whether a component of `stack` runs steps or a deployment in containers.
+
+    The same test as ZenML's compiler (`_validate_docker_settings_usage`): a non-local
+    orchestrator or deployer, or any step operator. Where it is false ZenML logs ZML002
+    ("You are specifying docker settings but no component in your stack makes use of
+    them") for settings it then ignores.
+    """
+    components = stack.components
+    orchestrators = components.get(StackComponentType.ORCHESTRATOR, [])
+    deployers = components.get(StackComponentType.DEPLOYER, [])
+    return (
+        any(c.flavor_name != LOCAL_FLAVOR for c in orchestrators)
+        or any(c.flavor_name != LOCAL_FLAVOR for c in deployers)
+        or bool(components.get(StackComponentType.STEP_OPERATOR))
+    )
+
+
+def for_active_stack(pipeline: Pipeline) -> Pipeline:
+    """`pipeline` as the active stack uses it: a copy without the docker settings when
+    nothing on the stack runs containers (no ZML002 warning on every run), else as is.
+
+    Call it before `with_options(config_path=...)`: a copy reconfigured after its run
+    config was read would warn that the config's settings changed.
+    """
+    if runs_containers(Client().active_stack_model):
+        return pipeline
+    stripped = pipeline.copy()
+    settings = dict(stripped.configuration.settings)
+    settings.pop(DOCKER_SETTINGS_KEY, None)
+    stripped.configure(settings=settings, merge=False)
+    return stripped
