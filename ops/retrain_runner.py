@@ -29,6 +29,7 @@ from ops import runs
 from ops.leases import LeaseKeeper
 from ops.processes import spawn, zenloop_command
 from ops.stacks import use_stack_tracking
+from ops.warm_runner import Job, WarmRunner
 from zenloop.config import (
     ColumnRole,
     MonitorConfig,
@@ -39,7 +40,7 @@ from zenloop.config import (
 )
 from zenloop.metrics import metric_named
 from zenloop.models import FAMILIES
-from zenloop.paths import data_dir, project_path
+from zenloop.paths import model_dir, project_path
 from zenloop.promotion import TEST_SET, PromotionDecision
 from zenloop.tracking import ZENML_VERSION_TAG, apply_aliases
 
@@ -53,9 +54,17 @@ BOARD_ARTIFACT = "candidate_board"
 RUN_PREFIX = "retrain-after-"
 
 
-def launch(monitoring_run_id: str, monitor_config: Path) -> int:
-    """Start `zenloop retrain` detached for a monitoring run; the lease passes to it."""
-    log = data_dir() / RETRAINS_DIR / f"{monitoring_run_id}.log"
+def retrains_dir(model_name: str) -> Path:
+    """The model's retrainings' logs and training data, in its own folder."""
+    return model_dir(model_name) / RETRAINS_DIR
+
+
+def launch(monitoring_run_id: str, monitor_config: Path, warm: WarmRunner | None = None) -> int:
+    """Hand a monitoring run's plan to the warm runner, or start `zenloop retrain` detached
+    when there is none ready; either way the lease passes to the runner."""
+    if warm is not None and (pid := warm.hand(Job(monitoring_run_id, monitor_config))):
+        return pid
+    log = retrains_dir(load_monitor_config(monitor_config).model_name) / f"{monitoring_run_id}.log"
     pid = spawn(
         zenloop_command("retrain", "--run", monitoring_run_id, "-c", str(monitor_config)), log
     )
@@ -191,7 +200,7 @@ def run_retrain(monitoring_run_id: str, monitor_config: Path) -> str:
     try:
         try:
             data_id = str(run.steps[PLAN_STEP].outputs["retrain_data"][0].id)
-            folder = data_dir() / RETRAINS_DIR / monitoring_run_id
+            folder = retrains_dir(config.model_name) / monitoring_run_id
             base = project_path(config.retrain.training_config)
             trained = runs.train(
                 training_config(plan, base, data_id, folder, config.retrain),

@@ -30,7 +30,7 @@ def training_pipeline(config: TrainingConfig | None = None) -> None:
     dataset = load_dataset(config.data, fingerprint_data(config.data), ignored)
     schema = profile_dataset(dataset, config.data, config.profile, config.features, config.metric)
     train, validation, test, split = split_dataset(dataset, schema, config.split)
-    history = choose_training_history(
+    history, probe = choose_training_history(
         train,
         validation,
         schema,
@@ -51,6 +51,7 @@ def training_pipeline(config: TrainingConfig | None = None) -> None:
         config.candidates,
         config.gates,
         config.split.seed,
+        probe,
     )
     recent = None
     if config.promotion.recent_data is not None:

@@ -20,7 +20,7 @@ from zenloop.report import CandidateBoard
 from zenloop.schema import FeatureSchema
 from zenloop.time_order import SplitInfo
 from zenloop.tracking import log_board, log_candidate
-from zenloop.training import choose_history, fit_candidate
+from zenloop.training import backtest_history, fit_candidate
 
 
 def _enabled(candidates: list[CandidateConfig], schema: FeatureSchema) -> list[CandidateConfig]:
@@ -38,15 +38,24 @@ def choose_training_history(
     candidates: list[CandidateConfig],
     history: HistoryConfig,
     seed: int,
-) -> Annotated[HistoryChoice, "history_choice"]:
+) -> tuple[
+    Annotated[HistoryChoice, "history_choice"],
+    Annotated[
+        ModelBundle | None, ArtifactConfig(name="history_probe", artifact_type=ArtifactType.DATA)
+    ],
+]:
     """All rows, rows weighted by age, or a recent window: an out-of-time backtest of the
-    first candidate decides, on the validation rows that follow the training rows."""
+    first candidate decides, on the validation rows that follow the training rows.
+
+    Also the probe as fitted on the chosen rows (None without a backtest): the same fit
+    `train_candidates` would make for that candidate, which it reuses.
+    """
     splits = {"train": train, "validation": validation}
-    choice = choose_history(
+    choice, probe = backtest_history(
         _enabled(candidates, schema), schema, features, splits, seed, history, split.out_of_time
     )
     log_metadata({"history": choice.model_dump(mode="json")})
-    return choice
+    return choice, probe
 
 
 # cached per MLflow store: its outputs name runs and logged models of the tracker it ran with
@@ -62,6 +71,7 @@ def train_candidates(
     candidates: list[CandidateConfig],
     gates: GateConfig,
     seed: int,
+    history_probe: ModelBundle | None = None,
 ) -> tuple[
     Annotated[CandidateBoard, "candidate_board"],
     Annotated[ModelBundle, ArtifactConfig(name="model", artifact_type=ArtifactType.MODEL)],
@@ -88,6 +98,7 @@ def train_candidates(
                 lambda n: tracker.advance(0, n),
                 history=history,
                 ordered=split.out_of_time,
+                probe=history_probe,
             )
             log_candidate(result, bundle)
             results.append(result)

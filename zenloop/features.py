@@ -204,12 +204,25 @@ class DateParts(ArrayTransformer):
         return self
 
     def transform(self, X) -> np.ndarray:
+        column = X.iloc[:, 0] if isinstance(X, pd.DataFrame) else None
+        if column is not None and pd.api.types.is_datetime64_any_dtype(column):
+            return self._parts_of_stamps(column)
         out = np.full((len(X), len(self.PARTS)), -1.0)
         for i, value in enumerate(np.asarray(X, dtype=object)[:, 0]):
             stamp = _as_datetime(value)
             if stamp is not None:
                 weekday = stamp.weekday()
                 out[i] = (stamp.month, weekday, stamp.hour, stamp.timetuple().tm_yday, weekday >= 5)
+        return out
+
+    def _parts_of_stamps(self, stamps: pd.Series) -> np.ndarray:
+        """The same parts, column-wise, from timestamps already parsed (as `FrameCoercer`
+        leaves them in training): no Python object per row."""
+        dates = stamps.dt
+        weekday = dates.dayofweek
+        parts = (dates.month, weekday, dates.hour, dates.dayofyear, weekday >= 5)
+        out = np.column_stack([np.asarray(p, dtype=float) for p in parts])
+        out[stamps.isna().to_numpy()] = -1.0
         return out
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:

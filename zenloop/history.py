@@ -3,7 +3,7 @@
 When the relation between features and target moves, old rows teach the wrong lesson; when
 it holds, they are more data. Which is true is measured, not assumed: an out-of-time
 backtest fits one model per recipe on the training rows and scores it on the validation
-rows that follow them (`zenloop.training.choose_history`).
+rows that follow them (`zenloop.training.backtest_history`).
 """
 
 from __future__ import annotations

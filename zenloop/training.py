@@ -308,12 +308,21 @@ def _search(job: _Job, on_progress: Progress) -> tuple[_Fitted, dict[str, Any]]:
     return best, picked
 
 
-def _fit_once(job: _Job, params: dict[str, Any]) -> _Fitted:
-    """Features fitted on the job's rows, then the model, stopping early where it can."""
+Encoded = tuple[Pipeline, np.ndarray, np.ndarray]  # fitted features, training rows, validation
+
+
+def _encode(job: _Job) -> Encoded:
+    """The job's features fitted on its rows, with its training and validation rows encoded."""
     fitted_features = clone(job.features)
     Xt = fitted_features.fit_transform(job.X, job.y)
+    return fitted_features, Xt, fitted_features.transform(job.validation)
+
+
+def _fit_once(job: _Job, params: dict[str, Any], encoded: Encoded | None = None) -> _Fitted:
+    """Features fitted on the job's rows (or `encoded`, fitted on those very rows), then
+    the model, stopping early where it can."""
+    fitted_features, Xt, Xv = encoded or _encode(job)
     model = job.estimator(params)
-    Xv = fitted_features.transform(job.validation)
     stopped = _fit_model(model, Xt, job.y, Xv, job.y_val, job.weights)
     return _Fitted(Pipeline([("features", fitted_features), ("model", model)]), stopped)
 
@@ -455,7 +464,7 @@ def _job(
     )
 
 
-def choose_history(
+def backtest_history(
     candidates: list[CandidateConfig],
     schema: FeatureSchema,
     features: FeatureConfig,
@@ -463,8 +472,10 @@ def choose_history(
     seed: int,
     config: HistoryConfig,
     ordered: bool,
-) -> HistoryChoice:
-    """How much history to learn from, by an out-of-time backtest.
+) -> tuple[HistoryChoice, ModelBundle | None]:
+    """How much history to learn from, by an out-of-time backtest; with the probe as
+    fitted on the chosen recipe's rows (None when no backtest ran), which `fit_candidate`
+    reuses instead of fitting the same candidate on the same rows again.
 
     The probe (the first enabled candidate this task can fit, with its params and no
     search) is fitted once per recipe on the training rows and scored with the primary
@@ -486,20 +497,24 @@ def choose_history(
                 else "one recipe configured"
             )
         )
-        return HistoryChoice(recipe=recipes[0], window=window, metric=metric.name, reason=why)
+        choice = HistoryChoice(recipe=recipes[0], window=window, metric=metric.name, reason=why)
+        return choice, None
     probe = next(c for c in candidates if c.enabled and supports(c.family, schema.task))
     probe = probe.model_copy(update={"search": None})
-    scores, rows = {}, {}
+    scores, rows, pipelines = {}, {}, {}
+    encoded: dict[int, Encoded] = {}  # by training rows: weighting keeps all of them
     with openmp_threads():
         for recipe in recipes:
             trial = HistoryChoice(recipe=recipe, window=window)
             job = _job(probe, schema, features, splits, seed, trial, ordered)
-            fitted = _fit_once(job, probe.params)
+            if len(job.X) not in encoded:  # the features do not see the weights
+                encoded[len(job.X)] = _encode(job)
+            fitted = _fit_once(job, probe.params, encoded[len(job.X)])
             model = fitted.pipeline.named_steps["model"]
-            Xv = fitted.pipeline.named_steps["features"].transform(job.validation)
-            signed = _validation_score(model, Xv, job.y_val, metric)
+            signed = _validation_score(model, encoded[len(job.X)][2], job.y_val, metric)
             scores[recipe] = signed if metric.higher_is_better else -signed
             rows[recipe] = len(job.X)
+            pipelines[recipe] = fitted.pipeline
     best = metric.best(scores)
     for recipe in recipes:  # a tie keeps the earlier recipe
         if scores[recipe] == scores[best]:
@@ -511,7 +526,7 @@ def choose_history(
         f"on the {len(splits['validation']):,} rows after the training rows: {summary}"
     )
     logger.info("history: %s (%s)", best, reason)
-    return HistoryChoice(
+    choice = HistoryChoice(
         recipe=best,
         window=window,
         metric=metric.name,
@@ -520,6 +535,22 @@ def choose_history(
         probe=probe.name,
         reason=reason,
     )
+    return choice, ModelBundle(pipeline=pipelines[best], schema=schema, candidate=probe.name)
+
+
+def _probe_fit(
+    probe: ModelBundle | None, candidate: CandidateConfig, history: HistoryChoice
+) -> Pipeline | None:
+    """The backtest's probe, when it is this very fit: the candidate (no search, so its own
+    params) on the chosen recipe's rows."""
+    same = probe is not None and probe.candidate == candidate.name == history.probe
+    return probe.pipeline if same and candidate.search is None else None
+
+
+def _stops_early(pipeline: Pipeline, job: _Job) -> bool:
+    """Whether the fitted model stopped early on the validation split (as `_fit_model`
+    tells for a fit it makes)."""
+    return bool(early_stopping_fit_params(pipeline.named_steps["model"], None, job.y_val))
 
 
 def fit_candidate(
@@ -532,12 +563,15 @@ def fit_candidate(
     on_progress: Progress = lambda note: None,
     history: HistoryChoice | None = None,
     ordered: bool = False,
+    probe: ModelBundle | None = None,
 ) -> tuple[ModelBundle, CandidateResult]:
     """Fit the feature pipeline and model on the training rows its history recipe keeps,
     then score every split.
 
     Boosting stops early on the validation split; with `search`, the validation split
     (or cross-validation, in time order when the rows are) also picks the setting.
+    `probe`, the history backtest's fit on the same rows (`backtest_history`), is this
+    fit when it is this candidate without a search: it is used instead of a second one.
     """
     history = history or HistoryChoice()
     with openmp_threads():  # the whole fit and every prediction of it
@@ -545,7 +579,11 @@ def fit_candidate(
         bundle = ModelBundle(pipeline=Pipeline([]), schema=schema, candidate=candidate.name)
         job = _job(candidate, schema, features, splits, seed, history, ordered)
         searched: dict[str, Any] = {}
-        if candidate.search is None:
+        reused = _probe_fit(probe, candidate, history)
+        if reused is not None:
+            fitted = _Fitted(reused, _stops_early(reused, job))
+            logger.info("%s: the history backtest's fit on these rows, reused", candidate.name)
+        elif candidate.search is None:
             fitted = _fit_once(job, candidate.params)
         else:
             fitted, searched = _search(job, on_progress)

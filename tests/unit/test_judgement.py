@@ -23,7 +23,7 @@ from zenloop.promotion import decide, leaks_of
 from zenloop.report import CandidateBoard
 from zenloop.schema import FlagKind, infer_schema
 from zenloop.time_order import find_time_column, ordered_split
-from zenloop.training import choose_history, fit_candidate, split_in_order
+from zenloop.training import backtest_history, fit_candidate, split_in_order
 
 PROFILE = ProfileConfig()
 RNG_SEED = 3
@@ -102,7 +102,7 @@ def test_the_history_backtest_learns_from_recent_rows_when_the_relation_moved():
     schema, splits = _history_splits(_shifting(), time_is_feature=False)
     probe = [CandidateConfig(name="hgb", family="hist_gradient_boosting")]
     config = HistoryConfig(recent_rows=500)
-    choice = choose_history(probe, schema, FeatureConfig(), splits, 0, config, ordered=True)
+    choice = backtest_history(probe, schema, FeatureConfig(), splits, 0, config, ordered=True)[0]
     assert set(choice.scores) == {"all", "weighted", "recent"} and choice.probe == "hgb"
     assert choice.recipe in ("weighted", "recent"), choice
     assert choice.scores[choice.recipe] < 0.5 * choice.scores["all"], choice.scores
@@ -112,11 +112,48 @@ def test_the_history_backtest_learns_from_recent_rows_when_the_relation_moved():
     noise = np.random.default_rng(0).normal(0, 1, 4_000)
     stable = _shifting().assign(y=lambda f: 10.0 * f["x"] + noise)
     schema, splits = _history_splits(stable, time_is_feature=False)
-    kept = choose_history(probe, schema, FeatureConfig(), splits, 0, config, ordered=True)
+    kept = backtest_history(probe, schema, FeatureConfig(), splits, 0, config, ordered=True)[0]
     assert kept.scores["all"] <= kept.scores["recent"] * 1.05, kept.scores
     # no order, nothing to weigh
-    unordered = choose_history(probe, schema, FeatureConfig(), splits, 0, config, ordered=False)
+    unordered = backtest_history(probe, schema, FeatureConfig(), splits, 0, config, ordered=False)[
+        0
+    ]
     assert unordered.recipe == "all" and not unordered.scores and "random" in unordered.reason
+
+
+def test_the_backtest_fit_of_the_chosen_rows_is_the_candidate_fit_it_saves():
+    """The probe fitted on the chosen recipe's rows is reused by `fit_candidate`: the
+    candidate is the same model a fit of its own gives, judged the same."""
+    schema, splits = _history_splits(_shifting(), time_is_feature=False)
+    candidates = [CandidateConfig(name="hgb", family="hist_gradient_boosting")]
+    config = HistoryConfig(recent_rows=500)
+    choice, probe = backtest_history(
+        candidates, schema, FeatureConfig(), splits, 0, config, ordered=True
+    )
+    assert probe is not None and probe.candidate == "hgb"
+    fits = [
+        fit_candidate(
+            candidates[0], schema, FeatureConfig(), lenient_gates(), splits, 0,
+            history=choice, ordered=True, probe=reused,
+        )
+        for reused in (None, probe)
+    ]  # fmt: skip
+    (own, own_result), (saved, saved_result) = fits
+    assert saved_result.metrics == own_result.metrics
+    assert (saved_result.early_stopped, saved_result.rounds_used) == (
+        own_result.early_stopped,
+        own_result.rounds_used,
+    )
+    rows = splits["test"].drop(columns="y")
+    np.testing.assert_array_equal(saved.pipeline.predict(rows), own.pipeline.predict(rows))
+    # another candidate, or one that searches, fits on its own
+    other = CandidateConfig(name="hgb2", family="hist_gradient_boosting")
+    assert fit_candidate(
+        other, schema, FeatureConfig(), lenient_gates(), splits, 0,
+        history=choice, ordered=True, probe=probe,
+    )[0].pipeline is not probe.pipeline  # fmt: skip
+    _, none = backtest_history(candidates, schema, FeatureConfig(), splits, 0, config, False)
+    assert none is None
 
 
 def test_a_trend_is_followed_past_the_training_rows_by_the_extrapolating_candidates():

@@ -7,7 +7,7 @@ import pytest
 from tests.support.data import FAST_XGB, lenient_gates, other_schema_frame, schema_for
 from zenloop.config import ColumnRole, DataConfig, FeatureConfig, SplitConfig
 from zenloop.data.loading import load_frame
-from zenloop.features import build_preprocessor
+from zenloop.features import DateParts, build_preprocessor
 from zenloop.training import fit_candidate, split_frame
 
 EXPECTED_ROLES = {
@@ -130,3 +130,15 @@ def test_concept_drift_scenario_rewards_retraining():
     old_rmse = old_bundle.metrics["test"]["rmse"]
     new_rmse = new_bundle.metrics["test"]["rmse"]
     assert new_rmse < 0.8 * old_rmse, (old_rmse, new_rmse)
+
+
+@pytest.mark.parametrize("zone", [None, "UTC"])
+def test_date_parts_of_parsed_timestamps_match_the_parts_of_raw_values(zone):
+    """Training's parsed timestamps take the column-wise path, serving's raw values the
+    row-by-row one: the parts must agree, a missing date included."""
+    stamps = pd.Series(pd.date_range("2024-12-28 22:00", periods=200, freq="7h", tz=zone))
+    stamps[::17] = pd.NaT
+    frame = pd.DataFrame({"listed_on": stamps})
+    parts = DateParts().fit(frame)
+    raw = np.array([[None if pd.isna(v) else v.isoformat()] for v in stamps], dtype=object)
+    np.testing.assert_array_equal(parts.transform(frame), parts.transform(raw))
