@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BROWSER := /usr/bin/chromium
 PYTEST_ARGS ?=
+# make test runs the tests on two workers (pytest-xdist); TEST_WORKERS=0 runs them in one process
+TEST_WORKERS ?= 2
 STACK ?= local
 
 export ZENML_ANALYTICS_OPT_IN := false
@@ -48,7 +50,7 @@ containers: $(STAMP) $(DOCKERD) $(COMPOSE)
 	scripts/base-image.sh
 
 test: $(STAMP) $(BROWSER) containers
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The unit tests only: in process, no root, no OS packages, no daemons.
 test-fast: $(STAMP)

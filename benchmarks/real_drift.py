@@ -177,18 +177,20 @@ def periods(table: Table, rows: int | None) -> tuple[pd.DataFrame, pd.DataFrame]
     return frame.iloc[:cut], frame.iloc[cut:]
 
 
-def _settled(checks_before: int, timeout: float) -> None:
-    """Until the monitor has checked once more and no retraining it started runs."""
+def _settled(model_name: str, checks_before: int, timeout: float) -> None:
+    """Until the model's monitor has checked once more and no retraining it started runs."""
     from ops.monitor_service import read_heartbeat
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        beat = read_heartbeat() or {}
+        beat = read_heartbeat(model_name) or {}
         checked = beat.get("checks", 0) + beat.get("failed_checks", 0) > checks_before
         if checked and not beat.get("retraining"):
             return
         time.sleep(POLL_S)
-    raise RuntimeError(f"the monitor did not settle within {timeout:.0f}s: {read_heartbeat()}")
+    raise RuntimeError(
+        f"the monitor did not settle within {timeout:.0f}s: {read_heartbeat(model_name)}"
+    )
 
 
 def replay_in_data_time(serving, later: pd.DataFrame, target: str, model: dict) -> float:
@@ -203,7 +205,7 @@ def replay_in_data_time(serving, later: pd.DataFrame, target: str, model: dict) 
     columns = [c["name"] for c in model["feature_schema"] if c["name"] in later] + [target]
     started = time.monotonic()
     for start in range(0, len(later), step):
-        beat = read_heartbeat() or {}
+        beat = read_heartbeat(model["name"]) or {}
         before = beat.get("checks", 0) + beat.get("failed_checks", 0)
         chunk = later.iloc[start : start + step][columns]
         result = replay(
@@ -214,7 +216,7 @@ def replay_in_data_time(serving, later: pd.DataFrame, target: str, model: dict) 
             raise RuntimeError(f"{result.failed} rows were refused")
         print(f"  rows {start + len(chunk):,}/{len(later):,}: {result.summary()}", flush=True)
         if len(chunk) == step:  # a whole step makes the service tell the monitor
-            _settled(before, SETTLE_TIMEOUT_S)
+            _settled(model["name"], before, SETTLE_TIMEOUT_S)
     return time.monotonic() - started
 
 

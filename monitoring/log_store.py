@@ -329,10 +329,7 @@ class PredictionLogStore:
     ) -> pd.DataFrame:
         """Rows with ground truth, logged at or after `since`, after log id `after_id` and
         (when given) up to `until_id`."""
-        query = sa.select().where(*_labelled(since, after_id))
-        if until_id is not None:
-            query = query.where(predictions.c.id <= until_id)
-        return self._frame(query)
+        return self._frame(sa.select().where(*_labelled(since, after_id, until_id)))
 
     def labelled_rows_of(self, model_version: str, limit: int, first: bool = False) -> pd.DataFrame:
         """The newest (or, with `first`, the first) `limit` labelled rows one version
@@ -347,21 +344,25 @@ class PredictionLogStore:
         )
         return self._frame(sa.select().where(predictions.c.id.in_(ids.scalar_subquery())))
 
-    def count_labelled(self, after_id: int = 0) -> int:
-        """How many rows after log id `after_id` have ground truth, without reading them."""
+    def count_labelled(self, after_id: int = 0, until_id: int | None = None) -> int:
+        """How many rows after log id `after_id` (and, when given, up to `until_id`) have
+        ground truth, without reading them."""
         joined = predictions.join(feedback, predictions.c.request_id == feedback.c.request_id)
-        query = sa.select(sa.func.count()).select_from(joined).where(*_labelled(0.0, after_id))
+        conditions = _labelled(0.0, after_id, until_id)
+        query = sa.select(sa.func.count()).select_from(joined).where(*conditions)
         with self.engine.connect() as connection:
             return connection.execute(query).scalar_one()
 
 
-def _labelled(since: float, after_id: int) -> tuple:
-    """The conditions of a labelled row logged at or after `since`, after log id `after_id`."""
-    return (
+def _labelled(since: float, after_id: int, until_id: int | None = None) -> tuple:
+    """The conditions of a labelled row logged at or after `since`, after log id `after_id`
+    and (when given) up to `until_id`."""
+    conditions = (
         feedback.c.ground_truth.is_not(None),
         predictions.c.created_at >= since,
         predictions.c.id > after_id,
     )
+    return conditions if until_id is None else (*conditions, predictions.c.id <= until_id)
 
 
 def _parse_logged(row) -> tuple[dict[str, Any], tuple] | None:

@@ -24,6 +24,7 @@ class Decision(BaseModel):
     model_version: str
     consecutive_drifted: int
     new_rows: int
+    counted: bool = True  # False: too short a window, or the same rows again (not judged)
     lease_owner: str | None = None  # the retrain lease, taken for the retraining it asks for
     check_id: int | None = None  # the check's row in the monitor's history
 
@@ -72,7 +73,7 @@ def decide(
     """
     now = time.time() if now is None else now
 
-    def verdict(retrain: bool, reason: str) -> Decision:
+    def verdict(retrain: bool, reason: str, counted: bool = True) -> Decision:
         return Decision(
             retrain=retrain,
             reason=reason,
@@ -80,6 +81,7 @@ def decide(
             model_version=report.model_version,
             consecutive_drifted=state.consecutive_drifted,
             new_rows=new_rows,
+            counted=counted,
             lease_owner=lease.owner if retrain else None,
         )
 
@@ -88,12 +90,14 @@ def decide(
             False,
             f"window of {report.window_rows} rows is below "
             f"min_window_rows {policy.min_window_rows}",
+            counted=False,
         )
     if new_rows < policy.min_new_rows:
         return verdict(
             False,
             f"only {new_rows} new rows since the last check (min_new_rows "
             f"{policy.min_new_rows}): the same window is not counted twice",
+            counted=False,
         )
     state.last_log_id = last_log_id
     state.consecutive_drifted = state.consecutive_drifted + 1 if report.drift else 0

@@ -156,20 +156,29 @@ class MonitorStore:
 
     # -- checks -------------------------------------------------------------------------
     def record_check(
-        self, report: dict[str, Any], retrain: bool, reason: str, last_log_id: int | None = None
+        self,
+        report: dict[str, Any],
+        retrain: bool,
+        reason: str,
+        last_log_id: int | None = None,
+        new_rows: int | None = None,
+        counted: bool = True,
     ) -> int:
+        """One check: its report, the decision and the rows it saw for the first time
+        (`new_rows`; the whole window when not given). Whether the policy counted it (not:
+        too short a window, the same rows again) is kept with its report."""
         row = {
             "last_log_id": last_log_id,
             "checked_at": time.time(),
             "model_name": report["model_name"],
             "model_version": report["model_version"],
             "window_rows": report["window_rows"],
-            "new_rows": report.get("new_rows", report["window_rows"]),
+            "new_rows": report["window_rows"] if new_rows is None else new_rows,
             "drifted_share": report["drifted_share"],
             "drift": report["drift"],
             "retrain": retrain,
             "reason": reason,
-            "report": json.dumps(report, default=str),
+            "report": json.dumps({**report, "counted": counted}, default=str),
         }
         with self.engine.begin() as connection:
             return connection.execute(checks.insert(), row).inserted_primary_key[0]

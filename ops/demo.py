@@ -19,7 +19,9 @@ from monitoring.state_store import MonitorStore
 from ops.monitor_service import read_heartbeat
 from ops.replay import replay
 from ops.stacks import use_stack_tracking
+from ui.records import decision_label
 from zenloop.admin_token import resolve_admin_token
+from zenloop.config import DEFAULT_MODEL_NAME
 from zenloop.data.generator import CLASSIFICATION_TARGET, REGRESSION_TARGET, generate_orders
 from zenloop.deployment import request_rows
 from zenloop.metrics import primary_metric, score
@@ -50,6 +52,7 @@ class LoopSummary:
     trigger: dict | None
     outcome: dict | None
     timeline: list[tuple[float, str]] = field(default_factory=list)  # seconds after onset
+    onset_at: float | None = None  # when the first drifted row was sent (epoch seconds)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -65,10 +68,11 @@ def _served_name(url: str) -> str:
     return httpx.get(f"{url}/model-info", timeout=REQUEST_TIMEOUT_S).json()["name"]
 
 
-def _wait_for_check(after_checks: int, timeout: float) -> dict | None:
-    """The decision of the monitor's next check, or None when none came in time."""
+def _wait_for_check(model_name: str, after_checks: int, timeout: float) -> dict | None:
+    """The decision of the model's monitor's next check, or None when none came in time."""
     beat = poll_until(
-        lambda: (b := read_heartbeat() or {}).get("checks", 0) > after_checks and b, timeout
+        lambda: (b := read_heartbeat(model_name) or {}).get("checks", 0) > after_checks and b,
+        timeout,
     )
     return beat.get("last_decision") if beat else None
 
@@ -101,15 +105,16 @@ def run_loop(
     max_seconds: float = 300.0,
     pause_s: float = 0.2,
     seed: int = 7,
+    model_name: str = DEFAULT_MODEL_NAME,
 ) -> LoopSummary:
     """Replay normal traffic (expect no retrain), then drift until the served version changes."""
     token = resolve_admin_token(None)
     before = _served(url)
     drop = [CLASSIFICATION_TARGET]
-    checks = (read_heartbeat() or {}).get("checks", 0)
+    checks = (read_heartbeat(model_name) or {}).get("checks", 0)
     normal = generate_orders(normal_rows, seed=seed).drop(columns=drop)
     replay(url, normal, REGRESSION_TARGET, token)
-    decision = _wait_for_check(checks, CHECK_WAIT_S)
+    decision = _wait_for_check(model_name, checks, CHECK_WAIT_S)
     normal_decision = decision["reason"] if decision else "no check finished in time"
     logger.info("normal traffic: %s", normal_decision)
 
@@ -150,6 +155,7 @@ def run_loop(
         trigger=trigger["report"] if trigger else None,
         outcome=outcomes[0] if outcomes else None,
         timeline=timeline(store, url, onset_at),
+        onset_at=onset_at,
         notes=[] if swapped else [f"no new version served within {max_seconds:.0f}s"],
     )
 
@@ -170,13 +176,15 @@ def timeline(store: MonitorStore, url: str, onset_at: float) -> list[tuple[float
     events = [(0.0, "first drifted row sent")]
     for check in reversed(store.recent_checks(TIMELINE_CHECKS)):
         if check["checked_at"] >= onset_at:
-            verdict = "RETRAIN" if check["retrain"] else "drift" if check["drift"] else "no drift"
+            # as the page labels it: a check the policy did not count says so
+            verdict = "RETRAIN" if check["retrain"] else decision_label(check)
             events.append((check["checked_at"] - onset_at, f"check: {verdict} ({check['reason']})"))
     for retrain in store.recent_retrains(TIMELINE_CHECKS):
         if retrain["started_at"] >= onset_at:
             events.append((retrain["started_at"] - onset_at, "retraining started"))
             if retrain["finished_at"]:
-                events.append((retrain["finished_at"] - onset_at, "retraining recorded"))
+                outcome = f"retraining recorded: {retrain['summary']}"
+                events.append((retrain["finished_at"] - onset_at, outcome))
     runs = Client().list_pipeline_runs(sort_by="desc:created", size=TIMELINE_RUNS, hydrate=True)
     for run in runs.items:
         if run.start_time is None or run.end_time is None:

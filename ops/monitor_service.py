@@ -28,21 +28,23 @@ import uvicorn
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from monitoring.alerts import AlertCursor, new_alerts
 from monitoring.database import resolve_log_url
 from monitoring.log_store import PredictionLogStore
 from monitoring.retraining import RetrainPlan
 from monitoring.review import PromotionReview, Verdict
 from monitoring.state_store import MONITOR_LEASE, Lease, MonitorStore
-from ops import runs
+from ops import alerts, runs
 from ops.leases import LeaseKeeper
 from ops.monitor_app import create_app
 from ops.processes import BackgroundProcess, zenloop_command
 from ops.retrain_runner import DECIDE_STEP, PLAN_STEP, launch, record_failed_plan, roll_back
+from ops.warm_runner import WarmRunner, warm_runner_enabled
 from ui.records import baseline_alert
 from zenloop.admin_token import ensure_admin_token
 from zenloop.config import MonitorConfig, load_monitor_config
 from zenloop.files import write_atomically
-from zenloop.paths import data_dir
+from zenloop.paths import data_dir, model_dir, project_path
 from zenloop.pids import alive
 
 logger = logging.getLogger(__name__)
@@ -50,40 +52,54 @@ logger = logging.getLogger(__name__)
 MONITOR_DIR = "monitor"  # the monitor process's own files: pid, heartbeat
 REVIEW_STEP = "review_promotion"
 HEARTBEAT_FILE = "heartbeat.json"
+ALERT_LOOKBACK = 20  # checks and retrainings read for alerts at each look
 START_TIMEOUT_S = 120.0
 JOIN_POLL_S = 0.2
 
 
-def monitor_dir() -> Path:
-    path = data_dir() / MONITOR_DIR
+def monitor_dir(model_name: str) -> Path:
+    path = model_dir(model_name) / MONITOR_DIR
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def monitor_process() -> BackgroundProcess:
-    return BackgroundProcess(monitor_dir() / "monitor.pid", data_dir() / "monitor.log")
+def monitor_process(model_name: str) -> BackgroundProcess:
+    """The model's monitor: one per model in a data folder, each with its own files."""
+    return BackgroundProcess(
+        monitor_dir(model_name) / "monitor.pid", model_dir(model_name) / "monitor.log"
+    )
+
+
+def watched_models() -> list[str]:
+    """The models whose monitor ever ran from this data folder (they left a heartbeat)."""
+    beats = data_dir().glob(f"*/{MONITOR_DIR}/{HEARTBEAT_FILE}")
+    return sorted(path.parent.parent.name for path in beats)
 
 
 def start_background(
     config_path: Path, max_seconds: float | None = None, events_port: int | None = None
 ) -> int:
     """`zenloop monitor --watch` detached; returns once its first heartbeat is written."""
+    model = load_monitor_config(config_path).model_name
     args = ["monitor", "-c", str(config_path), "--watch"]
     if max_seconds:
         args += ["--max-seconds", str(max_seconds)]
     if events_port is not None:
         args += ["--events-port", str(events_port)]
-    before = (read_heartbeat() or {}).get("started_at", 0)
+    before = (read_heartbeat(model) or {}).get("started_at", 0)
 
     def started() -> bool:
-        return (read_heartbeat() or {}).get("started_at", 0) > before
+        return (read_heartbeat(model) or {}).get("started_at", 0) > before
 
-    return monitor_process().start(zenloop_command(*args), started, START_TIMEOUT_S)
+    return monitor_process(model).start(zenloop_command(*args), started, START_TIMEOUT_S)
 
 
-def check_once(config_path: Path) -> tuple[dict, RetrainPlan, int | None]:
-    """One monitoring run; a planned retraining is launched. Returns the decision, the plan
-    and the retrain runner's pid (None when nothing was launched).
+def check_once(
+    config_path: Path, warm: WarmRunner | None = None
+) -> tuple[dict, RetrainPlan, int | None]:
+    """One monitoring run; a planned retraining is launched (on the warm runner, when one
+    is ready). Returns the decision, the plan and the retrain runner's pid (None when
+    nothing was launched).
 
     A run that fails after its plan was stored still launches a planned retraining (a
     later step failed, e.g. the history plot); one that fails before it, having decided to
@@ -104,12 +120,12 @@ def check_once(config_path: Path) -> tuple[dict, RetrainPlan, int | None]:
         roll_back(review, load_monitor_config(config_path))
     decision = runs.output(run, DECIDE_STEP, "decision")
     plan = runs.output(run, PLAN_STEP, "retrain_plan")
-    pid = launch(str(run.id), config_path) if plan.ready else None
+    pid = launch(str(run.id), config_path, warm) if plan.ready else None
     return decision.model_dump(mode="json"), plan, pid
 
 
-def read_heartbeat() -> dict | None:
-    path = monitor_dir() / HEARTBEAT_FILE
+def read_heartbeat(model_name: str) -> dict | None:
+    path = monitor_dir(model_name) / HEARTBEAT_FILE
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -127,8 +143,11 @@ class Watcher:
         self.last_decision: dict | None = None
         self.last_error: dict | None = None  # the newest failed check: when and why
         self.retrain_pid: int | None = None  # the retraining this monitor launched last
+        # a retrain runner started ahead, so a retraining skips the runner's start-up
+        self.warm = WarmRunner(config_path) if warm_runner_enabled() else None
         self.log: PredictionLogStore | None = None  # opened once the database answers
         self.records: MonitorStore | None = None  # likewise
+        self.alert_cursor: AlertCursor | None = None  # what was told; set once records answer
         self.claim = LeaseKeeper(  # only the holder checks
             self._open_claim,
             self.config.active_lease_timeout_s,
@@ -184,8 +203,42 @@ class Watcher:
             found.append(retrains[0]["review"])
         return found
 
+    def _recent_records(self) -> tuple[list[dict], list[dict]] | None:
+        try:
+            self.records = self.records or MonitorStore(self.config.log_database_url)
+            checks = self.records.recent_checks(ALERT_LOOKBACK, self.config.model_name)
+            retrains = self.records.recent_retrains(ALERT_LOOKBACK, self.config.model_name)
+        except SQLAlchemyError:
+            return None
+        return checks, retrains
+
+    def start_telling(self) -> None:
+        """From now on, alerts: what happened before this monitor became active is no news."""
+        records = self._recent_records()
+        self.alert_cursor = AlertCursor.from_now(*records) if records else None
+
+    def tell(self) -> None:
+        """Alerts for what happened since the last look, to the stack's alerter (the active
+        monitor only)."""
+        records = self._recent_records()
+        if records is None:
+            return
+        if self.alert_cursor is None:  # the records did not answer when it became active
+            self.alert_cursor = AlertCursor.from_now(*records)
+            return
+        checks, retrains = records
+        found = new_alerts(self.config.model_name, checks, retrains, self.alert_cursor)
+        where = "zenloop status" + (
+            f" -c {self.config.serving_config}" if self.config.serving_config else ""
+        )
+        alerts.send(found, where)
+
     def heartbeat(self) -> dict:
         beat = {
+            "model": self.config.model_name,
+            "monitoring_config": str(self.config_path.resolve()),
+            "serving_config": self.config.serving_config
+            and str(project_path(self.config.serving_config)),
             "pid": os.getpid(),
             "at": time.time(),
             "started_at": self.started_at,
@@ -200,7 +253,10 @@ class Watcher:
             "alerts": self.alerts(),
             "log": self.log_state(),
         }
-        write_atomically(monitor_dir() / HEARTBEAT_FILE, json.dumps(beat, indent=2, default=str))
+        write_atomically(
+            monitor_dir(self.config.model_name) / HEARTBEAT_FILE,
+            json.dumps(beat, indent=2, default=str),
+        )
         return beat
 
     def on_event(self) -> None:
@@ -212,7 +268,7 @@ class Watcher:
         app = create_app(
             ensure_admin_token(None),  # the env's token, else the local token file
             self.on_event,
-            lambda: read_heartbeat() or {},
+            lambda: read_heartbeat(self.config.model_name) or {},
         )
         server = uvicorn.Server(
             uvicorn.Config(
@@ -231,8 +287,10 @@ class Watcher:
 
     def check(self) -> None:
         try:
-            self.last_decision, _, pid = check_once(self.config_path)
+            self.last_decision, plan, pid = check_once(self.config_path, self.warm)
             self.retrain_pid = pid or self.retrain_pid
+            if self.last_decision.get("retrain") and not plan.ready:
+                logger.warning("decided to retrain, but no retraining starts: %s", plan.reason)
             self.checks += 1
         except Exception as exc:  # e.g. no champion yet: keep watching
             self.failed_checks += 1
@@ -250,6 +308,16 @@ class Watcher:
         worker.start()
         while worker.is_alive():
             worker.join(JOIN_POLL_S)
+
+    def _keep_warm(self) -> None:
+        """A warm runner waits for the next retraining; the next one starts only once the
+        current retraining is over, so its start-up never takes the cores from it."""
+        if self.warm is None or self.retraining():
+            return
+        try:
+            self.warm.ensure()
+        except OSError:  # the retraining then spawns a runner of its own
+            logger.exception("starting a warm retrain runner failed")
 
     def stop(self, *_args) -> None:
         self.stopping.set()
@@ -278,17 +346,24 @@ class Watcher:
                     break
                 if not self.claim.held.is_set():
                     active = False  # standing by: another monitor checks
+                    if self.warm is not None:  # and launches the retrainings
+                        self.warm.stop()
                     continue
                 if not active:  # taken over (or first taken): check at once
                     active, pending = True, True
+                    self.start_telling()
                     logger.info("monitor active: this one checks now")
+                self._keep_warm()  # before the check: warm by the time one plans a retraining
                 backstop = time.monotonic() >= next_backstop
                 if backstop or (pending and not self.retraining()):
                     pending = False
                     self._check_in_worker()
                     next_backstop = time.monotonic() + self.config.backstop_interval_s
                     self.heartbeat()
+                self.tell()
         finally:
+            if self.warm is not None:
+                self.warm.stop()
             self.claim.stop()
             server.should_exit = True
             logger.info("monitor stopped after %d checks", self.checks)

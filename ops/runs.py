@@ -16,6 +16,7 @@ from zenml.enums import ExecutionStatus
 from zenml.models import PipelineRunResponse
 from zenml.pipelines.pipeline_definition import Pipeline
 
+from pipelines.docker_settings import for_active_stack
 from zenloop.config import load_deployment_config, load_monitor_config, load_training_config
 from zenloop.errors import UserError
 
@@ -77,7 +78,7 @@ def _run(
 ) -> PipelineRunResponse:
     options = {"config_path": str(config_path)} | ({"run_name": run_name} if run_name else {})
     try:
-        return definition.with_options(**options)()
+        return for_active_stack(definition).with_options(**options)()
     except Exception as exc:
         latest = _latest_run(definition.name)
         errors = step_errors(latest, exc) if latest is not None else []

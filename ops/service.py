@@ -28,7 +28,7 @@ from api.app import CONFIG_ENV
 from api.settings import ServingConfig
 from api.shared_selection import SelectionBoard
 from ops import probes
-from ops.processes import STOP_TIMEOUT_S
+from ops.processes import STOP_TIMEOUT_S, plain_output
 from ops.stacks import use_stack_tracking
 from zenloop.admin_token import share_admin_token
 from zenloop.errors import OperationError
@@ -90,6 +90,7 @@ def write_run_config(config: ServingConfig) -> Path:
 def deploy(config: ServingConfig) -> DeploymentResponse:
     """Deploy (or redeploy) the service through the active stack's deployer; returns once
     the deployer says it runs and its health check answers."""
+    from pipelines.docker_settings import for_active_stack
     from pipelines.inference import inference_pipeline
 
     config = resolved(config)
@@ -101,9 +102,9 @@ def deploy(config: ServingConfig) -> DeploymentResponse:
             f"the active stack '{Client().active_stack_model.name}' has no deployer: "
             "run `zenloop stack up local` (or server, docker)"
         )
-    deployment = inference_pipeline.with_options(config_path=str(path)).deploy(
-        deployment_name=name, timeout=int(START_TIMEOUT_S)
-    )
+    deployable = for_active_stack(inference_pipeline).with_options(config_path=str(path))
+    with plain_output():  # the local deployer's daemon.log: it copies our environment
+        deployment = deployable.deploy(deployment_name=name, timeout=int(START_TIMEOUT_S))
     if deployment.status != DeploymentStatus.RUNNING:
         raise OperationError(
             f"deployment {name} is {deployment.status}: `zenml deployment logs {name}` says why"

@@ -108,7 +108,8 @@ def decide_retraining(
     lease = Lease(store, monitor.policy.lease_timeout_s)
     onset = store.drift_onset_log_id(report.model_name, report.model_version)
     log = _prediction_log(monitor)
-    labelled = log.count_labelled(after_id=onset)  # counted, not read
+    # counted, not read; up to the window's newest row, as the retraining's plan reads them
+    labelled = log.count_labelled(after_id=onset, until_id=last_log_id)
     required = 0 if monitor.retrain.fallback is not None else monitor.retrain.min_labelled_rows
     retrained_at = store.retrained_at(report.model_name, report.model_version)
     cooled_from = store.cooldown_log_id(report.model_name, report.model_version)
@@ -130,9 +131,15 @@ def decide_retraining(
     try:
         store.save_state(report.model_name, state)
         decision.check_id = store.record_check(
-            report.model_dump(mode="json"), decision.retrain, decision.reason, last_log_id
+            report.model_dump(mode="json"),
+            decision.retrain,
+            decision.reason,
+            last_log_id,
+            new_rows=decision.new_rows,
+            counted=decision.counted,
         )
-        tag = TAG_RETRAIN if decision.retrain else TAG_DRIFT if report.drift else TAG_NO_DRIFT
+        drifted = report.drift and decision.counted
+        tag = TAG_RETRAIN if decision.retrain else TAG_DRIFT if drifted else TAG_NO_DRIFT
         add_tags(tags=[tag], run=get_step_context().pipeline_run.id)
         log_metadata({"decision": decision.model_dump(mode="json")})
     except Exception:

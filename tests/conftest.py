@@ -19,6 +19,12 @@ SESSION_DIR = Path(tempfile.mkdtemp(prefix="zenloop-tests-"))
 isolate(SESSION_DIR)
 os.environ.update(ZENML_LOGGING_COLORS_DISABLED="true", AUTO_OPEN_DASHBOARD="false")
 
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # a worker's main module has no file, from which ZenML infers the source root
+    from zenml.utils.source_utils import set_custom_source_root
+
+    set_custom_source_root(str(Path(__file__).resolve().parents[1]))
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _remove_session_dir():
@@ -41,6 +47,7 @@ def session_dir() -> Path:
 
 
 SLOW_FOLDERS = ("e2e", "containers")
+CONTAINERS = "tests/containers"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -49,3 +56,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if folder in SLOW_FOLDERS:
             item.add_marker(getattr(pytest.mark, folder))
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """With pytest-xdist's `--dist loadfile` (as `make test` runs): a file's tests stay on
+    one worker, in order, and the container tests, which share the Docker daemon's images,
+    all on one, started first (they are the longest)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FileAndContainerScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return CONTAINERS if path.startswith(f"{CONTAINERS}/") else path
+
+    return FileAndContainerScheduling(config, log)

@@ -17,7 +17,7 @@ from zenloop.models import supports
 from zenloop.report import CandidateBoard
 from zenloop.schema import FeatureSchema, infer_schema
 from zenloop.time_order import describe_split
-from zenloop.training import choose_history, fit_candidate, split_in_order
+from zenloop.training import backtest_history, fit_candidate, split_in_order
 
 
 @dataclass
@@ -62,7 +62,7 @@ def train_in_process(frame: pd.DataFrame, config: TrainingConfig) -> TrainedInPr
     splits = {"train": train, "validation": validation, "test": test}
     ordered = order != "random"
     enabled = [c for c in config.candidates if c.enabled and supports(c.family, schema.task)]
-    history = choose_history(
+    history, probe = backtest_history(
         enabled, schema, config.features, splits, config.split.seed, config.history, ordered
     )
     fitted = [
@@ -75,6 +75,7 @@ def train_in_process(frame: pd.DataFrame, config: TrainingConfig) -> TrainedInPr
             config.split.seed,
             history=history,
             ordered=ordered,
+            probe=probe,
         )
         for c in enabled
     ]

@@ -23,6 +23,14 @@ def data_dir() -> Path:
     return path
 
 
+def model_dir(model_name: str) -> Path:
+    """One model's loop files (its monitor's pid, heartbeat and log, its retrainings' logs),
+    beside its prediction log: many models run their loops from one checkout."""
+    path = data_dir() / model_name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def local_tracking_uri() -> str:
     """MLflow on SQLite in the data folder (MLflow >= 3.13 refuses the file store)."""
     return f"sqlite:///{data_dir() / MLFLOW_DB}"

@@ -55,7 +55,7 @@ def demo(stack_name: str, scenario: str) -> None:
     click.echo(f"\nSample requests to {url}:")
     for line in driver.sample_requests(url):
         click.echo(f"  {line}")
-    monitor = monitor_service.monitor_process()
+    monitor = monitor_service.monitor_process(DEFAULT_MODEL_NAME)
     page_config = load_ui_config(UI_CONFIG)
     page = page_process(page_config)
     page_url = page_url(page_config)

@@ -39,3 +39,29 @@ def given(parameter: str) -> bool:
     """Whether the user gave this option (rather than its default)."""
     source = click.get_current_context().get_parameter_source(parameter)
     return source not in (None, click.core.ParameterSource.DEFAULT)
+
+
+def json_option(shape: str):
+    """`--json`: print `shape` as the only thing on stdout; ZenML's console logs (which it
+    writes to stdout, such as a config file's reload) go to stderr for that command."""
+
+    def keep_stdout_for_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+        if value:
+            logs_to_stderr()
+        return value
+
+    return click.option(
+        "--json", "as_json", is_flag=True, help=shape, callback=keep_stdout_for_json
+    )
+
+
+def logs_to_stderr() -> None:
+    """Point ZenML's console handler at stderr (importing zenml installs it on stdout)."""
+    import logging
+    import sys
+
+    from zenml.logger import ZenMLConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, ZenMLConsoleHandler):
+            handler.setStream(sys.stderr)

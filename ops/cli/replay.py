@@ -8,6 +8,10 @@ monitor learns from when it retrains.
 
 from __future__ import annotations
 
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -16,7 +20,30 @@ import httpx
 from ops.cli.options import SERVING_CONFIG, config_option, port_option
 
 PROBE_TIMEOUT_S = 10.0
+PROGRESS_LOGGER = "zenloop.progress"  # where zenloop.progress logs when there is no bar
 RETRAINS_SHOWN = 20
+
+
+@contextmanager
+def plain_progress_lines() -> Iterator[None]:
+    """Without a terminal there is no bar: the replay's progress is written as plain,
+    timestamped lines to stderr (nothing else configures a handler for them)."""
+    if sys.stderr.isatty():
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    log = logging.getLogger(PROGRESS_LOGGER)
+    level, propagate = log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False  # once, whatever a library configured above it
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+        log.propagate = propagate
 
 
 def served_model(url: str) -> dict:
@@ -137,18 +164,19 @@ def replay(
     if missing:
         click.echo(f"  optional columns missing from the file, sent as null: {', '.join(missing)}")
     try:
-        result = send(
-            config.url,
-            frame[[c for c in columns if c in frame.columns] + [target]],
-            target,
-            token,
-            batch_rows=batch_rows,
-            max_seconds=max_seconds,
-            metric=model["metric"],
-            classes=model["classes"],
-            rate=rate,
-            feedback=feedback,
-        )
+        with plain_progress_lines():
+            result = send(
+                config.url,
+                frame[[c for c in columns if c in frame.columns] + [target]],
+                target,
+                token,
+                batch_rows=batch_rows,
+                max_seconds=max_seconds,
+                metric=model["metric"],
+                classes=model["classes"],
+                rate=rate,
+                feedback=feedback,
+            )
     except httpx.HTTPError as exc:
         raise click.ClickException(
             f"the service at {config.url} stopped answering ({type(exc).__name__}: {exc})"
@@ -159,7 +187,13 @@ def replay(
     )
     if result.served:
         click.echo(f"  each version on the rows it served: {result.summary()}")
-    for line in same_rows(config.log.database_url, model["name"]):
+    compared = same_rows(config.log.database_url, model["name"])
+    if len(result.served) > 1 and not compared:
+        click.echo(
+            "  (different rows, so not a comparison: the monitor scores both versions on the"
+            " same later rows once it has reviewed a promotion; see zenloop status)"
+        )
+    for line in compared:
         click.echo(f"  {line}")
     if result.failed:
         raise click.exceptions.Exit(1)

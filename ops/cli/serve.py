@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import click
 
-from ops.cli.options import SERVING_CONFIG, config_option, given, port_option
+from ops.cli.options import SERVING_CONFIG, config_option, given, json_option, port_option
 
 
 @click.command()
@@ -68,37 +69,95 @@ def stop_all(processes: list, what: str) -> None:
 @click.command()
 @config_option(SERVING_CONFIG, "service configuration")
 @port_option("the config's port")
-def status(config_path: Path, port: int | None) -> None:
-    """Show whether the service is up, what it serves, and what the loop did last.
+@json_option("JSON (docs/operations-page.md)")
+def status(config_path: Path, port: int | None, as_json: bool) -> None:
+    """Show whether the service is up, what it serves, and what the loop did last: of -c's
+    model, or of every loop in this checkout (without -c and --port).
 
-    Exits 1 when it is not ready.
+    Exits 1 when -c's service is not ready; without -c, when there is no loop here.
     """
     from api.settings import load_serving_config
+    from ops.loops import loops_here
+
+    single = given("config_path") or port is not None
+    if single:
+        config = load_serving_config(config_path)
+        if port is not None:
+            config = config.model_copy(update={"port": port})
+        documents = [loop_document(config.model.name, config)]
+    else:
+        documents = [loop_document(loop.model, loop.serving) for loop in loops_here()]
+    if as_json:
+        shown = documents[0] if single else {"loops": documents}
+        click.echo(json.dumps(shown, default=str))
+    elif not documents:
+        click.echo("no loop here: no service was deployed and no monitor ran from this folder")
+    for document in [] if as_json else documents:
+        print_loop(document, titled=not single)
+    if not documents or (single and not (documents[0]["service"] or {}).get("ready")):
+        raise click.exceptions.Exit(1)
+
+
+def loop_document(model: str, config) -> dict:
+    """What `status --json` prints for one model's loop: its service, its monitor's last
+    heartbeat and its latest check and retraining, as stored."""
     from ops import service
     from ops.monitor_service import read_heartbeat
+    from ui.records import Records
+    from zenloop.pids import alive
 
-    config = load_serving_config(config_path)
-    if port is not None:
-        config = config.model_copy(update={"port": port})
+    beat = read_heartbeat(model)
+    document: dict = {
+        "model": model,
+        "service": None,
+        "monitor": None if beat is None else {**beat, "running": alive(beat["pid"])},
+        "last_check": None,
+        "last_retrain": None,
+    }
+    if config is None:
+        return document
     state = service.status(config)
     deployment = state.deployment
-    where = (
-        f"deployment {deployment.name} ({deployment.status}"
-        + (f", pid {state.pid}" if state.pid else "")
-        + ")"
-        if deployment is not None
-        else "no deployment"
-    )
-    click.echo(f"service: {where} at {state.url}")
-    if state.model:
-        model = state.model
-        click.echo(f"  serving {model['name']} v{model['version']} (loaded {model['loaded_at']})")
+    document["service"] = {
+        "url": state.url,
+        "ready": state.ready,
+        "model": state.model,
+        "deployment": None
+        if deployment is None
+        else {"name": deployment.name, "status": str(deployment.status), "pid": state.pid},
+    }
+    records = Records(config.log.database_url)
+    checks, retrains = records.checks(1), records.retrains(1)
+    document["last_check"] = checks[0] if checks else None
+    document["last_retrain"] = retrains[0] if retrains else None
+    return document
+
+
+def print_loop(document: dict, titled: bool) -> None:
+    """One loop as text; `titled`: under its model's name (one of a list)."""
+    if titled:
+        click.echo(f"{document['model']}:")
+    served = document["service"]
+    if served is None:
+        click.echo("service: no serving config known (zenloop status -c SERVING)")
     else:
-        click.echo("  not ready (no answer, or no model loaded)")
-    print_monitor(read_heartbeat())
-    print_history(config.log.database_url)
-    if not state.ready:
-        raise click.exceptions.Exit(1)
+        deployment = served["deployment"]
+        where = (
+            f"deployment {deployment['name']} ({deployment['status']}"
+            + (f", pid {deployment['pid']}" if deployment["pid"] else "")
+            + ")"
+            if deployment is not None
+            else "no deployment"
+        )
+        click.echo(f"service: {where} at {served['url']}")
+        if model := served["model"]:
+            click.echo(
+                f"  serving {model['name']} v{model['version']} (loaded {model['loaded_at']})"
+            )
+        else:
+            click.echo("  not ready (no answer, or no model loaded)")
+    print_monitor(document["monitor"])
+    print_history(document["last_check"], document["last_retrain"])
 
 
 def print_monitor(beat: dict | None) -> None:
@@ -106,9 +165,7 @@ def print_monitor(beat: dict | None) -> None:
     if beat is None:
         click.echo("  monitor: never started here")
         return
-    from zenloop.pids import alive
-
-    state = f"running, {beat.get('role', 'active')}" if alive(beat["pid"]) else "not running"
+    state = f"running, {beat.get('role', 'active')}" if beat["running"] else "not running"
     click.echo(
         f"  monitor: {state} (pid {beat['pid']}), {beat['checks']} checks,"
         f" {beat.get('failed_checks', 0)} failed, last beat {_when(beat['at'])}"
@@ -117,14 +174,9 @@ def print_monitor(beat: dict | None) -> None:
         click.echo(f"  last failed check: {_when(error['at'])}: {error['error']}")
 
 
-def print_history(log_database_url: str | None) -> None:
+def print_history(check: dict | None, retrain: dict | None) -> None:
     """The loop's latest records, read from the log database: they outlive every process."""
-    from ui.records import Records
-
-    records = Records(log_database_url)
-    checks, retrains = records.checks(1), records.retrains(1)
-    if checks:
-        check = checks[0]
+    if check:
         click.echo(
             f"  last check: #{check['id']} at {_when(check['checked_at'])} on"
             f" v{check['model_version']}, drifted share {check['drifted_share']:.0%}:"
@@ -139,8 +191,7 @@ def print_history(log_database_url: str | None) -> None:
             click.echo(f"  ALERT: {alert}")
     else:
         click.echo("  last check: none recorded")
-    if retrains:
-        retrain = retrains[0]
+    if retrain:
         onset = retrain["onset_to_serving_s"]
         took = f"; drift onset to serving {onset:.0f} s" if onset is not None else ""
         click.echo(

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest.mock import patch
 
 import httpx
 import pytest
@@ -36,10 +37,12 @@ COMPOSE_FILE = ROOT / "docker" / "compose.yaml"
 MODEL = "composed"
 UP_TIMEOUT_S = 240.0
 RELOAD_INTERVAL_S = 1.0
-# a replica follows the alias on its next poll, then loads the model (downloaded, checked,
-# warmed up: seconds on two busy cores): the stated bound on how long after the alias
-# moves an old version may still answer through the balancer
-SWAP_BOUND_S = RELOAD_INTERVAL_S + 30.0
+# a replica follows the alias on its next poll, then loads the model: about 40 files (the
+# model and its code) from the authenticating MLflow server, checked and warmed up. Both
+# replicas at once took 23 s on a quiet machine and over 30 s beside the other test
+# worker: the stated bound on how long after the alias moves an old version may still
+# answer through the balancer
+SWAP_BOUND_S = RELOAD_INTERVAL_S + 90.0
 MONITOR_LEASE_S = 5.0
 LOAD_REQUESTS = 50_000  # single-row predictions per load run at most (and LOAD_SECONDS)
 LOAD_SECONDS = 180.0
@@ -121,35 +124,25 @@ def compose(project_image, tmp_path_factory):  # noqa: F811
         return result
 
     compose_run("up", "-d", "--build", "postgres", "mlflow")
-    saved = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI",) + MLFLOW_CREDENTIALS}
+    mlflow_url = f"http://127.0.0.1:{ports['mlflow']}"
+    tracking = {
+        "MLFLOW_TRACKING_URI": mlflow_url,
+        "MLFLOW_TRACKING_USERNAME": USER,
+        "MLFLOW_TRACKING_PASSWORD": credentials["MLFLOW_PASSWORD"],
+    }
     try:
-        mlflow_url = f"http://127.0.0.1:{ports['mlflow']}"
         _wait_ok(f"{mlflow_url}/health")
-        os.environ.update(
-            {
-                "MLFLOW_TRACKING_URI": mlflow_url,
-                "MLFLOW_TRACKING_USERNAME": USER,
-                "MLFLOW_TRACKING_PASSWORD": credentials["MLFLOW_PASSWORD"],
-            }
-        )
-        registered = register_models(
-            MODEL, DataConfig(n_rows=1_500, seed=41), ["linear", "hist_gradient_boosting"]
-        )
-        compose_run("up", "-d", "--build")  # the rest, the scale profile's included
-        yield Compose(compose_run, ports, credentials, registered)
+        with patch.dict(os.environ, tracking):
+            registered = register_models(
+                MODEL, DataConfig(n_rows=1_500, seed=41), ["linear", "hist_gradient_boosting"]
+            )
+            compose_run("up", "-d", "--build")  # the rest, the scale profile's included
+            yield Compose(compose_run, ports, credentials, registered)
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         for service in ("service", "service-2", "balancer", "monitor", "monitor-2"):
             logs = compose_run("logs", "--no-color", "--tail", "25", service, check=False)
             print(logs.stdout[-2500:])
         compose_run("down", "-v", check=False)
-
-
-MLFLOW_CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 
 
 def _wait_ok(url: str, timeout: float = UP_TIMEOUT_S) -> None:
@@ -314,7 +307,12 @@ def test_a_hot_swap_reaches_every_replica_through_the_balancer(compose):
         wait_for(swapped_everywhere, "the swap on both replicas", SWAP_BOUND_S, poll_s=0.05)
     except AssertionError as timeout:
         replicas = {n: _version_of(compose.url(n)) for n in ("api", "replica")}
-        raise AssertionError(f"v{champion} -> v{other}: {replicas}, seen {seen[-5:]}") from timeout
+        logs = compose.run(
+            "logs", "--no-color", "--tail", "15", "service", "service-2", check=False
+        )
+        raise AssertionError(
+            f"v{champion} -> v{other}: {replicas}, seen {seen[-5:]}\n{logs.stdout[-3000:]}"
+        ) from timeout
     last_old = max((at for at, version in seen if version == champion), default=0.0)
     first_new = min((at for at, version in seen if version == other), default=last_old)
     assert last_old <= SWAP_BOUND_S, f"the old version answered {last_old:.1f}s after the swap"

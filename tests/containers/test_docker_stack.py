@@ -15,22 +15,23 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 
 from monitoring.log_store import PredictionLogStore
 from tests.support.containers import docker_stack, project_image  # noqa: F401  (fixture)
 from tests.support.loop import LENIENT, TARGET, drift_retrains_and_serves, loop_environment, orders
 from tests.support.pipelines import BIN, run_command, run_config, stack_up
-from tests.support.serving import free_port
+from tests.support.serving import free_port, serving_file
 from tests.support.stacks import ServerStack
 from tests.support.waiting import wait_for
 from zenloop.deployment import request_rows
 
 MODEL = "containers"
 LOOP_MODEL = "containers-loop"
-# each awaited outcome: a monitoring or training run starts a container per step
-LOOP_WAIT_S = 600.0
+# each awaited outcome: a monitoring or training run starts a container per step; beside
+# the other test worker, a retraining in containers (training and deployment runs, image
+# builds included) took about 9 minutes
+LOOP_WAIT_S = 1200.0
 PIPELINES = ("monitoring", "training", "deployment")
 TRAINING = {
     "data": {"n_rows": 2000, "seed": 7},
@@ -183,16 +184,8 @@ def test_the_service_runs_in_a_container_of_the_project_image(docker: ServerStac
     serving the loop's champion from the MLflow server and logging into the data folder."""
     port = free_port()
     data = Path(docker.env["ZENLOOP_DATA_DIR"])
-    serving = tmp_path / "serving.yaml"
-    serving.write_text(
-        yaml.safe_dump(
-            {
-                "port": port,
-                "model": {"name": LOOP_MODEL},
-                "log": {"database_url": f"sqlite:///{data / 'service-in-a-container.db'}"},
-                "events": {"url": None},
-            }
-        )
+    serving = serving_file(
+        tmp_path, port, LOOP_MODEL, data / "service-in-a-container.db", events={"url": None}
     )
     zenloop, name = str(BIN / "zenloop"), f"{LOOP_MODEL}-{port}"
     url = f"http://127.0.0.1:{port}"

@@ -23,15 +23,18 @@ def remote() -> StackFile:
     return load_stack_file("remote")
 
 
-def _flavors() -> dict[tuple[str, str], type]:
-    """(component type, flavour name) -> flavour class, built-in and from all integrations."""
+def _flavors(stack: StackFile) -> dict[tuple[str, str], type]:
+    """(component type, flavour name) -> flavour class: built-in, from all integrations,
+    and the project's own that the stack file registers (the webhook alerter)."""
     from zenml.integrations.registry import integration_registry
     from zenml.stack.flavor_registry import FlavorRegistry
+    from zenml.utils import source_utils
 
     found = {}
     classes = list(FlavorRegistry().builtin_flavors)
     for integration in integration_registry.integrations.values():
         classes += integration.flavors()
+    classes += [source_utils.load(flavor.source) for flavor in stack.flavors]
     for flavor_class in classes:
         flavor = flavor_class()
         found[(flavor.type.value, flavor.name)] = flavor_class
@@ -48,12 +51,13 @@ def test_the_remote_stack_names_the_components_a_team_needs(remote):
         "experiment_tracker": "mlflow",
         "model_registry": "mlflow",
         "deployer": "kubernetes",
+        "alerter": "zenloop_webhook",
     }
     assert remote.zenml_server is None and remote.mlflow_server is None  # nothing starts here
 
 
 def test_flavours_and_config_keys_exist_in_the_installed_integrations(remote):
-    flavors = _flavors()
+    flavors = _flavors(remote)
     for kind, spec in remote.components.items():
         key = (StackComponentType(kind).value, spec.flavor)
         assert key in flavors, f"no {spec.flavor} flavour for {kind}"

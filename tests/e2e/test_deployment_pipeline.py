@@ -2,10 +2,9 @@
 
 import httpx
 import pytest
-import yaml
 
 from tests.support.pipelines import BIN, run_command, run_config, stack_up
-from tests.support.serving import free_port
+from tests.support.serving import free_port, serving_file
 
 MODEL = "deploy-tests"
 TRAINING = {
@@ -22,16 +21,7 @@ def test_deploy_hands_over_to_the_service_and_a_failed_check_leaves_it_untouched
         str(BIN / "zenloop"), "train", "-c", str(run_config(tmp_path / "t.yaml", TRAINING, MODEL))
     )
     port = free_port()
-    serving = tmp_path / "serving.yaml"
-    serving.write_text(
-        yaml.safe_dump(
-            {
-                "port": port,
-                "model": {"name": MODEL},
-                "log": {"database_url": f"sqlite:///{tmp_path / 'log.db'}"},
-            }
-        )
-    )
+    serving = serving_file(tmp_path, port, MODEL, tmp_path / "log.db")
     deploy = {"model_name": MODEL, "service_url": f"http://127.0.0.1:{port}", "latency_samples": 50}
     url = f"http://127.0.0.1:{port}"
     try:

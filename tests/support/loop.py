@@ -30,12 +30,13 @@ LENIENT = {"min_r2": 0.5, "max_gap_pct": None}
 RETRAINS_SEEN = 20
 
 
-def _training(gates: dict) -> dict:
+def _training(gates: dict, **sections) -> dict:
     return {
         "data": {"n_rows": 3000, "seed": 11},
         "candidates": [{"name": "xgboost", "family": "xgboost", "params": {"n_estimators": 60}}],
         "gates": gates,
         "reference": {"sample_size": 1000},
+        **sections,
     }
 
 
@@ -93,6 +94,7 @@ def loop_environment(
     policy: dict | None = None,
     retrain: dict | None = None,
     monitor: dict | None = None,
+    training: dict | None = None,
 ) -> Iterator[Loop]:
     """Train, deploy, serve and watch `model` on the active stack of `env` (default: local).
 
@@ -100,17 +102,15 @@ def loop_environment(
     (stack of the first champion, stack of the loop): the first training and deployment
     run on the one (e.g. `server`, sharing the loop stack's servers), the loop on the other.
     `policy` and `retrain` override the monitor's settings of those sections, `monitor`
-    its top-level ones.
+    its top-level ones; `training` adds sections to both trainings' configs.
     """
     if env is None:
         stack_up()
     if champion_stack:
         stack_up(champion_stack[0], env)
     zenloop = str(BIN / "zenloop")
-    run_command(
-        zenloop, "train", "-c", str(run_config(tmp_path / "t.yaml", _training(LENIENT), model)),
-        env=env,
-    )  # fmt: skip
+    first = run_config(tmp_path / "t.yaml", _training(LENIENT, **(training or {})), model)
+    run_command(zenloop, "train", "-c", str(first), env=env)
     port, events = free_port(), free_port()
     log_url = f"sqlite:///{(log_folder or tmp_path) / 'log.db'}"
     serving = tmp_path / "serving.yaml"
@@ -131,7 +131,9 @@ def loop_environment(
         model,
         key="deploy",
     )
-    retraining = run_config(tmp_path / "r.yaml", _training(retrain_gates), model)
+    retraining = run_config(
+        tmp_path / "r.yaml", _training(retrain_gates, **(training or {})), model
+    )
     monitoring = run_config(
         tmp_path / "m.yaml",
         {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import threading
@@ -119,10 +120,28 @@ def register_models(
     return Registered(name, bundles, splits["test"].drop(columns=[schema.target]))
 
 
+# pytest-xdist workers take ports from their own block, below the kernel's ephemeral range,
+# so one worker cannot be handed a port the other has just picked but not yet bound
+WORKER_PORTS_START, WORKER_PORTS_PER_WORKER, WORKER_PORT_TRIES = 20_000, 3_000, 200
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now (from this xdist worker's own block, if any)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.removeprefix("gw").isdigit():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    start = WORKER_PORTS_START + int(worker.removeprefix("gw")) * WORKER_PORTS_PER_WORKER
+    for _ in range(WORKER_PORT_TRIES):
+        port = random.randrange(start, start + WORKER_PORTS_PER_WORKER)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {start}-{start + WORKER_PORTS_PER_WORKER} for {worker}")
 
 
 class DeployedProcess:
@@ -183,6 +202,20 @@ class Service:
             self.process.wait(STOP_TIMEOUT_S)
 
 
+def serving_file(folder: Path, port: int, model_name: str, log_db: Path, **settings) -> Path:
+    """A serving config in `folder`: `model_name` on `port`, logging into the SQLite file
+    `log_db`; `settings` go into it as they are."""
+    config = {
+        "port": port,
+        "model": {"name": model_name},
+        "log": {"database_url": f"sqlite:///{log_db}"},
+        **settings,
+    }
+    path = folder / f"serving-{port}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 @contextmanager
 def running_service(tmp: Path, model_name: str, env: dict[str, str] | None = None, **overrides):
     """The service deployed through the local stack's deployer (`zenloop serve --detach`),
@@ -191,18 +224,13 @@ def running_service(tmp: Path, model_name: str, env: dict[str, str] | None = Non
 
     port = free_port()
     log_db = tmp / f"log-{port}.db"
-    config = {
-        "port": port,
-        "model": {"name": model_name},
+    defaults = {
         "reload_interval_s": 0.5,
         # the session's registry, whatever stack is active (or none)
         "tracking_uri": os.environ["MLFLOW_TRACKING_URI"],
         "max_batch_rows": 50,
-        "log": {"database_url": f"sqlite:///{log_db}"},
-        **overrides,
     }
-    path = tmp / f"serving-{port}.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = serving_file(tmp, port, model_name, log_db, **{**defaults, **overrides})
     env = {**os.environ, "ZENLOOP_ADMIN_TOKEN": ADMIN_TOKEN, **(env or {})}
     stack_up()  # the local stack: its deployer runs the service
     run_command(str(BIN / "zenloop"), "serve", "--detach", "-c", str(path), env=env)

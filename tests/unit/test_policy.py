@@ -300,3 +300,20 @@ def test_after_a_retraining_that_lost_more_labelled_rows_must_come_in(tmp_path):
     )  # fmt: skip
     assert ready.retrain
     assert checks.store.cooldown_log_id("m", "2") is None, "a new version starts with none"
+
+
+def test_a_check_records_its_new_rows_and_a_short_window_is_not_counted_as_drift(tmp_path):
+    from ui.records import check_entry
+
+    checks = Checks(tmp_path)
+    short = _report(True, rows=50)
+    decision = decide(short, 50, NEW, checks.state, checks.lease, POLICY)
+    assert not decision.counted
+    check_id = checks.store.record_check(
+        short.model_dump(mode="json"), decision.retrain, decision.reason, NEW,
+        new_rows=decision.new_rows, counted=decision.counted,
+    )  # fmt: skip
+    (stored,) = [c for c in checks.store.recent_checks(5, "m") if c["id"] == check_id]
+    entry = check_entry(stored)
+    assert entry["new_rows"] == 50 and entry["window_rows"] == 50
+    assert entry["decision"] == "not counted", entry

@@ -49,15 +49,18 @@ def _table(rows: int, seed: int) -> pd.DataFrame:
     )
 
 
-def _logged(store: PredictionLogStore, rows: list[dict], truths: list[float], schema) -> None:
+def _logged(
+    store: PredictionLogStore, rows: list[dict], truths: list, schema, prefix: str = "r"
+) -> None:
     """Requests validated and normalised by the service's row model, logged, then labelled."""
     models = build_row_models(schema, "reject", len(rows))
+    ids = [f"{prefix}{i}" for i in range(len(rows))]
     records = [
-        PredictionRecord(f"r{i}", float(i), "1", models.values(models.row.model_validate(row)), 0.0)
-        for i, row in enumerate(rows)
+        PredictionRecord(id_, float(i), "1", models.values(models.row.model_validate(row)), 0.0)
+        for i, (id_, row) in enumerate(zip(ids, rows, strict=True))
     ]
     store.append(records)
-    store.add_feedback([(f"r{i}", truth) for i, truth in enumerate(truths)], now=1.0)
+    store.add_feedback(list(zip(ids, truths, strict=True)), now=1.0)
 
 
 @pytest.mark.parametrize("send_ignored", [True, False], ids=["with-rownames", "without"])
@@ -146,3 +149,21 @@ def test_the_retrained_model_accepts_the_columns_its_champion_ignored(tmp_path):
     assert models.values(models.row.model_validate(row))["rownames"] == 1, "logged as sent"
     del row["rownames"]
     assert models.values(models.row.model_validate(row))["rownames"] is None
+
+
+def test_the_decision_counts_the_labelled_rows_the_plan_will_read(tmp_path):
+    """Rows logged and labelled after the checked window are not the plan's to learn from:
+    counted with them, a decision could ask for a retraining its plan then has no data for."""
+    train = _table(ROWS, 0)
+    schema = infer_schema(train, TARGET, "regression", ProfileConfig(), FeatureConfig(), "table")
+    store = PredictionLogStore(f"sqlite:///{tmp_path / 'log.db'}")
+    checked, after = _table(100, 3), _table(50, 4)
+    _logged(store, request_rows(checked.drop(columns=[TARGET])), checked[TARGET].tolist(), schema)
+    window_end = int(store.labelled_rows()["log_id"].max())
+    _logged(
+        store, request_rows(after.drop(columns=[TARGET])), after[TARGET].tolist(), schema, "late"
+    )
+
+    planned = store.labelled_rows(after_id=0, until_id=window_end)
+    assert store.count_labelled(after_id=0, until_id=window_end) == len(planned) == 100
+    assert store.count_labelled(after_id=0) == 150
