@@ -10,10 +10,10 @@ way) and exits when done. A runner still starting is waited for, briefly; one th
 dead, not warm by then, or does not take the job in time is not used: the caller spawns
 a fresh runner, as before.
 
-The hand-over is a file in `retrains/warm/`, named by the runner's pid: the monitor writes
-`<pid>.job`, the runner takes it by renaming it to `<pid>.taken`. A rename or an unlink of
-one file succeeds for one side only, so a job the runner did not take in time is
-withdrawn by the monitor (it unlinks the file) and never runs twice.
+The hand-over is a file in the model's `retrains/warm/`, named by the runner's pid: the
+monitor writes `<pid>.job`, the runner takes it by renaming it to `<pid>.taken`. A rename
+or an unlink of one file succeeds for one side only, so a job the runner did not take in
+time is withdrawn by the monitor (it unlinks the file) and never runs twice.
 """
 
 from __future__ import annotations
@@ -26,14 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ops.processes import BackgroundProcess, spawn, zenloop_command
+from zenloop.config import load_monitor_config
 from zenloop.files import write_atomically
-from zenloop.paths import data_dir
+from zenloop.paths import model_dir
 from zenloop.pids import alive
 from zenloop.waiting import poll_until
 
 logger = logging.getLogger(__name__)
 
-WARM_DIR = Path("retrains") / "warm"  # beside the retrainings' own logs
+WARM_DIR = Path("retrains") / "warm"  # in the model's folder, beside its retrainings' logs
 # the runner looks for its job this often: a stat, cheap, and a small share of the saving
 JOB_POLL_S = 0.05
 # a warm runner exits after this long unused (the monitor starts another): it never
@@ -67,14 +68,15 @@ class Job:
     monitor_config: Path
 
 
-def warm_dir() -> Path:
-    path = data_dir() / WARM_DIR
+def warm_dir(model: str) -> Path:
+    """Where one model's warm runners and its monitor hand over jobs."""
+    path = model_dir(model) / WARM_DIR
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def _files(pid: int) -> dict[str, Path]:
-    folder = warm_dir()
+def _files(model: str, pid: int) -> dict[str, Path]:
+    folder = warm_dir(model)
     return {kind: folder / f"{pid}.{kind}" for kind in ("ready", "job", "taken", "pid", "log")}
 
 
@@ -94,10 +96,11 @@ def prewarm() -> None:
     Client().active_stack_model  # noqa: B018  (loads the store and the stack)
 
 
-def wait_for_job(parent_pid: int, max_idle_s: float = MAX_IDLE_S) -> Job | None:
-    """Say this runner is warm, then wait for a job: None when the monitor that started it
-    is gone or nothing came within `max_idle_s` (then this process just exits)."""
-    files = _files(os.getpid())
+def wait_for_job(parent_pid: int, model: str, max_idle_s: float = MAX_IDLE_S) -> Job | None:
+    """Say this runner of `model`'s retrainings is warm, then wait for a job: None when the
+    monitor that started it is gone or nothing came within `max_idle_s` (then this process
+    just exits)."""
+    files = _files(model, os.getpid())
     files["ready"].write_text(str(time.time()))
     deadline = time.monotonic() + max_idle_s
     try:
@@ -119,7 +122,6 @@ def take_log(log_file: Path, job: Job) -> Path:
     """The runner's log becomes the retraining's (`<model>/retrains/<run>.log`, as a fresh
     runner's): the process keeps writing to the same open file under its new name."""
     from ops.retrain_runner import retrains_dir
-    from zenloop.config import load_monitor_config
 
     model = load_monitor_config(job.monitor_config).model_name
     target = retrains_dir(model) / f"{job.monitoring_run_id}.log"
@@ -132,10 +134,10 @@ def take_log(log_file: Path, job: Job) -> Path:
     return target
 
 
-def finish(pid: int | None = None, keep_log: bool = True) -> None:
+def finish(model: str, pid: int | None = None, keep_log: bool = True) -> None:
     """Remove a runner's hand-over files once it is done; its log too unless kept (the
     log of a runner that was never used says only that it got warm)."""
-    for kind, path in _files(pid or os.getpid()).items():
+    for kind, path in _files(model, pid or os.getpid()).items():
         if kind != "log" or not keep_log:
             path.unlink(missing_ok=True)
 
@@ -148,37 +150,42 @@ class WarmRunner:
 
     def __init__(self, monitor_config: Path):
         self.monitor_config = monitor_config
+        self.model = load_monitor_config(monitor_config).model_name
         self.pid: int | None = None
         self.warmed = False  # the current runner was seen warm
         self.failed_starts = 0
 
     def _process(self, pid: int) -> BackgroundProcess:
-        files = _files(pid)
+        files = _files(self.model, pid)
         return BackgroundProcess(files["pid"], files["log"])
 
     def ready(self) -> bool:
-        return self.pid is not None and alive(self.pid) and _files(self.pid)["ready"].exists()
+        return (
+            self.pid is not None
+            and alive(self.pid)
+            and _files(self.model, self.pid)["ready"].exists()
+        )
 
     def ensure(self) -> int | None:
         """A warm runner exists (started now if none is alive); None when runners died
         before ever being warm `MAX_FAILED_STARTS` times in a row: then retrainings spawn
         fresh runners, as without one."""
         if self.pid is not None and alive(self.pid):
-            if _files(self.pid)["ready"].exists():
+            if _files(self.model, self.pid)["ready"].exists():
                 self.warmed, self.failed_starts = True, 0
             return self.pid
         if self.pid is not None:  # it died unused: a failed start unless it was warm
             self.failed_starts += 0 if self.warmed else 1
-            finish(self.pid, keep_log=not self.warmed)  # a failed start's log says why
+            finish(self.model, self.pid, keep_log=not self.warmed)  # a failed start's log says why
             self.pid = None
         if self.failed_starts >= MAX_FAILED_STARTS:
             return None
-        log = warm_dir() / f"starting-{os.getpid()}-{time.time_ns()}.log"
+        log = warm_dir(self.model) / f"starting-{os.getpid()}-{time.time_ns()}.log"
         command = zenloop_command(
             "retrain", "--warm", "--parent", str(os.getpid()), "-c", str(self.monitor_config)
         )
         pid = spawn(command, log)
-        files = _files(pid)
+        files = _files(self.model, pid)
         os.replace(log, files["log"])  # named by its pid, like its hand-over files
         files["pid"].write_text(str(pid))
         self.pid, self.warmed = pid, False
@@ -197,7 +204,7 @@ class WarmRunner:
         if not self.ready():
             self.stop()  # its start-up would take the cores from the fresh runner's
             return None
-        pid, files = self.pid, _files(self.pid)
+        pid, files = self.pid, _files(self.model, self.pid)
         content = {"run": job.monitoring_run_id, "config": str(job.monitor_config)}
         write_atomically(files["job"], json.dumps(content))
         deadline = time.monotonic() + TAKE_TIMEOUT_S
@@ -226,5 +233,5 @@ class WarmRunner:
             self._process(pid).stop(STOP_TIMEOUT_S)
         except Exception:  # stopping is best effort; the runner also exits on its own
             logger.exception("stopping warm runner %d failed", pid)
-        finish(pid, keep_log=False)
+        finish(self.model, pid, keep_log=False)
         logger.info("warm retrain runner %d stopped", pid)

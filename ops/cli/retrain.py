@@ -30,7 +30,7 @@ def retrain(run_id: str | None, config_path: Path, warm: bool, parent_pid: int |
     if warm == (run_id is not None):
         raise click.UsageError("give either --run or --warm")
     if warm:
-        run_id, config_path = _wait_warm(parent_pid)
+        run_id, config_path = _wait_warm(parent_pid, config_path)
         if run_id is None:
             return
     from ops.retrain_runner import run_retrain
@@ -38,9 +38,12 @@ def retrain(run_id: str | None, config_path: Path, warm: bool, parent_pid: int |
     click.echo(run_retrain(run_id, config_path))
 
 
-def _wait_warm(parent_pid: int | None) -> tuple[str | None, Path]:
-    """Pay the start-up, then wait for the job; (None, ...) when none came."""
+def _wait_warm(parent_pid: int | None, config_path: Path) -> tuple[str | None, Path]:
+    """Pay the start-up, then wait for the job of -c's model; (None, ...) when none came."""
     from ops import warm_runner
+    from zenloop.config import load_monitor_config
+
+    model = load_monitor_config(config_path).model_name
 
     started = time.monotonic()
     warm_runner.prewarm()
@@ -48,11 +51,11 @@ def _wait_warm(parent_pid: int | None) -> tuple[str | None, Path]:
         f"warm retrain runner pid {os.getpid()}: ready in {time.monotonic() - started:.1f} s"
     )
     try:
-        job = warm_runner.wait_for_job(parent_pid or os.getppid())
+        job = warm_runner.wait_for_job(parent_pid or os.getppid(), model)
         if job is None:
             return None, Path()
-        log = warm_runner.warm_dir() / f"{os.getpid()}.log"
+        log = warm_runner.warm_dir(model) / f"{os.getpid()}.log"
         click.echo(f"retraining {job.monitoring_run_id} (log {warm_runner.take_log(log, job)})")
         return job.monitoring_run_id, job.monitor_config
     finally:
-        warm_runner.finish()
+        warm_runner.finish(model)

@@ -23,18 +23,21 @@ ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 20.0
 REAL_START_S = 180.0  # the real runner imports zenml, mlflow and the models: slow when busy
 CONFIG = ROOT / "configs" / "monitoring.yaml"  # the shipped one: its model names the folder
+MODEL = "zenloop"  # CONFIG's model
 STARTING_S = 1.0  # well within WARMING_WAIT_S
 # waits as the real runner does, and writes the job it was handed where the test reads it
 FAKE_RUNNER = """
 import json, sys, time
 from pathlib import Path
 from ops import warm_runner
+from zenloop.config import load_monitor_config
 time.sleep(float(sys.argv[2]))  # its start-up
 parent = int(sys.argv[sys.argv.index("--parent") + 1])
-job = warm_runner.wait_for_job(parent, max_idle_s=60)
+model = load_monitor_config(sys.argv[sys.argv.index("-c") + 1]).model_name
+job = warm_runner.wait_for_job(parent, model, max_idle_s=60)
 out = Path(sys.argv[1])
 out.write_text(json.dumps(job and [job.monitoring_run_id, str(job.monitor_config)]))
-warm_runner.finish()
+warm_runner.finish(model)
 """
 
 
@@ -129,9 +132,9 @@ def test_a_job_not_taken_in_time_is_withdrawn_and_runs_fresh(data, monkeypatch, 
     )
     runner = WarmRunner(CONFIG)
     stuck = runner.ensure()
-    (warm_runner.warm_dir() / f"{stuck}.ready").write_text("now")
+    (warm_runner.warm_dir(MODEL) / f"{stuck}.ready").write_text("now")
     assert retrain_runner.launch("run-3", CONFIG, runner) == -1
-    assert not (warm_runner.warm_dir() / f"{stuck}.job").exists()
+    assert not (warm_runner.warm_dir(MODEL) / f"{stuck}.job").exists()
     wait_for(lambda: not alive(stuck), "the stuck runner to be stopped", WAIT_S)
 
 
@@ -140,7 +143,14 @@ def test_an_unused_warm_runner_stops_with_its_monitor(data, fake_runner):
     pid = _warm(runner)
     runner.stop()
     assert not alive(pid)
-    assert list(warm_runner.warm_dir().glob(f"{pid}.*")) == []  # nothing left behind
+    assert list(warm_runner.warm_dir(MODEL).glob(f"{pid}.*")) == []  # nothing left behind
+
+
+def test_each_models_runners_hand_over_in_its_own_folder(data):
+    """Many models' monitors in one data folder: each one's warm runners, their logs and
+    jobs are under its model's folder, beside its retrainings' logs."""
+    assert warm_runner.warm_dir("houses") == data / "houses" / "retrains" / "warm"
+    assert WarmRunner(CONFIG).model == MODEL
 
 
 def test_a_warm_runner_whose_monitor_is_gone_exits(data):
@@ -148,7 +158,7 @@ def test_a_warm_runner_whose_monitor_is_gone_exits(data):
     if gone == 0:
         os._exit(0)
     os.waitpid(gone, 0)
-    assert warm_runner.wait_for_job(gone, max_idle_s=WAIT_S) is None
+    assert warm_runner.wait_for_job(gone, MODEL, max_idle_s=WAIT_S) is None
 
 
 def test_runners_that_never_get_warm_are_given_up(data, monkeypatch):
@@ -163,7 +173,7 @@ def test_runners_that_never_get_warm_are_given_up(data, monkeypatch):
 def test_the_real_warm_runner_gets_warm_and_stops(data):
     runner = WarmRunner(CONFIG)
     pid = runner.ensure()
-    log = warm_runner.warm_dir() / f"{pid}.log"
+    log = warm_runner.warm_dir(MODEL) / f"{pid}.log"
     try:
         wait_for(runner.ready, "`zenloop retrain --warm` to be warm", REAL_START_S)
         wait_for(lambda: f"pid {pid}: ready" in log.read_text(), "its log line", WAIT_S)
