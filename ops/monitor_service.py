@@ -144,7 +144,7 @@ class Watcher:
         self.last_error: dict | None = None  # the newest failed check: when and why
         self.retrain_pid: int | None = None  # the retraining this monitor launched last
         # a retrain runner started ahead, so a retraining skips the runner's start-up
-        self.warm = WarmRunner(config_path) if warm_runner_enabled() else None
+        self.warm = WarmRunner(config_path, config.model_name) if warm_runner_enabled() else None
         self.log: PredictionLogStore | None = None  # opened once the database answers
         self.records: MonitorStore | None = None  # likewise
         self.alert_cursor: AlertCursor | None = None  # what was told; set once records answer

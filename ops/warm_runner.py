@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ops.processes import BackgroundProcess, spawn, zenloop_command
-from zenloop.config import load_monitor_config
 from zenloop.files import write_atomically
 from zenloop.paths import model_dir
 from zenloop.pids import alive
@@ -118,12 +117,11 @@ def wait_for_job(parent_pid: int, model: str, max_idle_s: float = MAX_IDLE_S) ->
         files["ready"].unlink(missing_ok=True)
 
 
-def take_log(log_file: Path, job: Job) -> Path:
+def take_log(log_file: Path, job: Job, model: str) -> Path:
     """The runner's log becomes the retraining's (`<model>/retrains/<run>.log`, as a fresh
     runner's): the process keeps writing to the same open file under its new name."""
     from ops.retrain_runner import retrains_dir
 
-    model = load_monitor_config(job.monitor_config).model_name
     target = retrains_dir(model) / f"{job.monitoring_run_id}.log"
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -148,9 +146,9 @@ def finish(model: str, pid: int | None = None, keep_log: bool = True) -> None:
 class WarmRunner:
     """The one warm runner a monitor keeps; `hand` uses it, `ensure` replaces it."""
 
-    def __init__(self, monitor_config: Path):
-        self.monitor_config = monitor_config
-        self.model = load_monitor_config(monitor_config).model_name
+    def __init__(self, monitor_config: Path, model: str):
+        self.monitor_config = monitor_config  # what the runner is started with (-c)
+        self.model = model  # the config's model: its folder holds the hand-over files
         self.pid: int | None = None
         self.warmed = False  # the current runner was seen warm
         self.failed_starts = 0

@@ -55,7 +55,9 @@ def _wait_warm(parent_pid: int | None, config_path: Path) -> tuple[str | None, P
         if job is None:
             return None, Path()
         log = warm_runner.warm_dir(model) / f"{os.getpid()}.log"
-        click.echo(f"retraining {job.monitoring_run_id} (log {warm_runner.take_log(log, job)})")
+        click.echo(
+            f"retraining {job.monitoring_run_id} (log {warm_runner.take_log(log, job, model)})"
+        )
         return job.monitoring_run_id, job.monitor_config
     finally:
         warm_runner.finish(model)

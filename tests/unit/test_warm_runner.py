@@ -85,7 +85,7 @@ def _warm(runner: WarmRunner) -> int:
 
 
 def test_a_retraining_goes_to_the_warm_runner(data, fake_runner, spawned):
-    runner = WarmRunner(CONFIG)
+    runner = WarmRunner(CONFIG, MODEL)
     warm_pid = _warm(runner)
     try:
         pid = retrain_runner.launch("run-1", CONFIG, runner)
@@ -101,7 +101,7 @@ def test_a_retraining_goes_to_the_warm_runner(data, fake_runner, spawned):
 
 
 def test_a_dead_warm_runner_falls_back_to_a_fresh_runner(data, fake_runner, spawned):
-    runner = WarmRunner(CONFIG)
+    runner = WarmRunner(CONFIG, MODEL)
     warm_pid = _warm(runner)
     os.kill(warm_pid, signal.SIGKILL)
     wait_for(lambda: not alive(warm_pid), "the runner to die", WAIT_S)
@@ -112,7 +112,7 @@ def test_a_dead_warm_runner_falls_back_to_a_fresh_runner(data, fake_runner, spaw
 
 def test_a_runner_still_starting_is_waited_for(data, monkeypatch, tmp_path, spawned):
     out = _fake(monkeypatch, tmp_path, STARTING_S)
-    runner = WarmRunner(CONFIG)
+    runner = WarmRunner(CONFIG, MODEL)
     warm_pid = runner.ensure()
     assert not runner.ready()
     assert retrain_runner.launch("run-4", CONFIG, runner) == warm_pid
@@ -130,7 +130,7 @@ def test_a_job_not_taken_in_time_is_withdrawn_and_runs_fresh(data, monkeypatch, 
         "zenloop_command",
         lambda *_: [sys.executable, "-c", "import time; time.sleep(60)"],
     )
-    runner = WarmRunner(CONFIG)
+    runner = WarmRunner(CONFIG, MODEL)
     stuck = runner.ensure()
     (warm_runner.warm_dir(MODEL) / f"{stuck}.ready").write_text("now")
     assert retrain_runner.launch("run-3", CONFIG, runner) == -1
@@ -139,7 +139,7 @@ def test_a_job_not_taken_in_time_is_withdrawn_and_runs_fresh(data, monkeypatch, 
 
 
 def test_an_unused_warm_runner_stops_with_its_monitor(data, fake_runner):
-    runner = WarmRunner(CONFIG)
+    runner = WarmRunner(CONFIG, MODEL)
     pid = _warm(runner)
     runner.stop()
     assert not alive(pid)
@@ -150,7 +150,6 @@ def test_each_models_runners_hand_over_in_its_own_folder(data):
     """Many models' monitors in one data folder: each one's warm runners, their logs and
     jobs are under its model's folder, beside its retrainings' logs."""
     assert warm_runner.warm_dir("houses") == data / "houses" / "retrains" / "warm"
-    assert WarmRunner(CONFIG).model == MODEL
 
 
 def test_a_warm_runner_whose_monitor_is_gone_exits(data):
@@ -163,7 +162,7 @@ def test_a_warm_runner_whose_monitor_is_gone_exits(data):
 
 def test_runners_that_never_get_warm_are_given_up(data, monkeypatch):
     monkeypatch.setattr(warm_runner, "zenloop_command", lambda *_: [sys.executable, "-c", "0"])
-    runner = WarmRunner(CONFIG)
+    runner = WarmRunner(CONFIG, MODEL)
     for _ in range(warm_runner.MAX_FAILED_STARTS):
         pid = runner.ensure()
         wait_for(lambda pid=pid: not alive(pid), "the runner to exit", WAIT_S)
@@ -171,7 +170,7 @@ def test_runners_that_never_get_warm_are_given_up(data, monkeypatch):
 
 
 def test_the_real_warm_runner_gets_warm_and_stops(data):
-    runner = WarmRunner(CONFIG)
+    runner = WarmRunner(CONFIG, MODEL)
     pid = runner.ensure()
     log = warm_runner.warm_dir(MODEL) / f"{pid}.log"
     try:
