@@ -63,27 +63,14 @@ def new_alerts(
     found: list[Alert] = []
     fresh = sorted((c for c in checks if c["id"] > cursor.last_check_id), key=lambda c: c["id"])
     for check in fresh:
-        version = check["report"].get("model_version")
         if check["retrain"]:
-            found.append(
-                Alert(
-                    event=AlertEvent.DRIFT_CONFIRMED,
-                    model=model,
-                    message=f"{model} v{version}: drift confirmed, retraining ({check['reason']})",
-                    details={"check_id": check["id"], "version": version},
-                )
-            )
+            what = f"drift confirmed, retraining ({check['reason']})"
+            found.append(_check_alert(model, check, AlertEvent.DRIFT_CONFIRMED, what))
         behind = _behind(check)
         if behind and not cursor.behind_baseline:
             performance = PerformanceCheck.model_validate(check["report"]["performance"])
-            found.append(
-                Alert(
-                    event=AlertEvent.BEHIND_BASELINE,
-                    model=model,
-                    message=f"{model} v{version}: {performance.baseline_alert()}",
-                    details={"check_id": check["id"], "version": version},
-                )
-            )
+            what = performance.baseline_alert()
+            found.append(_check_alert(model, check, AlertEvent.BEHIND_BASELINE, what))
         cursor.behind_baseline = behind
         cursor.last_check_id = check["id"]
     for retrain in sorted(retrains, key=lambda r: r["id"]):
@@ -97,6 +84,17 @@ def new_alerts(
             cursor.rolled_back.add(retrain["id"])
             found.append(_retrain_alert(model, retrain, AlertEvent.ROLLBACK))
     return found
+
+
+def _check_alert(model: str, check: dict, event: AlertEvent, what: str) -> Alert:
+    """An alert about a check of the version it watched."""
+    version = check["report"].get("model_version")
+    return Alert(
+        event=event,
+        model=model,
+        message=f"{model} v{version}: {what}",
+        details={"check_id": check["id"], "version": version},
+    )
 
 
 def _retrain_alert(model: str, retrain: dict, event: AlertEvent) -> Alert:

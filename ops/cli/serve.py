@@ -77,16 +77,18 @@ def status(config_path: Path, port: int | None, as_json: bool) -> None:
     Exits 1 when -c's service is not ready; without -c, when there is no loop here.
     """
     from api.settings import load_serving_config
-    from ops.loops import loops_here
+    from ops.loops import Loop, loops_here
+    from ops.monitor_service import read_heartbeat
 
     single = given("config_path") or port is not None
     if single:
         config = load_serving_config(config_path)
         if port is not None:
             config = config.model_copy(update={"port": port})
-        documents = [loop_document(config.model.name, config)]
+        loops = [Loop(config.model.name, config, read_heartbeat(config.model.name))]
     else:
-        documents = [loop_document(loop.model, loop.serving) for loop in loops_here()]
+        loops = loops_here()
+    documents = [loop_document(loop) for loop in loops]
     if as_json:
         shown = documents[0] if single else {"loops": documents}
         click.echo(json.dumps(shown, default=str))
@@ -98,17 +100,16 @@ def status(config_path: Path, port: int | None, as_json: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
-def loop_document(model: str, config) -> dict:
-    """What `status --json` prints for one model's loop: its service, its monitor's last
-    heartbeat and its latest check and retraining, as stored."""
+def loop_document(loop) -> dict:
+    """What `status --json` prints for one model's loop (an `ops.loops.Loop`): its service,
+    its monitor's last heartbeat and its latest check and retraining, as stored."""
     from ops import service
-    from ops.monitor_service import read_heartbeat
     from ui.records import Records
     from zenloop.pids import alive
 
-    beat = read_heartbeat(model)
+    beat, config = loop.heartbeat, loop.serving
     document: dict = {
-        "model": model,
+        "model": loop.model,
         "service": None,
         "monitor": None if beat is None else {**beat, "running": alive(beat["pid"])},
         "last_check": None,
