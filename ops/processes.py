@@ -23,8 +23,14 @@ from zenloop.waiting import poll_until
 STOP_TIMEOUT_S = 60.0
 KILL_WAIT_S = 10.0
 CLI_MODULE = "ops.cli"
-# what a process writing to a file is told: ZenML's log formatter and rich add no colour
-PLAIN_OUTPUT = {"ZENML_LOGGING_COLORS_DISABLED": "true", "NO_COLOR": "1", "TERM": "dumb"}
+# what a process writing to a file is told: ZenML's log formatter and rich add no colour,
+# and MLflow draws no progress bars (a carriage-return line per artifact it downloads)
+PLAIN_OUTPUT = {
+    "ZENML_LOGGING_COLORS_DISABLED": "true",
+    "NO_COLOR": "1",
+    "TERM": "dumb",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
 
 logger = logging.getLogger(__name__)
 
