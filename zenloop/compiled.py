@@ -30,6 +30,7 @@ from xgboost import XGBModel
 from zenloop.bundle import ModelBundle
 from zenloop.config import ColumnRole
 from zenloop.features import MISSING_TOKEN, NUMERIC_LIMIT, SignedLog
+from zenloop.models import TrendBoostingRegressor
 
 Rows = Sequence[dict[str, Any]]
 Block = Callable[[Rows], np.ndarray]
@@ -261,6 +262,21 @@ class FlatForest:
         return self.base + self.scale * out
 
 
+class ScaledLinear:
+    """A fitted standard scaler and linear model (the linear part of a trend model), as
+    plain arithmetic: scikit-learn's predict validates its input on every call."""
+
+    def __init__(self, pipeline: Pipeline):
+        scaler, linear = pipeline.named_steps["scale"], pipeline.named_steps["ridge"]
+        self.mean = np.zeros(linear.n_features_in_) if scaler.mean_ is None else scaler.mean_
+        self.scale = np.ones(linear.n_features_in_) if scaler.scale_ is None else scaler.scale_
+        self.coef = np.asarray(linear.coef_, dtype=float).reshape(-1)
+        self.intercept = float(np.asarray(linear.intercept_).reshape(-1)[0])
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return ((X - self.mean) / self.scale) @ self.coef + self.intercept
+
+
 class CompiledModel:
     """Predicts from a list of JSON-like rows; agrees with the bundle it was built from."""
 
@@ -279,6 +295,7 @@ class CompiledModel:
         # A forest's own predict starts a joblib pool per call (about 7 ms for one row).
         self._forest = None
         self._boosted = None  # histogram boosting: raw scores, through its link function
+        self._linear: ScaledLinear | None = None  # a trend model's part beside its trees
         if isinstance(self._estimator, RandomForestRegressor | RandomForestClassifier):
             self._forest = FlatForest.of_random_forest(
                 self._estimator.estimators_, bool(self.schema.classes)
@@ -287,6 +304,10 @@ class CompiledModel:
             self._estimator, HistGradientBoostingRegressor | HistGradientBoostingClassifier
         ):
             self._boosted = FlatForest.of_histogram_boosting(self._estimator)
+        elif isinstance(self._estimator, TrendBoostingRegressor):
+            # the trees walked as above, plus the linear part: not a thread pool per row
+            self._boosted = FlatForest.of_histogram_boosting(self._estimator.booster_)
+            self._linear = ScaledLinear(self._estimator.linear_)
         self._booster = (
             self._estimator.get_booster() if isinstance(self._estimator, XGBModel) else None
         )
@@ -316,6 +337,8 @@ class CompiledModel:
             return scores[:, 0] if not self.classes else scores
         if self._boosted is not None and len(X) < PARALLEL_PREDICT_ROWS:
             raw = self._boosted.predict(X)
+            if self._linear is not None:
+                return self._linear.predict(X) + raw[:, 0]
             if not self.classes:
                 return raw[:, 0]
             if raw.shape[1] == 1:  # binary: one score, the positive class's log-odds

@@ -22,14 +22,15 @@ SMALL_PARAMS = {
     "random_forest": {"n_estimators": 10},
     "linear": {},
 }
+TREND_PARAMS = {"max_iter": 30}  # regression only: not in the grid over both tasks
 
 
-def _fit(frame, data, family, features):
+def _fit(frame, data, family, features, params=None):
     schema = schema_for(frame, data, features)
     splits = dict(
         zip(("train", "validation", "test"), split_frame(frame, schema, SplitConfig()), strict=True)
     )
-    candidate = CandidateConfig(name=family, family=family, params=SMALL_PARAMS[family])
+    candidate = CandidateConfig(name=family, family=family, params=params or SMALL_PARAMS[family])
     bundle, _ = fit_candidate(candidate, schema, features, lenient_gates(), splits, 0)
     return bundle, splits["test"]
 
@@ -85,3 +86,14 @@ def test_histogram_boosting_is_walked_by_the_compiled_forest_with_missing_values
         np.testing.assert_allclose(compiled._scores(X), estimator.predict_proba(X), rtol=1e-9)
     else:
         np.testing.assert_allclose(compiled._scores(X), estimator.predict(X), rtol=1e-9)
+
+
+def test_a_trend_model_is_served_by_arithmetic_and_the_compiled_forest():
+    """Its ridge part and its trees (scikit-learn's predict starts a thread pool per call,
+    which failed the deployment's latency gate on a busy machine), agreeing with the
+    pipeline, unseen categories and missing columns included."""
+    data = DataConfig(n_rows=2_000, seed=7, task="regression")
+    bundle, test = _fit(load_frame(data), data, "trend", FEATURES, TREND_PARAMS)
+    compiled = CompiledModel(bundle)
+    assert compiled._boosted is not None and compiled._linear is not None
+    _assert_agree(bundle, test)
