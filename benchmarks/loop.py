@@ -1,6 +1,7 @@
 """Loop benchmark: time from drift onset to the new model serving, and the error ratio.
 
     .venv/bin/python benchmarks/loop.py [--scenario promotion_season] [--rows 50000]
+        [--set monitoring:parameters.monitor.retrain.leading_candidates=1 ...]
 
 Runs in its own temporary ZenML store, data folder and ports, so it measures the loop
 from a fresh champion trained on the default data, and touches none of your stores:
@@ -20,6 +21,7 @@ registers in MLflow, to the run's end), deployment (-> the hand-over step starts
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import subprocess
 import sys
@@ -45,9 +47,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _isolated_configs(folder: Path, rows: int) -> dict[str, Path]:
+def _override(configs: dict[str, dict], setting: str) -> None:
+    """Apply one `--set FILE:dotted.key=YAML` to the loaded configs, in place."""
+    try:
+        target, value = setting.split("=", 1)
+        name, dotted = target.split(":", 1)
+        node = configs[name]
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node[key]
+    except (KeyError, ValueError) as exc:
+        raise SystemExit(
+            f"--set {setting}: expected FILE:dotted.key=VALUE with FILE one of"
+            f" {', '.join(configs)} and an existing parent key ({exc})"
+        ) from None
+    node[leaf] = yaml.safe_load(value)
+
+
+def _isolated_configs(folder: Path, rows: int, settings: list[str]) -> dict[str, Path]:
     """The shipped configs, pointed at this run's own ports (its serving file: the others
-    read the address, event port and log there) and data size."""
+    read the address, event port and log there) and data size, with `--set` applied."""
     port, events = _free_port(), _free_port()
     training = yaml.safe_load((ROOT / "configs" / "training.yaml").read_text())
     training["parameters"]["config"]["data"]["n_rows"] = rows
@@ -65,12 +84,11 @@ def _isolated_configs(folder: Path, rows: int) -> dict[str, Path]:
     monitor = monitoring["parameters"]["monitor"]
     monitor["serving_config"] = str(paths["serving"])
     monitor["retrain"]["deployment_config"] = str(paths["deployment"])
-    for name, content in (
-        ("training", training),
-        ("serving", serving),
-        ("deployment", deployment),
-        ("monitoring", monitoring),
-    ):
+    monitor["retrain"]["training_config"] = str(paths["training"])
+    configs = dict(training=training, serving=serving, deployment=deployment, monitoring=monitoring)
+    for setting in settings:
+        _override(configs, setting)
+    for name, content in configs.items():
         paths[name].write_text(yaml.safe_dump(content))
     return paths
 
@@ -162,13 +180,21 @@ def main() -> int:
     parser.add_argument(
         "--keep", action="store_true", help="keep the run's folder (stores, logs) and print it"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FILE:KEY=VALUE",
+        help="change one setting of a shipped config for this run, e.g."
+        " training:parameters.config.history.recipes=[all]",
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="zenloop-loop-bench-"))
     sys.path.insert(0, str(ROOT))
     from zenloop.paths import isolate
 
     isolate(folder)
-    paths = _isolated_configs(folder, args.rows)
+    paths = _isolated_configs(folder, args.rows, args.set)
     cli = [sys.executable, "-m", "ops.cli"]
     try:
         for step in (
@@ -179,10 +205,13 @@ def main() -> int:
             print("$ zenloop " + " ".join(step), flush=True)
             subprocess.run(cli + step, check=True, timeout=STEP_TIMEOUT_S, capture_output=True)
         from api.settings import load_serving_config
+        from ops.cli import QUIET_LOGGERS
         from ops.demo import format_summary, run_loop
         from ops.monitor_service import monitor_process
         from ops.service import stop_all
 
+        for name in QUIET_LOGGERS:  # as the CLI's `zenloop demo` does
+            logging.getLogger(name).setLevel(logging.WARNING)
         config = load_serving_config(paths["serving"])
         subprocess.run(
             cli + ["monitor", "-c", str(paths["monitoring"]), "--watch", "--detach"],
