@@ -98,3 +98,20 @@ def test_status_json_is_alone_on_stdout_while_zenml_logs(data_folder):
     )
     assert json.loads(shown.stdout) == {"loops": []}
     assert "DEBUG" in shown.stderr, "ZenML's logs are kept, on stderr"
+
+
+def test_a_command_into_a_pipe_writes_zenml_logs_without_colour(data_folder):
+    """`zenloop demo > demo.log` as a user would: ZenML colours its log lines unless told
+    not to, and a file is no terminal."""
+    coloured = {k: v for k, v in os.environ.items() if k != "ZENML_LOGGING_COLORS_DISABLED"}
+    env = coloured | {"ZENML_LOGGING_VERBOSITY": "DEBUG", "TERM": "xterm-256color"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "ops.cli", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+    )
+    said = shown.stdout + shown.stderr
+    assert "DEBUG" in said, said
+    assert "\x1b[" not in said, said
