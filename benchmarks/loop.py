@@ -191,8 +191,10 @@ def main() -> int:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="zenloop-loop-bench-"))
     sys.path.insert(0, str(ROOT))
+    from ops.processes import plain_unless_terminal
     from zenloop.paths import isolate
 
+    plain_unless_terminal()  # as the CLI does
     isolate(folder)
     paths = _isolated_configs(folder, args.rows, args.set)
     cli = [sys.executable, "-m", "ops.cli"]

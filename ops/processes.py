@@ -52,6 +52,15 @@ def spawn(command: list[str], log_file: Path, env: dict[str, str] | None = None)
     return process.pid
 
 
+def plain_unless_terminal() -> None:
+    """PLAIN_OUTPUT's settings, where not set already, when stdout is a file or a pipe
+    (`make demo > demo.log`), as spawned processes have them. Before ZenML is imported:
+    its formatter reads its colour setting once."""
+    if not sys.stdout.isatty():
+        for name, value in PLAIN_OUTPUT.items():
+            os.environ.setdefault(name, value)
+
+
 @contextmanager
 def plain_output() -> Iterator[None]:
     """PLAIN_OUTPUT in this process's environment while the block runs, for a child that a

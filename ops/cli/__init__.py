@@ -24,10 +24,10 @@ from ops.cli.serve import serve, status
 from ops.cli.stack import stack
 from ops.cli.train import train
 from ops.cli.ui import ui
+from ops.processes import plain_unless_terminal
 from zenloop.errors import UserError
 
 QUIET_LOGGERS = ("httpx",)  # one line per request is noise here
-COLOURS_DISABLED = "ZENML_LOGGING_COLORS_DISABLED"  # read when ZenML is first imported
 
 
 class Zenloop(click.Group):
@@ -52,8 +52,7 @@ class Zenloop(click.Group):
 def cli(debug: bool) -> None:
     """zenloop: train, deploy, serve, watch and retrain a tabular model on a ZenML stack."""
     os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
-    if not sys.stdout.isatty():  # into a file or a pipe: ZenML's log lines without colour
-        os.environ.setdefault(COLOURS_DISABLED, "true")
+    plain_unless_terminal()
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
 
