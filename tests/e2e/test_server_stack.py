@@ -138,7 +138,12 @@ def test_the_service_is_a_zenml_deployment_the_cli_and_the_dashboard_show(server
             lambda: (r := httpx.get(f"{url}/ready")).status_code == 200 and r.json(), "/ready", 60
         )
         listed = run_command(
-            zenml, "deployment", "list", "--columns", "name,status,url,tags", env=server.env
+            zenml,
+            "deployment",
+            "list",
+            "--columns",
+            "name,status,url,tags",
+            env=server.env | {"COLUMNS": "240"},  # rich cuts a URL to fit 80 columns
         ).stdout
         assert name in listed and "RUNNING" in listed and url in listed, listed
 
