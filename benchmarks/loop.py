@@ -21,7 +21,6 @@ registers in MLflow, to the run's end), deployment (-> the hand-over step starts
 from __future__ import annotations
 
 import argparse
-import logging
 import shutil
 import subprocess
 import sys
@@ -191,10 +190,10 @@ def main() -> int:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="zenloop-loop-bench-"))
     sys.path.insert(0, str(ROOT))
-    from ops.processes import plain_unless_terminal
+    from ops.cli import quiet_output
     from zenloop.paths import isolate
 
-    plain_unless_terminal()  # as the CLI does
+    quiet_output()  # as the CLI's `zenloop demo` has it
     isolate(folder)
     paths = _isolated_configs(folder, args.rows, args.set)
     cli = [sys.executable, "-m", "ops.cli"]
@@ -207,13 +206,10 @@ def main() -> int:
             print("$ zenloop " + " ".join(step), flush=True)
             subprocess.run(cli + step, check=True, timeout=STEP_TIMEOUT_S, capture_output=True)
         from api.settings import load_serving_config
-        from ops.cli import QUIET_LOGGERS
         from ops.demo import format_summary, run_loop
         from ops.monitor_service import monitor_process
         from ops.service import stop_all
 
-        for name in QUIET_LOGGERS:  # as the CLI's `zenloop demo` does
-            logging.getLogger(name).setLevel(logging.WARNING)
         config = load_serving_config(paths["serving"])
         subprocess.run(
             cli + ["monitor", "-c", str(paths["monitoring"]), "--watch", "--detach"],

@@ -30,6 +30,14 @@ from zenloop.errors import UserError
 QUIET_LOGGERS = ("httpx",)  # one line per request is noise here
 
 
+def quiet_output() -> None:
+    """What a command's output leaves out: colours and progress bars when it goes to a file
+    or a pipe, and a line per HTTP request. Before ZenML is imported."""
+    plain_unless_terminal()
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 class Zenloop(click.Group):
     """Lists commands in the order of the loop. What a user can fix is one line and exit
     2; a bug shows its traceback; with --debug everything does."""
@@ -52,9 +60,7 @@ class Zenloop(click.Group):
 def cli(debug: bool) -> None:
     """zenloop: train, deploy, serve, watch and retrain a tabular model on a ZenML stack."""
     os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
-    plain_unless_terminal()
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_output()
 
 
 LOOP_ORDER = (stack, image, init, train, deploy, serve, status, replay, ui, monitor, retrain)
