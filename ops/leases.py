@@ -52,6 +52,9 @@ class LeaseKeeper:
         except SQLAlchemyError as exc:
             logger.warning("lease %s: the database does not answer (%s)", self._name(), exc)
             kept = False
+        except Exception:  # a keeper thread that died would say `held` for ever
+            logger.exception("lease %s: renewal failed; counted as lost", self._name())
+            kept = False
         if kept and not self.held.is_set():
             logger.info("lease %s taken", self._name())
         elif not kept and self.held.is_set():

@@ -302,12 +302,17 @@ class Watcher:
 
         ZenML installs its own signal handlers around a run only on the main thread; there
         it would turn our stop request into an interrupted run. A check under way is let
-        finish; then the loop sees the stop request.
+        finish; then the loop sees the stop request. The heartbeat goes on meanwhile: a
+        check can outlast the monitor lease, and one that lost it must say so at once.
         """
         worker = threading.Thread(target=self.check, name="monitor-check")
         worker.start()
+        next_beat = time.monotonic() + self.config.heartbeat_interval_s
         while worker.is_alive():
             worker.join(JOIN_POLL_S)
+            if worker.is_alive() and time.monotonic() >= next_beat:
+                self.heartbeat()
+                next_beat = time.monotonic() + self.config.heartbeat_interval_s
 
     def _keep_warm(self) -> None:
         """A warm runner waits for the next retraining; the next one starts only once the

@@ -1,5 +1,8 @@
-"""The monitor's event endpoint takes events from the service (its admin token) only."""
+"""The monitor's event endpoint takes events from the service (its admin token) only; its
+health answer says the monitor's role as it is now, a long check under way included."""
 
+import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -7,6 +10,7 @@ import pytest
 
 from api.events import EventEmitter
 from api.settings import EventConfig
+from monitoring.state_store import MONITOR_LEASE, Lease, MonitorStore
 from ops.monitor_app import MAX_EVENT_BYTES
 from ops.monitor_service import Watcher
 from tests.support.serving import ADMIN_TOKEN, free_port
@@ -15,6 +19,7 @@ from zenloop.admin_token import ADMIN_TOKEN_ENV
 from zenloop.config import MonitorConfig
 
 WAIT_S = 10.0
+LEASE_S = 1.0
 
 
 @pytest.fixture
@@ -27,6 +32,8 @@ def monitor(monkeypatch, tmp_path):
         events_host="127.0.0.1",
         events_port=port,
         log_database_url=f"sqlite:///{tmp_path / 'log.db'}",
+        heartbeat_interval_s=0.2,
+        active_lease_timeout_s=LEASE_S,
     )
     watcher = Watcher(Path("unused.yaml"), config)
     server = watcher._serve_events()
@@ -69,3 +76,26 @@ def test_the_health_answer_is_the_latest_heartbeat(monitor):
     health = httpx.get(url.replace("/events", "/health")).json()
     assert health["pid"] == beat["pid"] and health["checks"] == 0
     assert httpx.get(url.replace("/events", "/elsewhere")).status_code == 404
+
+
+def test_a_check_that_outlasts_the_lease_shows_the_lost_role_before_it_ends(monitor):
+    watcher, url = monitor
+    health = url.replace("/events", "/health")
+    check_may_end = threading.Event()
+    watcher.check = lambda: check_may_end.wait(WAIT_S)  # a check slower than the lease
+    watcher.claim.start()
+    checking = threading.Thread(target=watcher._check_in_worker)
+    try:
+        assert watcher.claim.held.wait(WAIT_S)
+        watcher.heartbeat()  # as the loop beats before each check
+        assert httpx.get(health).json()["role"] == "active"
+        checking.start()
+        # another monitor takes the lease over, as after this one stalled past the timeout
+        other = Lease(MonitorStore(watcher.config.log_database_url), LEASE_S, name=MONITOR_LEASE)
+        assert other.acquire(time.time() + 10 * LEASE_S, "the other monitor")
+        wait_for(lambda: httpx.get(health).json().get("role") == "standby", "standby", WAIT_S)
+        assert checking.is_alive(), "the role was told while the check still ran"
+    finally:
+        check_may_end.set()
+        checking.join(WAIT_S)
+        watcher.claim.stop()
