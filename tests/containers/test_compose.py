@@ -380,24 +380,41 @@ def test_postgresql_restarted_under_load_loses_nothing_acknowledged(compose):
     print(f"postgres restart: {len(acknowledged)} acknowledged, {len(load.refused)} refused (503)")
 
 
-def _role(compose: Compose, name: str) -> str | None:
+def _health(compose: Compose, name: str) -> dict | str:
+    """A monitor's health answer, or why there is none."""
     try:
-        return httpx.get(f"{compose.url(name)}/health", timeout=5).json().get("role")
-    except (httpx.HTTPError, ValueError):
-        return None
+        return httpx.get(f"{compose.url(name)}/health", timeout=5).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _role(compose: Compose, name: str) -> str | None:
+    health = _health(compose, name)
+    return health.get("role") if isinstance(health, dict) else None
 
 
 def test_one_monitor_checks_and_the_other_takes_over_when_it_is_killed(compose):
     _wait_ok(f"{compose.url('zenml')}/health")
-    roles = wait_for(
-        lambda: (
-            (r := {_role(compose, n) for n in ("monitor", "standby")}) == {"active", "standby"}
-            and r
-        ),
-        "one active monitor and one standing by",
-        UP_TIMEOUT_S,
-        poll_s=1.0,
-    )
+    try:
+        roles = wait_for(
+            lambda: (
+                (r := {_role(compose, n) for n in ("monitor", "standby")}) == {"active", "standby"}
+                and r
+            ),
+            "one active monitor and one standing by",
+            UP_TIMEOUT_S,
+            poll_s=1.0,
+        )
+    except AssertionError as timeout:
+        keys = ("role", "at", "checks", "failed_checks", "last_error", "log")
+        seen = {
+            n: h if isinstance(h := _health(compose, n), str) else {k: h.get(k) for k in keys}
+            for n in ("monitor", "standby")
+        }
+        logs = compose.run(
+            "logs", "--no-color", "--tail", "40", "monitor", "monitor-2", check=False
+        )
+        raise AssertionError(f"{seen} at {time.time():.0f}\n{logs.stdout[-6000:]}") from timeout
     assert roles == {"active", "standby"}
     active = "monitor" if _role(compose, "monitor") == "active" else "standby"
     other = "standby" if active == "monitor" else "monitor"
