@@ -33,7 +33,9 @@ class LeaseKeeper:
 
     def __init__(self, open_lease: Callable[[], Lease], timeout_s: float, contend_as: str | None):
         self.open_lease = open_lease
+        self.timeout_s = timeout_s
         self.interval_s = timeout_s / RENEWALS_PER_TIMEOUT
+        self.kept_at = 0.0  # (monotonic) when the newest successful round began
         self.contend_as = contend_as
         self.lease: Lease | None = None
         self.held = threading.Event()
@@ -44,7 +46,7 @@ class LeaseKeeper:
         """One renewal or attempt; False once a lost lease is not contended for."""
         try:
             self.lease = self.lease or self.open_lease()
-            now = time.time()
+            began, now = time.monotonic(), time.time()  # the lease runs from `now` on
             if self.held.is_set():
                 kept = self.lease.renew(now)
             else:
@@ -60,10 +62,17 @@ class LeaseKeeper:
         elif not kept and self.held.is_set():
             logger.error("lease %s lost", self._name())
         if kept:
+            self.kept_at = began
             self.held.set()
         else:
             self.held.clear()
         return kept or self.contend_as is not None
+
+    def holds(self) -> bool:
+        """The lease is ours right now: held, and kept within its timeout. A keeper whose
+        renewal hangs (a stalled database) still says `held`, but past the timeout another
+        contender may have taken the lease, so from then on it is not counted as ours."""
+        return self.held.is_set() and time.monotonic() - self.kept_at < self.timeout_s
 
     def _name(self) -> str:
         return self.lease.name if self.lease is not None else "(not opened)"
@@ -75,6 +84,7 @@ class LeaseKeeper:
     def start(self, held: bool = False) -> LeaseKeeper:
         """Start keeping; `held` when the lease was taken already (by whoever handed it on)."""
         if held:
+            self.kept_at = time.monotonic()
             self.held.set()
         self._thread.start()
         return self

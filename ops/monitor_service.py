@@ -159,7 +159,7 @@ class Watcher:
         return Lease(store, self.config.active_lease_timeout_s, name=MONITOR_LEASE)
 
     def role(self) -> str:
-        return "active" if self.claim.held.is_set() else "standby"
+        return "active" if self.claim.holds() else "standby"
 
     def log_state(self) -> dict:
         """The prediction log the checks read: its database and latest row, or its error."""
@@ -349,7 +349,7 @@ class Watcher:
                 self.heartbeat()
                 if self.stopping.is_set():
                     break
-                if not self.claim.held.is_set():
+                if not self.claim.holds():
                     active = False  # standing by: another monitor checks
                     if self.warm is not None:  # and launches the retrainings
                         self.warm.stop()

@@ -1,8 +1,10 @@
 """Monitors on one log: exactly one holds the monitor lease and checks; when its process
-is killed, a monitor that stood by takes the lease within the lease's timeout."""
+is killed, a monitor that stood by takes the lease within the lease's timeout. A holder
+whose renewal hangs stops counting the lease as its own at the timeout."""
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -10,6 +12,7 @@ from pathlib import Path
 
 from monitoring.state_store import MONITOR_LEASE, Lease, MonitorStore
 from ops.leases import LeaseKeeper
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 1.0
@@ -19,6 +22,7 @@ HOLDER = """
 import sys, time
 from monitoring.state_store import MONITOR_LEASE, Lease, MonitorStore
 from ops.leases import LeaseKeeper
+from tests.support.waiting import wait_for
 url, timeout = sys.argv[1], float(sys.argv[2])
 keeper = LeaseKeeper(
     lambda: Lease(MonitorStore(url), timeout, name=MONITOR_LEASE), timeout, "the first"
@@ -80,3 +84,23 @@ def test_a_kept_lease_that_is_lost_ends_its_keeper_unless_it_contends(tmp_path):
     assert not keeper._thread.is_alive() and not keeper.held.is_set()
     keeper.stop()
     assert _holder(url)["purpose"] == "another", "a lost lease is not released by its loser"
+
+
+def test_a_keeper_stuck_on_a_stalled_database_stops_counting_the_lease_at_its_timeout(tmp_path):
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    keeper = _keeper(url, "the holder").start()
+    try:
+        assert keeper.held.wait(START_S) and keeper.holds()
+        stall = sqlite3.connect(tmp_path / "log.db", isolation_level=None)
+        stall.execute("BEGIN EXCLUSIVE")  # the keeper's renewal now waits on the database
+        try:
+            stalled_at = time.monotonic()
+            wait_for(lambda: not keeper.holds(), "the lease no longer counted", START_S, 0.02)
+            assert time.monotonic() - stalled_at <= TIMEOUT_S + keeper.interval_s + 1.0
+            assert keeper.held.is_set(), "the renewal was still waiting, not failed"
+        finally:
+            stall.execute("ROLLBACK")
+            stall.close()
+        wait_for(keeper.holds, "the lease kept again once the database answers", START_S)
+    finally:
+        keeper.stop()
