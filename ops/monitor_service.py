@@ -54,7 +54,6 @@ REVIEW_STEP = "review_promotion"
 HEARTBEAT_FILE = "heartbeat.json"
 ALERT_LOOKBACK = 20  # checks and retrainings read for alerts at each look
 START_TIMEOUT_S = 120.0
-JOIN_POLL_S = 0.2
 
 
 def monitor_dir(model_name: str) -> Path:
@@ -307,12 +306,10 @@ class Watcher:
         """
         worker = threading.Thread(target=self.check, name="monitor-check")
         worker.start()
-        next_beat = time.monotonic() + self.config.heartbeat_interval_s
         while worker.is_alive():
-            worker.join(JOIN_POLL_S)
-            if worker.is_alive() and time.monotonic() >= next_beat:
+            worker.join(self.config.heartbeat_interval_s)  # a timed join lets signals in
+            if worker.is_alive():
                 self.heartbeat()
-                next_beat = time.monotonic() + self.config.heartbeat_interval_s
 
     def _keep_warm(self) -> None:
         """A warm runner waits for the next retraining; the next one starts only once the

@@ -22,7 +22,6 @@ HOLDER = """
 import sys, time
 from monitoring.state_store import MONITOR_LEASE, Lease, MonitorStore
 from ops.leases import LeaseKeeper
-from tests.support.waiting import wait_for
 url, timeout = sys.argv[1], float(sys.argv[2])
 keeper = LeaseKeeper(
     lambda: Lease(MonitorStore(url), timeout, name=MONITOR_LEASE), timeout, "the first"
